@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# README command one: a throwaway khd server on loopback, the hello_nsml dataset, a real session
+# of examples/hello_nsml, its logs streamed to the end; then everything is stopped and removed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+khd() { node bin/khd.js "$@"; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/khd-demo.XXXXXX")
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"
+    wait "$server_pid" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export KHD_CONFIG_DIR="$work/config" KHD_NO_KEYRING=1
+export KHD_ADMIN_PASSWORD="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+
+echo "== khd server (data dir $work/data)" >&2
+khd server --port 0 --data-dir "$work/data" >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+for _ in $(seq 100); do
+  grep -q '^listening on ' "$work/server.out" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
+  sleep 0.1
+done
+url=$(sed -n 's/^listening on //p' "$work/server.out")
+[ -n "$url" ] || { echo "the server did not start:" >&2; cat "$work/server.err" >&2; exit 1; }
+cat "$work/server.err" >&2
+echo "   $url" >&2
+
+echo "== khd login" >&2
+printf '%s' "$KHD_ADMIN_PASSWORD" | khd login --server "$url" -u admin --password-stdin
+
+echo "== khd dataset push hello_nsml" >&2
+khd dataset push hello_nsml examples/hello_nsml/dataset -m 'NSML hello example: two words'
+khd dataset ls
+
+echo "== khd run -d hello_nsml -i   (in examples/hello_nsml)" >&2
+(cd examples/hello_nsml && node ../../bin/khd.js run -d hello_nsml -i -m 'the demo')
+
+echo "== khd ps -a" >&2
+khd ps -a

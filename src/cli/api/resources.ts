@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream';
+import { formatSessionName, type SessionName } from '../../protocol/session-name.js';
+import type {
+  AddUserRequest, CreateUploadRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, RunRequest,
+  ServerInfo, SessionInfo, UploadInfo,
+} from '../../protocol/types.js';
+import type { ApiClient } from './client.js';
+
+const sessionPath = (name: SessionName) => `/sessions/${formatSessionName(name)}`;
+
+/** One function per API call: the only place that knows routes and verbs. */
+export function resources(api: ApiClient) {
+  return {
+    info: () => api.request<ServerInfo>({ method: 'GET', url: '/info' }),
+    login: (user: string, password: string) =>
+      api.request<LoginResponse>({ method: 'POST', url: '/auth/login', data: { user, password } }),
+    logout: () => api.request<void>({ method: 'POST', url: '/auth/logout' }),
+    me: () => api.request<Me>({ method: 'GET', url: '/me' }),
+    addUser: (req: AddUserRequest) => api.request<Me>({ method: 'POST', url: '/users', data: req }),
+
+    datasets: () => api.request<DatasetInfo[]>({ method: 'GET', url: '/datasets' }),
+    pushDataset: (req: PushDatasetRequest) => api.request<DatasetInfo>({ method: 'POST', url: '/datasets', data: req }),
+
+    createUpload: (req: CreateUploadRequest) => api.request<UploadInfo>({ method: 'POST', url: '/uploads', data: req }),
+    sendUpload: (id: string, body: Readable, signal?: AbortSignal) =>
+      api.request<UploadInfo>({
+        method: 'PUT',
+        url: `/uploads/${id}`,
+        data: body,
+        headers: { 'Content-Type': 'application/gzip' },
+        // A large upload takes as long as it takes; the socket's own errors still end it.
+        timeout: 0,
+        signal,
+      }),
+    cancelUpload: (id: string) => api.request<void>({ method: 'DELETE', url: `/uploads/${id}` }),
+
+    run: (req: RunRequest) => api.request<SessionInfo>({ method: 'POST', url: '/sessions', data: req }),
+    sessions: (query: { all?: boolean; limit?: number; dataset?: string }) =>
+      api.request<SessionInfo[]>({
+        method: 'GET',
+        url: '/sessions',
+        params: { all: query.all ? '1' : undefined, limit: query.limit, dataset: query.dataset },
+      }),
+    session: (name: SessionName) => api.request<SessionInfo>({ method: 'GET', url: sessionPath(name) }),
+    stop: (name: SessionName) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/stop` }),
+    memo: (name: SessionName, memo: string) =>
+      api.request<SessionInfo>({ method: 'PATCH', url: sessionPath(name), data: { memo } }),
+    remove: (name: SessionName, force: boolean) =>
+      api.request<void>({ method: 'DELETE', url: sessionPath(name), params: { force: force ? '1' : undefined } }),
+  };
+}
+
+export type Resources = ReturnType<typeof resources>;

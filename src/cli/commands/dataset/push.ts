@@ -1,0 +1,47 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { checkName } from '../../../protocol/session-name.js';
+import { formatSize } from '../../../protocol/sizes.js';
+import { scanProject } from '../../../pack/scan.js';
+import type { Context } from '../../context.js';
+import { CliError, UsageError } from '../../errors.js';
+import { createUploadProgress } from '../../render/upload-progress.js';
+import { uploadTree } from '../../upload/upload-tree.js';
+import type { DatasetPushOptions } from './dataset.js';
+
+export async function runDatasetPush(name: string, path: string, opts: DatasetPushOptions, ctx: Context): Promise<void> {
+  try {
+    checkName('dataset', name);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const root = resolve(ctx.cwd, path);
+  const st = await stat(root).catch(() => undefined);
+  if (!st?.isDirectory()) throw new UsageError(`${path} is not a folder: give the dataset folder (with train/ inside)`);
+  const scan = await scanProject(root, { useIgnoreRules: false });
+  if (scan.unreadable.length > 0) throw new CliError(`cannot read ${scan.unreadable.slice(0, 10).join(', ')} in ${root}`);
+  if (!scan.included.some((f) => f.path.startsWith('train/'))) {
+    throw new CliError(`${root} has no files under train/: sessions see only DATASET_PATH/train (see docs/datasets.md)`);
+  }
+  for (const l of scan.leftOut) ctx.io.err(`note: ${l.path} left out (${l.reason})\n`);
+  const api = await ctx.api();
+  const me = await api.calls.me();
+  if (!me.admin) throw new CliError(`only an admin can push datasets; you are ${me.user}`);
+  const progress = await createUploadProgress(ctx.io);
+  const upload = await uploadTree(ctx, api, {
+    root,
+    files: scan.included,
+    purpose: 'dataset',
+    onFileSent: (e) => progress.fileSent(e),
+  }).finally(() => progress.done());
+  try {
+    const info = await api.calls.pushDataset({
+      name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
+      modelSizeLimit: opts.modelSizeLimit, submitIntervalMs: opts.submitInterval, private: opts.private,
+      description: opts.message,
+    });
+    ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n`);
+  } finally {
+    upload.release();
+  }
+}

@@ -1,0 +1,51 @@
+import { Command } from 'commander';
+import type { SessionInfo } from '../../../protocol/types.js';
+import type { Context } from '../../context.js';
+import { formatSize, statusText, summaryText, timeAgo } from '../../render/format.js';
+import { renderTable } from '../../render/table.js';
+import { parseWhole } from '../server/server.js';
+
+export interface PsOptions {
+  all?: boolean;
+  n?: number;
+  dataset?: string;
+  json?: boolean;
+}
+
+export const PS_COLUMNS = ['Name', 'Created', 'Args', 'Status', 'Summary', 'Description', '# of Models', 'Size', 'Type'];
+
+export function newPsCommand(ctx: Context): Command {
+  return new Command('ps')
+    .description('list your sessions (running and queued; -a for all)')
+    .option('-a, --all', 'include ended sessions')
+    .option('-n <n>', 'show at most N sessions', parseWhole(1))
+    .option('-d, --dataset <name>', 'only sessions of this dataset')
+    .option('--json', 'print JSON')
+    .action((opts: PsOptions) => runPs(opts, ctx));
+}
+
+export function psRow(s: SessionInfo, now: number): string[] {
+  return [
+    s.name,
+    timeAgo(s.createdAt, now),
+    [s.entry, ...s.args].join(' '),
+    statusText(s),
+    summaryText(s.summary),
+    s.memo,
+    String(s.models),
+    formatSize(s.modelsSize),
+    s.type,
+  ];
+}
+
+export async function runPs(opts: PsOptions, ctx: Context): Promise<void> {
+  const api = await ctx.api();
+  const sessions = await api.calls.sessions({ all: opts.all, limit: opts.n, dataset: opts.dataset });
+  if (opts.json) return ctx.io.out(`${JSON.stringify(sessions, null, 2)}\n`);
+  if (sessions.length === 0) {
+    ctx.io.err(opts.all ? 'no sessions yet: start one with khd run\n' : 'no running sessions (khd ps -a shows ended ones)\n');
+    return;
+  }
+  const now = ctx.clock();
+  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now))));
+}

@@ -1,0 +1,99 @@
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { EXIT } from '../../../protocol/errors.js';
+import { formatSize } from '../../../protocol/sizes.js';
+import type { SessionInfo } from '../../../protocol/types.js';
+import { scanProject, type ScanResult } from '../../../pack/scan.js';
+import type { Api, Context } from '../../context.js';
+import { CliError, SilentExit } from '../../errors.js';
+import { createUploadProgress } from '../../render/upload-progress.js';
+import { uploadTree } from '../../upload/upload-tree.js';
+import { followLog } from '../logs/logs.js';
+import type { ParsedRun, RunOptions } from './run.js';
+
+/** Refuses what must not be sent: a home folder, no entry file, nothing at all, unreadable files. */
+export function checkProject(scan: ScanResult, entry: string, home: string): void {
+  if (resolve(scan.root) === resolve(home)) {
+    throw new CliError(`refusing to upload your home folder (${scan.root}): cd into the project folder first`);
+  }
+  if (scan.unreadable.length > 0) {
+    const list = scan.unreadable.slice(0, 10).join(', ');
+    throw new CliError(`cannot read ${scan.unreadable.length} path(s) in the project: ${list}. Fix their permissions or add them to .nsmlignore`);
+  }
+  if (scan.included.length === 0) {
+    throw new CliError(`nothing to upload in ${scan.root}: the folder is empty or every file is ignored (see khd run --dry-run)`);
+  }
+  if (!scan.included.some((f) => f.path === entry)) {
+    const left = scan.leftOut.find((l) => l.path === entry);
+    throw new CliError(
+      left
+        ? `entry file ${entry} is left out (${left.reason}): change .nsmlignore or pass -e`
+        : `entry file ${entry} not found in ${scan.root}: pass -e with the file to run`,
+    );
+  }
+}
+
+export function printDryRun(ctx: Context, scan: ScanResult): void {
+  ctx.io.out(`Would send ${scan.included.length} file(s), ${formatSize(scan.totalBytes)}:\n`);
+  for (const f of scan.included) ctx.io.out(`  ${f.path}  ${formatSize(f.size)}\n`);
+  if (scan.leftOut.length > 0) {
+    ctx.io.out(`Left out:\n`);
+    for (const l of scan.leftOut) ctx.io.out(`  ${l.path}${l.directory ? '/' : ''}  (${l.reason})\n`);
+  }
+}
+
+export async function showLimits(ctx: Context): Promise<void> {
+  const api = await ctx.api();
+  const { limits } = await api.calls.info();
+  ctx.io.out(
+    `files per upload   ${limits.maxFiles}\ntotal size         ${formatSize(limits.maxTotalBytes)}\n` +
+      `one file           ${formatSize(limits.maxFileBytes)}\nfolder depth       ${limits.maxDepth}\n` +
+      `path length        ${limits.maxPathLength}\n`,
+  );
+}
+
+async function preflight(api: Api, opts: RunOptions): Promise<void> {
+  const [info, datasets] = await Promise.all([api.calls.info(), opts.dataset ? api.calls.datasets() : []]);
+  if (opts.dataset && !datasets.some((d) => d.name === opts.dataset)) {
+    throw new CliError(`dataset '${opts.dataset}' does not exist: see khd dataset ls`);
+  }
+  if (opts.gpus !== undefined && opts.gpus > info.gpus) {
+    throw new CliError(`-g ${opts.gpus}: the server has ${info.gpus} GPU(s); ask for ${info.gpus} or fewer`);
+  }
+}
+
+export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Context): Promise<void> {
+  const scan = await scanProject(ctx.cwd, { useIgnoreRules: true });
+  checkProject(scan, opts.entry, ctx.env.HOME || homedir());
+  if (opts.dryRun) return printDryRun(ctx, scan);
+
+  const api = await ctx.api();
+  await preflight(api, opts);
+  const progress = await createUploadProgress(ctx.io);
+  const upload = await uploadTree(ctx, api, {
+    root: scan.root,
+    files: scan.included,
+    purpose: 'session',
+    onFileSent: (e) => progress.fileSent(e),
+  }).finally(() => progress.done());
+  let session: SessionInfo;
+  try {
+    session = await api.calls.run({
+      upload: upload.id, dataset: opts.dataset ?? null, entry: opts.entry, args: parsed.args, gpus: opts.gpus,
+      cpus: opts.cpus, memory: parsed.memory, shmSize: parsed.shmSize, memo: opts.memo ?? '',
+    });
+  } finally {
+    upload.release();
+  }
+  ctx.io.out(
+    session.status === 'Queued'
+      ? `Session ${session.name} is queued: waiting for ${session.gpus} free GPU(s)\n`
+      : `Session ${session.name} is started\n`,
+  );
+  if (!opts.interactive) return;
+  const end = await followLog(ctx, { user: session.user, dataset: session.dataset ?? 'None', number: session.number }, { follow: true });
+  if (!end) return;
+  if (end.status !== 'Exited') ctx.io.err(`session ${session.name} ${end.status.toLowerCase()}${end.reason ? `: ${end.reason}` : ''}\n`);
+  const code = end.exitCode ?? EXIT.failure;
+  if (code !== 0) throw new SilentExit(code);
+}

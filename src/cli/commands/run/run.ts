@@ -1,0 +1,79 @@
+import { Command } from 'commander';
+import { parse as parseShell } from 'shell-quote';
+import { parseSize } from '../../../protocol/sizes.js';
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { parseWhole } from '../server/server.js';
+
+export interface RunOptions {
+  dataset?: string;
+  entry: string;
+  args?: string;
+  gpus?: number;
+  cpus: number;
+  memory: string;
+  shmSize: string;
+  memo?: string;
+  interactive?: boolean;
+  dryRun?: boolean;
+  showLimits?: boolean;
+  showDefaultNsmlignore?: boolean;
+}
+
+export const DEFAULT_CPUS = 2;
+export const DEFAULT_MEMORY = '24G';
+export const DEFAULT_SHM_SIZE = '1G';
+
+export function newRunCommand(ctx: Context): Command {
+  return new Command('run')
+    .description('package this folder (honouring .nsmlignore), upload it and start a session')
+    .option('-d, --dataset <name>', 'dataset to train on (mounted read-only at DATASET_PATH)')
+    .option('-e, --entry <file>', 'the Python file to run', 'main.py')
+    .option('-a, --args <args>', 'arguments for the entry file, quoted as one string')
+    .option('-g, --gpus <n>', 'GPUs (default: 1 where the server has GPUs, else 0)', parseWhole(0))
+    .option('-c, --cpus <n>', 'CPUs', parseWhole(1), DEFAULT_CPUS)
+    .option('--memory <size>', 'memory limit, e.g. 24G', DEFAULT_MEMORY)
+    .option('--shm-size <size>', 'shared memory size, e.g. 1G', DEFAULT_SHM_SIZE)
+    .option('-m, --memo <text>', 'a description shown by khd ps')
+    .option('-i, --interactive', 'follow the logs and exit with the session’s exit code')
+    .option('--dry-run', 'list what would be sent and what is left out, then stop')
+    .option('--show-limits', 'print the server’s upload limits')
+    .option('--show-default-nsmlignore', 'print the built-in ignore rules')
+    .action((opts: RunOptions) => runRun(opts, ctx));
+}
+
+export interface ParsedRun {
+  args: string[];
+  memory: number;
+  shmSize: number;
+}
+
+/** Checks the flags a participant typed, before anything is read or sent. */
+export function parseRunOptions(opts: RunOptions): ParsedRun {
+  const memory = parseSize(opts.memory);
+  if (!memory) throw new UsageError(`--memory '${opts.memory}' is not a size: use e.g. 24G or 512M`);
+  const shmSize = parseSize(opts.shmSize);
+  if (shmSize === undefined) throw new UsageError(`--shm-size '${opts.shmSize}' is not a size: use e.g. 1G`);
+  const args: string[] = [];
+  for (const token of parseShell(opts.args ?? '')) {
+    if (typeof token !== 'string') {
+      throw new UsageError(`-a '${opts.args}' has shell syntax (pipes, redirects, globs): pass plain arguments`);
+    }
+    args.push(token);
+  }
+  if (opts.entry.startsWith('/') || opts.entry.split('/').includes('..')) {
+    throw new UsageError(`-e '${opts.entry}' must be a path inside the project`);
+  }
+  return { args, memory, shmSize };
+}
+
+export async function runRun(opts: RunOptions, ctx: Context): Promise<void> {
+  if (opts.showDefaultNsmlignore) {
+    const { DEFAULT_NSMLIGNORE } = await import('../../../pack/default-ignores.js');
+    return ctx.io.out(`${DEFAULT_NSMLIGNORE.join('\n')}\n`);
+  }
+  const parsed = parseRunOptions(opts);
+  const { executeRun, showLimits } = await import('./execute-run.js');
+  if (opts.showLimits) return showLimits(ctx);
+  return executeRun(opts, parsed, ctx);
+}

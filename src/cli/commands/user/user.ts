@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { promptFor, readStdin } from '../login/login.js';
+
+export interface UserAddOptions {
+  team?: string;
+  admin?: boolean;
+  passwordStdin?: boolean;
+}
+
+export function newUserCommand(ctx: Context): Command {
+  const user = new Command('user').description('manage accounts (admin)');
+  user
+    .command('add <name>')
+    .description('create a participant account (admin only)')
+    .option('--team <team>', 'team to join or create (default: the user name)')
+    .option('--admin', 'make the user an admin')
+    .option('--password-stdin', 'read the password from standard input')
+    .action((name: string, opts: UserAddOptions) => runUserAdd(name, opts, ctx));
+  return user;
+}
+
+export async function runUserAdd(name: string, opts: UserAddOptions, ctx: Context): Promise<void> {
+  let password: string;
+  if (opts.passwordStdin) password = await readStdin(ctx);
+  else {
+    password = await promptFor(ctx, 'Password', true);
+    if ((await promptFor(ctx, 'Repeat password', true)) !== password) throw new UsageError('the passwords differ');
+  }
+  const api = await ctx.api();
+  const me = await api.calls.addUser({ name, team: opts.team, admin: opts.admin ?? false, password });
+  ctx.io.err(`✓ Created user ${me.user} in team ${me.team}${me.admin ? ' (admin)' : ''}\n`);
+}

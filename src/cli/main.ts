@@ -1,0 +1,74 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT, exitCodeFor } from '../protocol/errors.js';
+import { VERSION } from '../protocol/version.js';
+import { createContext, type Context, type ContextOverrides } from './context.js';
+import { CliError, SilentExit } from './errors.js';
+import { newDatasetCommand } from './commands/dataset/dataset.js';
+import { newLoginCommand } from './commands/login/login.js';
+import { newLogoutCommand } from './commands/logout/logout.js';
+import { newLogsCommand } from './commands/logs/logs.js';
+import { newMemoCommand } from './commands/memo/memo.js';
+import { newPsCommand } from './commands/ps/ps.js';
+import { newRmCommand } from './commands/rm/rm.js';
+import { newRunCommand } from './commands/run/run.js';
+import { newServerCommand } from './commands/server/server.js';
+import { newStopCommand } from './commands/stop/stop.js';
+import { newUserCommand } from './commands/user/user.js';
+import { newWhoamiCommand } from './commands/whoami/whoami.js';
+
+export function newRootCommand(ctx: Context): Command {
+  const program = new Command('khd')
+    .description('Train on datasets you cannot download, the NSML way: khd run, khd logs, khd submit')
+    .version(VERSION, '-v, --version')
+    .showSuggestionAfterError();
+  for (const make of [
+    newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand,
+    newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand,
+  ]) {
+    program.addCommand(make(ctx));
+  }
+  configureAll(program, ctx);
+  return program;
+}
+
+/** addCommand() copies no settings, so every command gets the context's streams and no exit(). */
+function configureAll(cmd: Command, ctx: Context): void {
+  cmd.exitOverride();
+  cmd.configureOutput({ writeOut: (t) => ctx.io.out(t), writeErr: (t) => ctx.io.err(t) });
+  cmd.commands.forEach((sub) => configureAll(sub, ctx));
+}
+
+/** Maps whatever a command threw to a message on stderr and an exit code: the only place that does. */
+export function exitCodeOf(err: unknown, ctx: Context): number {
+  if (err instanceof SilentExit) return err.exitCode;
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof CliError) {
+    ctx.io.err(`error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const named = err as Error & { code?: unknown };
+  if (named?.name === 'ApiError') {
+    ctx.io.err(`error: ${named.message}\n`);
+    return exitCodeFor(named.code as never);
+  }
+  if (named?.name === 'ConnectionError') {
+    ctx.io.err(`error: ${named.message}\n`);
+    return EXIT.failure;
+  }
+  ctx.io.err(`error: ${named?.stack ?? String(err)}\n`);
+  return EXIT.failure;
+}
+
+export async function main(argv: string[], overrides: ContextOverrides = {}): Promise<number> {
+  const ctx = createContext(overrides);
+  const program = newRootCommand(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    return exitCodeOf(err, ctx);
+  }
+}

@@ -1,0 +1,100 @@
+import { constants, type Dirent } from 'node:fs';
+import { access, lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { DEFAULT_NSMLIGNORE, NSMLIGNORE_FILE } from './default-ignores.js';
+
+export interface IncludedFile {
+  /** Relative, with forward slashes: the path the server lays out. */
+  path: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+}
+
+export interface LeftOut {
+  path: string;
+  /** Why: the rule that ignored it (`.nsmlignore:3: *.ckpt`, `default: .git/`), or what it is. */
+  reason: string;
+  directory: boolean;
+}
+
+export interface ScanResult {
+  root: string;
+  included: IncludedFile[];
+  leftOut: LeftOut[];
+  /** Files that exist but cannot be read: a run must not silently leave them out. */
+  unreadable: string[];
+  totalBytes: number;
+}
+
+export interface ScanOptions {
+  /** Apply the built-in rules and `.nsmlignore` (a session's project); false for a dataset folder. */
+  useIgnoreRules: boolean;
+}
+
+/** Builds the ignore matcher; each rule carries a mark saying where it came from. */
+export async function loadIgnoreRules(root: string): Promise<Ignore> {
+  const ig = ignore();
+  ig.add(DEFAULT_NSMLIGNORE.filter((l) => l && !l.startsWith('#')).map((pattern) => ({ pattern, mark: 'default' })));
+  let text: string | undefined;
+  try {
+    text = await readFile(join(root, NSMLIGNORE_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  text?.split(/\r?\n/).forEach((pattern, i) => {
+    if (pattern.trim() && !pattern.startsWith('#')) ig.add({ pattern, mark: `${NSMLIGNORE_FILE}:${i + 1}` });
+  });
+  return ig;
+}
+
+/** Walks the project once: what will be sent, what is left out and why, what cannot be read. */
+export async function scanProject(root: string, options: ScanOptions): Promise<ScanResult> {
+  const ig = options.useIgnoreRules ? await loadIgnoreRules(root) : undefined;
+  const result: ScanResult = { root, included: [], leftOut: [], unreadable: [], totalBytes: 0 };
+  await walk(root, '', ig, result);
+  result.included.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return result;
+}
+
+async function walk(root: string, rel: string, ig: Ignore | undefined, out: ScanResult): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(join(root, rel), { withFileTypes: true });
+  } catch {
+    out.unreadable.push(rel ? `${rel}/` : '.');
+    return;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const entry of entries) {
+    const path = rel ? `${rel}/${entry.name}` : entry.name;
+    const directory = entry.isDirectory();
+    const test = ig?.test(directory ? `${path}/` : path);
+    if (test?.ignored) {
+      const rule = test.rule!;
+      out.leftOut.push({ path, directory, reason: `${rule.mark}: ${rule.pattern}` });
+      continue;
+    }
+    if (directory) {
+      await walk(root, path, ig, out);
+    } else if (entry.isFile()) {
+      await addFile(root, path, out);
+    } else {
+      const what = entry.isSymbolicLink() ? 'symbolic link (not followed)' : 'not a regular file (FIFO, socket or device)';
+      out.leftOut.push({ path, directory: false, reason: what });
+    }
+  }
+}
+
+async function addFile(root: string, path: string, out: ScanResult): Promise<void> {
+  const abs = join(root, path);
+  try {
+    await access(abs, constants.R_OK);
+    const st = await lstat(abs);
+    out.included.push({ path, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644, mtimeMs: st.mtimeMs });
+    out.totalBytes += st.size;
+  } catch {
+    out.unreadable.push(path);
+  }
+}

@@ -1,0 +1,147 @@
+/** Wire types of the HTTP API under `/api/v1`, shared by the server and the CLI. */
+export const API_PREFIX = '/api/v1';
+
+export const SESSION_STATUSES = ['Queued', 'Running', 'Exited', 'Failed', 'Stopped'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+export type SessionType = 'normal' | 'submit' | 'submit(test)';
+
+export function isFinished(status: SessionStatus): boolean {
+  return status === 'Exited' || status === 'Failed' || status === 'Stopped';
+}
+
+export interface ServerInfo {
+  version: string;
+  gpus: number;
+  sandbox: boolean;
+  limits: UploadLimits;
+}
+
+export interface UploadLimits {
+  maxFiles: number;
+  maxTotalBytes: number;
+  maxFileBytes: number;
+  maxDepth: number;
+  maxPathLength: number;
+}
+
+export interface LoginRequest {
+  user: string;
+  password: string;
+}
+
+export interface LoginResponse {
+  token: string;
+  expiresAt: string;
+  me: Me;
+}
+
+export interface Me {
+  user: string;
+  team: string;
+  admin: boolean;
+}
+
+export interface AddUserRequest {
+  name: string;
+  team?: string;
+  admin?: boolean;
+  password: string;
+}
+
+/** One packaged file. `mode` keeps only the executable bit that matters to a session. */
+export interface ManifestEntry {
+  path: string;
+  size: number;
+  mode: number;
+  sha256: string;
+}
+
+export type UploadPurpose = 'session' | 'dataset';
+
+export interface CreateUploadRequest {
+  purpose: UploadPurpose;
+  files: ManifestEntry[];
+}
+
+export interface UploadInfo {
+  id: string;
+  state: 'receiving' | 'ready' | 'used' | 'cancelled';
+}
+
+export interface DatasetOptions {
+  leaderboard: boolean;
+  metric: 'accuracy' | 'macro_f1' | 'mse' | 'custom';
+  order: 'desc' | 'asc';
+  modelSizeLimit: number;
+  submitIntervalMs: number;
+  private: boolean;
+  description: string;
+}
+
+export interface PushDatasetRequest extends Partial<DatasetOptions> {
+  name: string;
+  upload: string;
+}
+
+export interface DatasetInfo extends DatasetOptions {
+  name: string;
+  size: number;
+  files: number;
+  createdAt: string;
+}
+
+export interface RunRequest {
+  upload: string;
+  dataset: string | null;
+  entry: string;
+  args: string[];
+  gpus?: number;
+  cpus: number;
+  memory: number;
+  shmSize: number;
+  memo: string;
+}
+
+export interface SessionInfo {
+  name: string;
+  user: string;
+  dataset: string | null;
+  number: number;
+  type: SessionType;
+  status: SessionStatus;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string | null;
+  entry: string;
+  args: string[];
+  gpus: number;
+  cpus: number;
+  memory: number;
+  shmSize: number;
+  memo: string;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  summary: Record<string, number> | null;
+  models: number;
+  modelsSize: number;
+}
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** One line of a session's log; `id` is its 1-based position in the append-only log. */
+export interface LogRecord {
+  id: number;
+  ts: string;
+  stream: LogStream;
+  line: string;
+}
+
+/** Data of the SSE `end` event. */
+export interface LogEnd {
+  status: SessionStatus;
+  exitCode: number | null;
+  reason: string | null;
+}
+
+export const LOG_EVENT_END = 'end';

@@ -1,0 +1,69 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { KhdError, type ErrorBody } from '../protocol/errors.js';
+import { API_PREFIX } from '../protocol/types.js';
+import type { UserRow } from './store/accounts.js';
+import type { Services } from './services.js';
+import { accountRoutes } from './routes/accounts.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { logRoutes } from './routes/logs.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { uploadRoutes } from './routes/uploads.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: UserRow;
+  }
+}
+
+export interface AppOptions {
+  /** Called with unexpected (5xx) errors; tokens never reach it. */
+  logError?: (err: Error, request: FastifyRequest) => void;
+}
+
+/** The HTTP API as a Fastify instance that does not listen: `khd server` listens, tests inject. */
+export function buildApp(services: Services, options: AppOptions = {}): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, return503OnClosing: true });
+  app.decorateRequest('user', null as unknown as UserRow);
+  // Upload bodies are streamed to the extractor, never buffered.
+  app.addContentTypeParser('application/gzip', (_request, _payload, done) => done(null));
+
+  app.setErrorHandler((err: FastifyError | KhdError, request, reply) => {
+    if (err instanceof KhdError) return reply.status(err.status).send(errorBody(err.code, err.message));
+    if ((err as FastifyError).validation) {
+      return reply.status(400).send(errorBody('KHD_BAD_REQUEST', `bad request: ${err.message}`));
+    }
+    const status = (err as FastifyError).statusCode ?? 500;
+    if (status >= 500) {
+      options.logError?.(err, request);
+      return reply.status(500).send(errorBody('KHD_INTERNAL', 'internal server error: see the server log'));
+    }
+    return reply.status(status).send(errorBody(status === 413 ? 'KHD_PAYLOAD_TOO_LARGE' : 'KHD_BAD_REQUEST', err.message));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send(errorBody('KHD_NOT_FOUND', `no such API route: ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  app.register(
+    async (api) => {
+      api.get('/info', async () => services.info);
+      await api.register(accountRoutes(services));
+      await api.register(datasetRoutes(services));
+      await api.register(uploadRoutes(services));
+      await api.register(sessionRoutes(services));
+      await api.register(logRoutes(services));
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+
+function errorBody(code: ErrorBody['error']['code'], message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** A preHandler that resolves the bearer token to `request.user` or refuses with 401. */
+export function requireUser(services: Services) {
+  return async (request: FastifyRequest) => {
+    request.user = services.auth.authenticate(request.headers.authorization);
+  };
+}

@@ -1,0 +1,31 @@
+import type { UploadLimits, UploadPurpose } from '../protocol/types.js';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8757;
+export const TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+export const LOG_HEARTBEAT_MS = 15_000;
+export const ADMIN_USER = 'admin';
+/** Uploads never turned into a session or dataset are removed after this long. */
+export const STALE_UPLOAD_MS = 24 * 3600 * 1000;
+
+export const UPLOAD_LIMITS: Record<UploadPurpose, UploadLimits> = {
+  session: {
+    maxFiles: 20_000,
+    maxTotalBytes: 1024 ** 3,
+    maxFileBytes: 512 * 1024 ** 2,
+    maxDepth: 32,
+    maxPathLength: 1024,
+  },
+  // Datasets are pushed by organisers and may be large.
+  dataset: {
+    maxFiles: 2_000_000,
+    maxTotalBytes: 512 * 1024 ** 3,
+    maxFileBytes: 64 * 1024 ** 3,
+    maxDepth: 64,
+    maxPathLength: 4096,
+  },
+};
+
+/** NSML's defaults, kept: `-c 2`, `--memory 24G`. */
+export const DEFAULT_MODEL_SIZE_LIMIT = 300 * 1000 ** 2;
+export const DEFAULT_SUBMIT_INTERVAL_MS = 3600 * 1000;

@@ -1,0 +1,71 @@
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KhdError } from '../../protocol/errors.js';
+import { checkName } from '../../protocol/session-name.js';
+import type { DatasetOptions, PushDatasetRequest } from '../../protocol/types.js';
+import { DEFAULT_MODEL_SIZE_LIMIT, DEFAULT_SUBMIT_INTERVAL_MS } from '../config.js';
+import type { DataDir } from '../data-dir.js';
+import type { UserRow } from '../store/accounts.js';
+import type { DatasetRow, DatasetStore } from '../store/datasets.js';
+import type { UploadStore } from '../store/uploads.js';
+
+export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
+  leaderboard: false,
+  metric: 'accuracy',
+  order: 'desc',
+  modelSizeLimit: DEFAULT_MODEL_SIZE_LIMIT,
+  submitIntervalMs: DEFAULT_SUBMIT_INTERVAL_MS,
+  private: false,
+  description: '',
+};
+
+/** Datasets: pushed once by an admin, split on disk into what training may see and the rest. */
+export class DatasetService {
+  constructor(
+    private readonly datasets: DatasetStore,
+    private readonly uploads: UploadStore,
+    private readonly dataDir: DataDir,
+  ) {}
+
+  list(user: UserRow): DatasetRow[] {
+    return this.datasets.list(user.admin);
+  }
+
+  async push(user: UserRow, req: PushDatasetRequest): Promise<DatasetRow> {
+    if (!user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can push datasets');
+    const name = checkName('dataset', req.name);
+    if (this.datasets.byName(name)) {
+      throw new KhdError('KHD_DATASET_EXISTS', `dataset '${name}' already exists: push under a new name`);
+    }
+    const upload = this.uploads.get(req.upload);
+    if (!upload || upload.userId !== user.id || upload.purpose !== 'dataset') {
+      throw new KhdError('KHD_UPLOAD_NOT_FOUND', `upload '${req.upload}' does not exist`);
+    }
+    if (!upload.files.some((f) => f.path.startsWith('train/'))) {
+      throw new KhdError('KHD_DATASET_INVALID', `the dataset folder has no files under train/: training sessions see only train/ (see docs/datasets.md)`);
+    }
+    if (!this.uploads.transition(upload.id, 'ready', 'used')) {
+      throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: push again`);
+    }
+    await this.layOut(name, this.dataDir.upload(upload.id));
+    const { name: _name, upload: _upload, ...given } = req;
+    const options = { ...DEFAULT_DATASET_OPTIONS, ...given };
+    const size = upload.files.reduce((sum, f) => sum + f.size, 0);
+    const row = this.datasets.insert(name, options, size, upload.files.length);
+    this.uploads.delete(upload.id);
+    return row;
+  }
+
+  /** `train/` goes to the public side; everything else (test/, test_label, loaders) stays private. */
+  private async layOut(name: string, source: string): Promise<void> {
+    const pub = this.dataDir.datasetPublic(name);
+    const priv = this.dataDir.datasetPrivate(name);
+    await rm(join(pub, '..'), { recursive: true, force: true });
+    await mkdir(pub, { recursive: true, mode: 0o755 });
+    await mkdir(priv, { recursive: true, mode: 0o700 });
+    for (const entry of await readdir(source)) {
+      await rename(join(source, entry), join(entry === 'train' ? pub : priv, entry));
+    }
+    await rm(source, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,37 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { PushDatasetRequest } from '../../protocol/types.js';
+import { requireUser } from '../app.js';
+import type { DatasetRow } from '../store/datasets.js';
+import type { Services } from '../services.js';
+
+const pushSchema = {
+  body: {
+    type: 'object',
+    required: ['name', 'upload'],
+    additionalProperties: false,
+    properties: {
+      name: { type: 'string', maxLength: 64 },
+      upload: { type: 'string', maxLength: 64 },
+      leaderboard: { type: 'boolean' },
+      metric: { enum: ['accuracy', 'macro_f1', 'mse', 'custom'] },
+      order: { enum: ['desc', 'asc'] },
+      modelSizeLimit: { type: 'integer', minimum: 1 },
+      submitIntervalMs: { type: 'integer', minimum: 0 },
+      private: { type: 'boolean' },
+      description: { type: 'string', maxLength: 4096 },
+    },
+  },
+};
+
+const publicView = ({ id: _id, ...info }: DatasetRow) => info;
+
+export function datasetRoutes(services: Services): FastifyPluginAsync {
+  return async (api) => {
+    api.addHook('preHandler', requireUser(services));
+    api.get('/datasets', async (request) => services.datasets.list(request.user).map(publicView));
+    api.post<{ Body: PushDatasetRequest }>('/datasets', { schema: pushSchema }, async (request, reply) => {
+      const row = await services.datasets.push(request.user, request.body);
+      return reply.status(201).send(publicView(row));
+    });
+  };
+}

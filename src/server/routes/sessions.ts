@@ -1,0 +1,91 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { KhdError } from '../../protocol/errors.js';
+import { NAME_PATTERN, NO_DATASET } from '../../protocol/session-name.js';
+import type { RunRequest } from '../../protocol/types.js';
+import { requireUser } from '../app.js';
+import type { SessionRow } from '../store/sessions.js';
+import type { Services } from '../services.js';
+
+export type SessionParams = { Params: { user: string; dataset: string; number: string } };
+
+const runSchema = {
+  body: {
+    type: 'object',
+    required: ['upload', 'dataset', 'entry', 'args', 'cpus', 'memory', 'shmSize', 'memo'],
+    additionalProperties: false,
+    properties: {
+      upload: { type: 'string', maxLength: 64 },
+      dataset: { type: ['string', 'null'], maxLength: 64 },
+      entry: { type: 'string', minLength: 1, maxLength: 1024 },
+      args: { type: 'array', maxItems: 1024, items: { type: 'string', maxLength: 8192 } },
+      gpus: { type: 'integer', minimum: 0, maximum: 64 },
+      cpus: { type: 'integer', minimum: 1, maximum: 1024 },
+      memory: { type: 'integer', minimum: 1 },
+      shmSize: { type: 'integer', minimum: 0 },
+      memo: { type: 'string', maxLength: 4096 },
+    },
+  },
+};
+
+const publicView = ({ id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, ...info }: SessionRow) => info;
+
+/**
+ * The session named in the URL, if the caller may see it. Another user's session gets exactly
+ * the answer a missing one gets, so names cannot be probed.
+ */
+export function findSession(services: Services, request: FastifyRequest<SessionParams>): SessionRow {
+  const { user, dataset, number } = request.params;
+  const name = `${user}/${dataset}/${number}`;
+  const valid = NAME_PATTERN.test(user) && NAME_PATTERN.test(dataset) && /^[1-9][0-9]{0,8}$/.test(number);
+  const session = valid ? services.sessionStore.byName(user, dataset, Number(number)) : undefined;
+  if (!session || (session.userId !== request.user.id && !request.user.admin)) {
+    throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${name} does not exist: see khd ps -a`);
+  }
+  return session;
+}
+
+export function sessionRoutes(services: Services): FastifyPluginAsync {
+  return async (api) => {
+    api.addHook('preHandler', requireUser(services));
+    const path = '/sessions/:user/:dataset/:number';
+
+    api.post<{ Body: RunRequest }>('/sessions', { schema: runSchema }, async (request, reply) => {
+      const session = await services.sessions.create(request.user, request.body);
+      return reply.status(201).send(publicView(session));
+    });
+
+    api.get<{ Querystring: { all?: string; limit?: string; dataset?: string } }>('/sessions', async (request) => {
+      const { all, limit, dataset } = request.query;
+      const n = limit === undefined ? undefined : Number(limit);
+      if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new KhdError('KHD_BAD_REQUEST', 'limit must be a positive whole number');
+      const rows = services.sessionStore.list({
+        userId: request.user.id,
+        dataset: dataset === undefined ? undefined : dataset || NO_DATASET,
+        activeOnly: all !== '1',
+        limit: n,
+      });
+      return rows.map(publicView);
+    });
+
+    api.get<SessionParams>(path, async (request) => publicView(findSession(services, request)));
+
+    api.post<SessionParams>(`${path}/stop`, async (request) =>
+      publicView(services.sessions.stop(findSession(services, request))),
+    );
+
+    api.patch<SessionParams & { Body: { memo: string } }>(
+      path,
+      { schema: { body: { type: 'object', required: ['memo'], additionalProperties: false, properties: { memo: { type: 'string', maxLength: 4096 } } } } },
+      async (request) => {
+        const session = findSession(services, request);
+        services.sessionStore.setMemo(session.id, request.body.memo);
+        return publicView(services.sessionStore.byId(session.id)!);
+      },
+    );
+
+    api.delete<SessionParams & { Querystring: { force?: string } }>(path, async (request, reply) => {
+      await services.sessions.remove(findSession(services, request), request.query.force === '1');
+      return reply.status(204).send();
+    });
+  };
+}

@@ -1,0 +1,58 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { KhdError } from '../../protocol/errors.js';
+import type { CreateUploadRequest } from '../../protocol/types.js';
+import { requireUser } from '../app.js';
+import type { Services } from '../services.js';
+
+const createSchema = {
+  body: {
+    type: 'object',
+    required: ['purpose', 'files'],
+    additionalProperties: false,
+    properties: {
+      purpose: { enum: ['session', 'dataset'] },
+      files: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['path', 'size', 'mode', 'sha256'],
+          additionalProperties: false,
+          properties: {
+            path: { type: 'string', minLength: 1, maxLength: 4096 },
+            size: { type: 'integer', minimum: 0 },
+            mode: { type: 'integer', minimum: 0, maximum: 0o7777 },
+            sha256: { type: 'string', minLength: 64, maxLength: 64 },
+          },
+        },
+      },
+    },
+  },
+};
+
+type IdParams = { Params: { id: string } };
+
+export function uploadRoutes(services: Services): FastifyPluginAsync {
+  return async (api) => {
+    api.addHook('preHandler', requireUser(services));
+    // A manifest of a large dataset can be big; everything else stays under the default limit.
+    api.post<{ Body: CreateUploadRequest }>('/uploads', { schema: createSchema, bodyLimit: 512 * 1024 * 1024 }, async (request, reply) =>
+      reply.status(201).send(services.uploads.create(request.user, request.body)),
+    );
+    api.put<IdParams>('/uploads/:id', async (request) => {
+      const upload = services.uploads.get(request.user, request.params.id);
+      if (request.headers['content-type'] !== 'application/gzip') {
+        throw new KhdError('KHD_BAD_REQUEST', 'upload bodies must be application/gzip (a gzipped tar)');
+      }
+      const declared = Number(request.headers['content-length'] ?? 0);
+      const max = services.uploads.maxBodyBytes(upload);
+      if (declared > max) {
+        throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload body declares ${declared} bytes, more than its manifest allows (${max})`);
+      }
+      return services.uploads.receive(request.user, upload.id, request.raw);
+    });
+    api.delete<IdParams>('/uploads/:id', async (request, reply) => {
+      await services.uploads.cancel(request.user, request.params.id);
+      return reply.status(204).send();
+    });
+  };
+}

@@ -1,0 +1,71 @@
+import { VERSION } from '../protocol/version.js';
+import type { ServerInfo } from '../protocol/types.js';
+import { AuthService, type AuthOptions } from './auth/auth-service.js';
+import { LOG_HEARTBEAT_MS, UPLOAD_LIMITS } from './config.js';
+import { DataDir } from './data-dir.js';
+import { DatasetService } from './datasets/dataset-service.js';
+import type { Executor } from './executor/executor.js';
+import { GpuPool } from './executor/gpus.js';
+import { LogStore } from './logs/log-store.js';
+import { SessionService } from './sessions/session-service.js';
+import { AccountStore } from './store/accounts.js';
+import { openDb, type Db } from './store/db.js';
+import { DatasetStore } from './store/datasets.js';
+import { SessionStore } from './store/sessions.js';
+import { UploadStore } from './store/uploads.js';
+import { UploadService } from './uploads/upload-service.js';
+
+export interface ServicesOptions {
+  dataDir: string;
+  executor: Executor;
+  gpus: number;
+  auth?: AuthOptions;
+  heartbeatMs?: number;
+  now?: () => number;
+  warn?: (message: string) => void;
+}
+
+/** Everything the HTTP layer calls, wired over one data dir; no HTTP in here. */
+export interface Services {
+  db: Db;
+  dataDir: DataDir;
+  auth: AuthService;
+  accounts: AccountStore;
+  datasets: DatasetService;
+  uploads: UploadService;
+  sessionStore: SessionStore;
+  sessions: SessionService;
+  logs: LogStore;
+  info: ServerInfo;
+  heartbeatMs: number;
+  close(): Promise<void>;
+}
+
+export function createServices(options: ServicesOptions): Services {
+  const now = options.now ?? Date.now;
+  const dataDir = new DataDir(options.dataDir);
+  dataDir.create();
+  const db = openDb(dataDir.database);
+  const accounts = new AccountStore(db, now);
+  const uploadStore = new UploadStore(db, now);
+  const datasetStore = new DatasetStore(db, now);
+  const sessionStore = new SessionStore(db, now);
+  const logs = new LogStore(dataDir.logs, now);
+  const gpus = new GpuPool(options.gpus);
+  const sessions = new SessionService({
+    sessions: sessionStore, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
+    gpus, dataDir, now, warn: options.warn ?? (() => {}),
+  });
+  return {
+    db, dataDir, accounts, logs, sessionStore, sessions,
+    auth: new AuthService(accounts, options.auth),
+    datasets: new DatasetService(datasetStore, uploadStore, dataDir),
+    uploads: new UploadService(uploadStore, sessionStore, sessions, dataDir),
+    info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: UPLOAD_LIMITS.session },
+    heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
+    async close() {
+      await sessions.shutdown();
+      db.close();
+    },
+  };
+}

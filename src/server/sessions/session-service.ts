@@ -1,0 +1,172 @@
+import { cp, rm } from 'node:fs/promises';
+import { KhdError } from '../../protocol/errors.js';
+import { isFinished, type RunRequest } from '../../protocol/types.js';
+import type { DataDir } from '../data-dir.js';
+import type { ExecResult, Execution, Executor } from '../executor/executor.js';
+import type { GpuPool } from '../executor/gpus.js';
+import type { LogStore } from '../logs/log-store.js';
+import type { UserRow } from '../store/accounts.js';
+import type { DatasetStore } from '../store/datasets.js';
+import type { SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
+import type { UploadStore } from '../store/uploads.js';
+
+export const RESTART_REASON = 'the server restarted while the session was running';
+export const SHUTDOWN_REASON = 'the server shut down while the session was running';
+
+export interface SessionServiceDeps {
+  sessions: SessionStore;
+  uploads: UploadStore;
+  datasets: DatasetStore;
+  logs: LogStore;
+  executor: Executor;
+  gpus: GpuPool;
+  dataDir: DataDir;
+  now: () => number;
+  warn: (message: string) => void;
+}
+
+/** The life of a session: created Queued, started when its GPUs are free, ended exactly once. */
+export class SessionService {
+  private readonly running = new Map<number, { execution: Execution; done: Promise<void> }>();
+  private readonly starting = new Map<number, Promise<void>>();
+
+  constructor(private readonly d: SessionServiceDeps) {}
+
+  /** Creates the session and, when its GPUs are free, starts it before answering. */
+  async create(user: UserRow, req: RunRequest): Promise<SessionRow> {
+    const dataset = req.dataset === null ? undefined : this.d.datasets.byName(req.dataset);
+    if (req.dataset !== null && (!dataset || (dataset.private && !user.admin))) {
+      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${req.dataset}' does not exist: see 'khd dataset ls'`);
+    }
+    const gpus = req.gpus ?? (this.d.gpus.total > 0 ? 1 : 0);
+    if (gpus > this.d.gpus.total) {
+      throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but this server has ${this.d.gpus.total}: use -g ${this.d.gpus.total} or fewer`);
+    }
+    const upload = this.d.uploads.get(req.upload);
+    if (!upload || upload.userId !== user.id || upload.purpose !== 'session') {
+      throw new KhdError('KHD_UPLOAD_NOT_FOUND', `upload '${req.upload}' does not exist`);
+    }
+    if (!upload.files.some((f) => f.path === req.entry)) {
+      throw new KhdError('KHD_BAD_REQUEST', `entry file '${req.entry}' is not in the upload: pass -e with a file of the project`);
+    }
+    if (!this.d.uploads.transition(upload.id, 'ready', 'used')) {
+      throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: run khd run again`);
+    }
+    const session = this.d.sessions.insert({
+      userId: user.id, user: user.name, datasetId: dataset?.id ?? null, dataset: dataset?.name ?? null,
+      type: 'normal', uploadId: upload.id, entry: req.entry, args: req.args, gpus, cpus: req.cpus,
+      memory: req.memory, shmSize: req.shmSize, memo: req.memo,
+    });
+    this.schedule();
+    await this.starting.get(session.id);
+    return this.d.sessions.byId(session.id)!;
+  }
+
+  /** Starts every queued session whose GPUs are free, oldest first. */
+  schedule(): void {
+    for (const s of this.d.sessions.withStatus('Queued')) {
+      if (this.starting.has(s.id) || this.running.has(s.id)) continue;
+      const gpuIds = this.d.gpus.take(s.gpus);
+      if (!gpuIds) continue;
+      this.starting.set(s.id, this.start(s, gpuIds).finally(() => this.starting.delete(s.id)));
+    }
+  }
+
+  private async start(s: SessionRow, gpuIds: number[]): Promise<void> {
+    const dataset = s.datasetId === null ? undefined : this.d.datasets.byId(s.datasetId);
+    try {
+      await this.d.logs.open(s.id);
+      await cp(this.d.dataDir.upload(s.uploadId), this.d.dataDir.work(s.id), { recursive: true, errorOnExist: true });
+    } catch (err) {
+      this.d.gpus.release(gpuIds);
+      this.finish(s.id, this.failure(`could not prepare the session: ${(err as Error).message}`));
+      return;
+    }
+    // A stop may have arrived while the work folder was being laid out.
+    if (this.d.sessions.byId(s.id)?.status !== 'Queued') {
+      this.d.gpus.release(gpuIds);
+      return;
+    }
+    this.d.sessions.markRunning(s.id, gpuIds);
+    const execution = this.d.executor.start(
+      {
+        workDir: this.d.dataDir.work(s.id), datasetDir: dataset ? this.d.dataDir.datasetPublic(dataset.name) : null,
+        datasetName: dataset?.name ?? null, sessionName: s.name, entry: s.entry, args: s.args, gpuIds,
+      },
+      (stream, lines) => this.d.logs.append(s.id, stream, lines),
+    );
+    const done = execution.result.then((result) => {
+      this.running.delete(s.id);
+      this.d.gpus.release(gpuIds);
+      this.finish(s.id, this.toEnd(result));
+      this.schedule();
+    });
+    this.running.set(s.id, { execution, done });
+  }
+
+  private toEnd(r: ExecResult): SessionEnd {
+    const base = { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stopped: r.stopped, endedAt: r.endedAt };
+    if (r.error) return { ...base, status: 'Failed', reason: `could not start the session: ${r.error}` };
+    if (r.stopped) return { ...base, status: 'Stopped', reason: 'stopped by the user' };
+    if (r.exitCode === null) return { ...base, status: 'Failed', reason: `killed by ${r.signal ?? 'a signal'}` };
+    return { ...base, status: 'Exited', reason: null };
+  }
+
+  private failure(reason: string): SessionEnd {
+    return { status: 'Failed', exitCode: null, signal: null, timedOut: false, stopped: false, reason, endedAt: this.d.now() };
+  }
+
+  private finish(id: number, end: SessionEnd): void {
+    this.d.sessions.markEnded(id, end);
+    this.d.logs.close(id);
+  }
+
+  stop(s: SessionRow): SessionRow {
+    const run = this.running.get(s.id);
+    if (run) run.execution.stop();
+    else if (s.status === 'Queued') {
+      this.finish(s.id, { ...this.failure('stopped before it started'), status: 'Stopped', stopped: true });
+    }
+    return this.d.sessions.byId(s.id)!;
+  }
+
+  /** Resolves when the session is no longer running. */
+  async waitForEnd(id: number): Promise<void> {
+    await this.running.get(id)?.done;
+  }
+
+  async remove(s: SessionRow, force: boolean): Promise<void> {
+    if (!isFinished(s.status)) {
+      if (!force) throw new KhdError('KHD_SESSION_RUNNING', `session ${s.name} is ${s.status}: stop it first, or use khd rm -f`);
+      this.stop(s);
+      await this.waitForEnd(s.id);
+    }
+    this.d.sessions.delete(s.id);
+    this.d.logs.remove(s.id);
+    await rm(this.d.dataDir.session(s.id), { recursive: true, force: true });
+    if (!this.d.uploads.isReferenced(s.uploadId)) {
+      this.d.uploads.delete(s.uploadId);
+      await rm(this.d.dataDir.upload(s.uploadId), { recursive: true, force: true });
+    }
+  }
+
+  /** At boot: nothing stays Running from a previous process; queued sessions get their turn. */
+  recover(): void {
+    for (const s of this.d.sessions.withStatus('Running')) {
+      this.d.sessions.markEnded(s.id, this.failure(RESTART_REASON));
+    }
+    this.schedule();
+  }
+
+  /** Stops every running session (recorded as Failed: the platform, not the user, ended it). */
+  async shutdown(): Promise<void> {
+    const ids = [...this.running.keys()];
+    for (const id of ids) this.d.sessions.markEnded(id, this.failure(SHUTDOWN_REASON));
+    for (const id of ids) this.running.get(id)?.execution.stop();
+    await Promise.all(ids.map((id) => this.waitForEnd(id)));
+  }
+
+  activeCount(): number {
+    return this.running.size;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Numbered schema migrations. Append only: never edit a migration that has shipped.
+ * The applied count lives in SQLite's `user_version`.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: accounts, datasets, uploads, sessions
+  `
+  CREATE TABLE teams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    team_id INTEGER NOT NULL REFERENCES teams(id),
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    leaderboard INTEGER NOT NULL DEFAULT 0,
+    metric TEXT NOT NULL DEFAULT 'accuracy',
+    sort_order TEXT NOT NULL DEFAULT 'desc',
+    model_size_limit INTEGER NOT NULL,
+    submit_interval_ms INTEGER NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0,
+    size_bytes INTEGER NOT NULL,
+    file_count INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    purpose TEXT NOT NULL,
+    state TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE session_counters (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    dataset TEXT NOT NULL,
+    last_number INTEGER NOT NULL,
+    PRIMARY KEY (user_id, dataset)
+  );
+  CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    dataset_id INTEGER REFERENCES datasets(id),
+    dataset_key TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    type TEXT NOT NULL DEFAULT 'normal',
+    status TEXT NOT NULL,
+    upload_id TEXT NOT NULL REFERENCES uploads(id),
+    entry TEXT NOT NULL,
+    args TEXT NOT NULL,
+    gpus INTEGER NOT NULL,
+    gpu_ids TEXT,
+    cpus INTEGER NOT NULL,
+    memory INTEGER NOT NULL,
+    shm_size INTEGER NOT NULL,
+    memo TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,
+    signal TEXT,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    stopped INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    ended_at INTEGER,
+    UNIQUE (user_id, dataset_key, number)
+  );
+  CREATE INDEX sessions_status ON sessions(status);
+  `,
+];

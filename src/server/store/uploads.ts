@@ -1,0 +1,67 @@
+import type { Db } from './db.js';
+import type { ManifestEntry, UploadInfo, UploadPurpose } from '../../protocol/types.js';
+
+export interface UploadRow extends UploadInfo {
+  userId: number;
+  purpose: UploadPurpose;
+  files: ManifestEntry[];
+  createdAt: number;
+}
+
+interface RawUpload {
+  id: string;
+  user_id: number;
+  purpose: UploadPurpose;
+  state: UploadInfo['state'];
+  manifest: string;
+  created_at: number;
+}
+
+export class UploadStore {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {}
+
+  insert(id: string, userId: number, purpose: UploadPurpose, files: ManifestEntry[]): void {
+    this.db
+      .prepare('INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(id, userId, purpose, 'receiving', JSON.stringify(files), this.now());
+  }
+
+  get(id: string): UploadRow | undefined {
+    const r = this.db.prepare('SELECT * FROM uploads WHERE id = ?').get(id) as RawUpload | undefined;
+    return (
+      r && {
+        id: r.id,
+        userId: r.user_id,
+        purpose: r.purpose,
+        state: r.state,
+        files: JSON.parse(r.manifest) as ManifestEntry[],
+        createdAt: r.created_at,
+      }
+    );
+  }
+
+  /** Moves the upload from one state to another; false when it was not in `from` (a race lost). */
+  transition(id: string, from: UploadInfo['state'], to: UploadInfo['state']): boolean {
+    return this.db.prepare('UPDATE uploads SET state = ? WHERE id = ? AND state = ?').run(to, id, from).changes === 1;
+  }
+
+  /** Uploads never turned into a session or dataset, older than `before`. */
+  stale(before: number): string[] {
+    return (
+      this.db
+        .prepare("SELECT id FROM uploads WHERE state IN ('receiving', 'ready', 'cancelled') AND created_at < ?")
+        .all(before) as { id: string }[]
+    ).map((r) => r.id);
+  }
+
+  isReferenced(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM sessions WHERE upload_id = ? LIMIT 1').get(id) !== undefined;
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM uploads WHERE id = ?').run(id);
+  }
+}
