@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import type { AuthOptions } from './auth/auth-service.js';
 import { detectGpuCount } from './executor/gpus.js';
 import { LocalExecutor } from './executor/local-executor.js';
 import { resolvePython } from './executor/python.js';
@@ -16,6 +17,8 @@ export interface ServerOptions {
   python?: string;
   noSandbox?: boolean;
   adminPassword?: string;
+  /** Password hashing cost and token lifetime; tests lower the cost. */
+  auth?: AuthOptions;
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -43,6 +46,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     dataDir: resolve(options.dataDir),
     executor,
     gpus: options.gpus ?? detectGpuCount(),
+    auth: options.auth,
     warn: options.warn,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);

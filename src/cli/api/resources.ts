@@ -14,7 +14,7 @@ export function resources(api: ApiClient) {
     info: () => api.request<ServerInfo>({ method: 'GET', url: '/info' }),
     login: (user: string, password: string) =>
       api.request<LoginResponse>({ method: 'POST', url: '/auth/login', data: { user, password } }),
-    logout: () => api.request<void>({ method: 'POST', url: '/auth/logout' }),
+    logout: () => api.request<void>({ method: 'POST', url: '/auth/logout', data: {} }),
     me: () => api.request<Me>({ method: 'GET', url: '/me' }),
     addUser: (req: AddUserRequest) => api.request<Me>({ method: 'POST', url: '/users', data: req }),
 
@@ -42,7 +42,7 @@ export function resources(api: ApiClient) {
         params: { all: query.all ? '1' : undefined, limit: query.limit, dataset: query.dataset },
       }),
     session: (name: SessionName) => api.request<SessionInfo>({ method: 'GET', url: sessionPath(name) }),
-    stop: (name: SessionName) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/stop` }),
+    stop: (name: SessionName) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/stop`, data: {} }),
     memo: (name: SessionName, memo: string) =>
       api.request<SessionInfo>({ method: 'PATCH', url: sessionPath(name), data: { memo } }),
     remove: (name: SessionName, force: boolean) =>

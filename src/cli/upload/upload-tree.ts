@@ -1,8 +1,9 @@
+import { EXIT } from '../../protocol/errors.js';
 import type { ManifestEntry, UploadPurpose } from '../../protocol/types.js';
 import type { FileSent } from '../../pack/tar-stream.js';
 import type { IncludedFile } from '../../pack/scan.js';
 import type { Api, Context } from '../context.js';
-import { CliError } from '../errors.js';
+import { CliError, SilentExit } from '../errors.js';
 
 export interface UploadTreeOptions {
   root: string;
@@ -36,17 +37,23 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
   }
   const upload = await api.calls.createUpload({ purpose: opts.purpose, files: manifest });
   const controller = new AbortController();
-  const cancel = async () => {
-    controller.abort();
-    await api.calls.cancelUpload(upload.id).catch(() => {});
-    ctx.io.err('\ncancelled: the upload was dropped on the server and no session was left behind\n');
-  };
+  let cancelling: Promise<void> | undefined;
+  const cancel = () =>
+    (cancelling ??= (async () => {
+      controller.abort();
+      await api.calls.cancelUpload(upload.id).catch(() => {});
+      ctx.io.err('\ncancelled: the upload was dropped on the server and no session was left behind\n');
+    })());
   const release = ctx.onInterrupt(cancel);
   try {
     opts.onStart?.(manifest);
     await api.calls.sendUpload(upload.id, packStream(opts.root, manifest, (e) => opts.onFileSent?.(e)), controller.signal);
   } catch (err) {
     release();
+    if (cancelling) {
+      await cancelling;
+      throw new SilentExit(EXIT.interrupted);
+    }
     await api.calls.cancelUpload(upload.id).catch(() => {});
     throw err;
   }

@@ -43,28 +43,30 @@ export async function extractUpload(
 function extractInto(body: Readable, root: string, manifest: ManifestEntry[], limits: UploadLimits): Promise<void> {
   const expected = new Map(manifest.map((e) => [e.path, e]));
   const received = new Set<string>();
+  const jobs: Promise<void>[] = [];
+  const abort = new AbortController();
   let entries = 0;
-  let failed = false;
-  let pending: Promise<void> = Promise.resolve();
+  let failure: unknown;
 
   return new Promise<void>((resolve, reject) => {
+    // On the first problem: stop reading, abort the writes in flight, and only then reject,
+    // so the caller's clean-up never races a write into the staging folder.
     const fail = (err: unknown) => {
-      if (failed) return;
-      failed = true;
+      if (failure !== undefined) return;
+      failure = err instanceof KhdError ? err : invalid(err instanceof Error ? err.message : String(err));
       body.unpipe();
-      reject(err instanceof KhdError ? err : invalid(err instanceof Error ? err.message : String(err)));
+      abort.abort();
+      void Promise.allSettled(jobs).then(() => reject(failure));
     };
     const parser = new Parser({
       strict: true,
       noResume: true,
       onReadEntry: (entry: ReadEntry) => {
-        if (failed) return entry.resume();
+        if (failure !== undefined) return entry.resume();
         try {
           entries += 1;
           if (entries > limits.maxFiles * 2 + 16) throw invalid(`more than ${limits.maxFiles} entries`);
-          const job = acceptEntry(entry, root, expected, received, limits);
-          pending = pending.then(() => job);
-          job.catch(fail);
+          jobs.push(acceptEntry(entry, root, expected, received, limits, abort.signal).catch(fail));
         } catch (err) {
           entry.resume();
           fail(err);
@@ -74,15 +76,14 @@ function extractInto(body: Readable, root: string, manifest: ManifestEntry[], li
     parser.on('warn', (_code: string, message: string | Error) => fail(message));
     parser.on('error', fail);
     parser.on('end', () => {
-      pending.then(() => {
+      void Promise.all(jobs).then(() => {
+        if (failure !== undefined) return;
         const missing = manifest.filter((e) => !received.has(e.path)).map((e) => e.path);
-        if (missing.length > 0) {
-          fail(invalid(`${missing.length} file(s) in the manifest never arrived: ${missing.slice(0, 5).join(', ')}`));
-        } else if (!failed) resolve();
-      }, fail);
+        if (missing.length > 0) fail(invalid(`${missing.length} file(s) in the manifest never arrived: ${missing.slice(0, 5).join(', ')}`));
+        else resolve();
+      });
     });
     body.on('error', fail);
-    body.on('aborted', () => fail(invalid('the connection closed before the upload was complete')));
     body.on('close', () => {
       if (!body.readableEnded) fail(invalid('the connection closed before the upload was complete'));
     });
@@ -96,6 +97,7 @@ function acceptEntry(
   expected: Map<string, ManifestEntry>,
   received: Set<string>,
   limits: UploadLimits,
+  signal: AbortSignal,
 ): Promise<void> {
   const path = entry.path.replace(/\/$/, '');
   const problem = pathProblem(path, limits.maxDepth, limits.maxPathLength);
@@ -110,11 +112,12 @@ function acceptEntry(
   if (received.has(path)) throw invalid(`entry '${path}' appears twice`);
   if (entry.size !== want.size) throw invalid(`entry '${path}' is ${entry.size} bytes, the manifest says ${want.size}`);
   received.add(path);
-  return writeVerified(entry, join(root, path), want);
+  return writeVerified(entry, join(root, path), want, signal);
 }
 
-async function writeVerified(entry: ReadEntry, file: string, want: ManifestEntry): Promise<void> {
+async function writeVerified(entry: ReadEntry, file: string, want: ManifestEntry, signal: AbortSignal): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+  if (signal.aborted) throw invalid('aborted');
   const hash = createHash('sha256');
   const out = createWriteStream(file, { flags: 'wx', mode: want.mode & 0o111 ? EXEC_MODE : PLAIN_MODE });
   await new Promise<void>((resolve, reject) => {
@@ -129,6 +132,10 @@ async function writeVerified(entry: ReadEntry, file: string, want: ManifestEntry
     entry.on('error', reject);
     out.on('error', reject);
     out.on('finish', resolve);
+    signal.addEventListener('abort', () => {
+      out.destroy();
+      reject(invalid('aborted'));
+    });
   });
   const digest = hash.digest('hex');
   if (digest !== want.sha256) throw invalid(`'${want.path}' arrived with sha256 ${digest.slice(0, 12)}…, the manifest says ${want.sha256.slice(0, 12)}…`);

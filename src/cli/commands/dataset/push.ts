@@ -27,6 +27,9 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
   const api = await ctx.api();
   const me = await api.calls.me();
   if (!me.admin) throw new CliError(`only an admin can push datasets; you are ${me.user}`);
+  if ((await api.calls.datasets()).some((d) => d.name === name)) {
+    throw new CliError(`dataset '${name}' already exists: push under a new name`);
+  }
   const progress = await createUploadProgress(ctx.io);
   const upload = await uploadTree(ctx, api, {
     root,

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../errors.js';
+import { parseRunOptions, type RunOptions } from './run.js';
+
+const base: RunOptions = { entry: 'main.py', cpus: 2, memory: '24G', shmSize: '1G' };
+
+describe('parseRunOptions', () => {
+  it('splits -a like a shell, keeping quoted words together', () => {
+    expect(parseRunOptions({ ...base, args: `--lr 0.1 --name "two words" --x='a b'` }).args).toEqual([
+      '--lr', '0.1', '--name', 'two words', '--x=a b',
+    ]);
+  });
+
+  it('refuses shell operators in -a instead of running them', () => {
+    expect(() => parseRunOptions({ ...base, args: '--lr 1; rm -rf /' })).toThrow(UsageError);
+    expect(() => parseRunOptions({ ...base, args: 'x | y' })).toThrow(/shell syntax/);
+  });
+
+  it('parses sizes and refuses nonsense with the flag named', () => {
+    expect(parseRunOptions(base)).toMatchObject({ memory: 24 * 1024 ** 3, shmSize: 1024 ** 3 });
+    expect(() => parseRunOptions({ ...base, memory: 'lots' })).toThrow(/--memory 'lots' is not a size/);
+  });
+
+  it('refuses an entry outside the project', () => {
+    expect(() => parseRunOptions({ ...base, entry: '../x.py' })).toThrow(/inside the project/);
+    expect(() => parseRunOptions({ ...base, entry: '/abs.py' })).toThrow(UsageError);
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { pathProblem } from './paths.js';
+import { formatSessionName, parseSessionName } from './session-name.js';
+import { parseDuration, parseSize } from './sizes.js';
+
+describe('session names', () => {
+  it('round-trips USER/DATASET/N', () => {
+    expect(parseSessionName('kim/mnist/12')).toEqual({ user: 'kim', dataset: 'mnist', number: 12 });
+    expect(formatSessionName({ user: 'kim', dataset: 'None', number: 1 })).toBe('kim/None/1');
+  });
+
+  it.each(['kim/mnist', 'kim/mnist/0', 'kim/mnist/01', 'kim/mnist/x', '../mnist/1', 'kim//1', 'kim/mnist/1/2', ''])(
+    'refuses %j with the expected form',
+    (text) => expect(() => parseSessionName(text)).toThrow(/expected USER\/DATASET\/N/),
+  );
+});
+
+describe('sizes and durations', () => {
+  it.each([
+    ['24G', 24 * 1024 ** 3],
+    ['300MB', 300 * 1024 ** 2],
+    ['512m', 512 * 1024 ** 2],
+    ['1.5 GiB', 1.5 * 1024 ** 3],
+    ['4096', 4096],
+  ])('parses %s', (text, bytes) => expect(parseSize(text)).toBe(bytes));
+
+  it.each(['', 'lots', '-1G', '12X'])('refuses %j', (text) => expect(parseSize(text)).toBeUndefined());
+
+  it('parses durations', () => {
+    expect(parseDuration('1h')).toBe(3_600_000);
+    expect(parseDuration('10s')).toBe(10_000);
+    expect(parseDuration('soon')).toBeUndefined();
+    expect(parseDuration('0s')).toBeUndefined();
+  });
+});
+
+describe('upload paths', () => {
+  it.each([
+    ['/etc/passwd', /absolute/],
+    ['a/../../b', /'\.\.'/],
+    ['a//b', /empty/],
+    ['./a', /'\.'/],
+    ['a\\b', /backslash/],
+    ['C:x', /drive-letter/],
+    ['a\0b', /NUL/],
+    [Array(40).fill('d').join('/'), /deeper than 32/],
+  ])('refuses %j', (path, why) => expect(pathProblem(path, 32, 1024)).toMatch(why));
+
+  it('accepts an ordinary nested path', () => expect(pathProblem('src/models/net.py', 32, 1024)).toBeUndefined());
+});

@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT } from '../../src/protocol/errors.js';
+import { testIO, type TestIO } from '../../src/cli/iostreams.js';
+import { main } from '../../src/cli/main.js';
+import type { Context } from '../../src/cli/context.js';
+import { startServer, type RunningServer } from '../../src/server/main.js';
+
+export const ADMIN_PASSWORD = 'admin-password-1';
+/** Cheap scrypt for tests: the parameters are stored with each hash, so nothing else changes. */
+export const TEST_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  warnings: string[];
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(options: { gpus?: number; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
+  const warnings: string[] = [];
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    gpus: options.gpus ?? 0,
+    adminPassword: ADMIN_PASSWORD,
+    auth: { scrypt: TEST_SCRYPT },
+    warn: (m) => warnings.push(m),
+  });
+  return {
+    ...server,
+    dataDir,
+    warnings,
+    async stop() {
+      await server.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  io: TestIO;
+}
+
+/** One participant: their own config dir, talking to `url`; runs the CLI's real code in-process. */
+export class Participant {
+  readonly configDir = mkdtempSync(join(tmpdir(), 'khd-config-'));
+
+  constructor(
+    readonly url: string,
+    private readonly extraEnv: NodeJS.ProcessEnv = {},
+  ) {}
+
+  get env(): NodeJS.ProcessEnv {
+    return { KHD_CONFIG_DIR: this.configDir, KHD_SERVER: this.url, KHD_NO_KEYRING: '1', HOME: this.configDir, ...this.extraEnv };
+  }
+
+  async khd(
+    argv: string[],
+    opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; onInterrupt?: Context['onInterrupt'] } = {},
+  ): Promise<CliResult> {
+    const io = testIO({ input: opts.input });
+    const code = await main(argv, {
+      io,
+      env: { ...this.env, ...opts.env },
+      cwd: opts.cwd ?? this.configDir,
+      sleep: async () => {},
+      onInterrupt: opts.onInterrupt ?? (() => () => {}),
+    });
+    return { code, stdout: io.stdoutText(), stderr: io.stderrText(), io };
+  }
+
+  async login(user: string, password: string): Promise<void> {
+    const r = await this.khd(['login', '-u', user, '--password-stdin'], { input: `${password}\n` });
+    if (r.code !== EXIT.ok) throw new Error(`login failed: ${r.stderr}`);
+  }
+
+  cleanup(): void {
+    rmSync(this.configDir, { recursive: true, force: true });
+  }
+}
