@@ -20,7 +20,7 @@ export KHD_CONFIG_DIR="$work/config" KHD_NO_KEYRING=1
 export KHD_ADMIN_PASSWORD="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
 echo "== khd server (data dir $work/data)" >&2
-khd server --port 0 --data-dir "$work/data" >"$work/server.out" 2>"$work/server.err" &
+node bin/khd.js server --port 0 --data-dir "$work/data" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q '^listening on ' "$work/server.out" 2>/dev/null && break

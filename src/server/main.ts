@@ -19,6 +19,7 @@ export interface ServerOptions {
   adminPassword?: string;
   /** Password hashing cost and token lifetime; tests lower the cost. */
   auth?: AuthOptions;
+  heartbeatMs?: number;
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -47,6 +48,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     executor,
     gpus: options.gpus ?? detectGpuCount(),
     auth: options.auth,
+    heartbeatMs: options.heartbeatMs,
     warn: options.warn,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/protocol/errors.js';
@@ -27,6 +27,7 @@ export async function startTestServer(options: { gpus?: number; dataDir?: string
     gpus: options.gpus ?? 0,
     adminPassword: ADMIN_PASSWORD,
     auth: { scrypt: TEST_SCRYPT },
+    heartbeatMs: 200,
     warn: (m) => warnings.push(m),
   });
   return {
@@ -78,6 +79,11 @@ export class Participant {
   async login(user: string, password: string): Promise<void> {
     const r = await this.khd(['login', '-u', user, '--password-stdin'], { input: `${password}\n` });
     if (r.code !== EXIT.ok) throw new Error(`login failed: ${r.stderr}`);
+  }
+
+  /** The token `khd login` stored in the 0600 file. */
+  token(): string {
+    return (JSON.parse(readFileSync(join(this.configDir, 'credentials.json'), 'utf8')) as Record<string, string>)[this.url]!;
   }
 
   cleanup(): void {

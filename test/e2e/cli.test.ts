@@ -1,0 +1,131 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionInfo } from '../../src/protocol/types.js';
+import { collect, exited, khd, KHD_BIN, REPO_ROOT, spawnServer, waitForOutput, type ServerProcess } from '../helpers/binary.js';
+import { project, TICKER_PY } from '../helpers/projects.js';
+
+// End to end: the built binary, a real `khd server` process, real Python in bubblewrap.
+let work: string;
+let server: ServerProcess;
+let env: NodeJS.ProcessEnv;
+let password: string;
+let ticker: { root: string; cleanup(): void };
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'khd-e2e-'));
+  const base = { PATH: process.env.PATH, HOME: work, KHD_CONFIG_DIR: join(work, 'config'), KHD_NO_KEYRING: '1' };
+  server = await spawnServer(join(work, 'data'), base);
+  password = /created user 'admin' with password: (\S+)/.exec(server.stderr)![1]!;
+  env = { ...base, KHD_SERVER: server.url };
+  ticker = project({ 'main.py': TICKER_PY });
+});
+
+afterAll(async () => {
+  server.child.kill('SIGTERM');
+  await exited(server.child);
+  ticker.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const sessions = async (): Promise<SessionInfo[]> => JSON.parse((await khd(['ps', '-a', '--json'], { env })).stdout);
+
+describe('the khd binary', () => {
+  it('prints the one-time admin password only on the first start', () => {
+    expect(server.stderr).toContain("created user 'admin' with password: ");
+    expect(server.stderr).toContain('shown only this once');
+  });
+
+  it('login → dataset push → run → logs -f → ps, with the hello example', async () => {
+    const login = await khd(['login', '-u', 'admin', '--password-stdin'], { env, input: `${password}\n` });
+    expect(login.code).toBe(0);
+
+    const push = await khd(['dataset', 'push', 'hello_nsml', 'examples/hello_nsml/dataset'], { env });
+    expect(push.code).toBe(0);
+    expect(push.stderr).toContain('train/data.txt 12 B - done (1/1 100.00%)');
+
+    const run = await khd(['run', '-d', 'hello_nsml'], { env, cwd: join(REPO_ROOT, 'examples/hello_nsml') });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('Session admin/hello_nsml/1 is started\n');
+    expect(run.stderr).toMatch(/^main\.py \d+ B - done \(2\/2 100\.00%\)/m);
+
+    const logs = await khd(['logs', 'admin/hello_nsml/1', '-f'], { env });
+    expect(logs.code).toBe(0);
+    const expected = ["read from dataset hello_nsml ['hello', 'world']", 'Number of gpus: 0'];
+    for (let i = 0; i < 20; i++) expected.push(`Hello NSML ${i}`);
+    expect(logs.stdout).toBe(`${expected.join('\n')}\n`);
+    expect(logs.stderr).toBe('session admin/hello_nsml/1 exited with code 0\n');
+
+    const ps = await khd(['ps', '-a'], { env });
+    expect(ps.stdout).toMatch(/admin\/hello_nsml\/1\s+\S.*main\.py\s+Exited \(0\)/);
+  });
+
+  it('stop → rm on a running session', async () => {
+    const run = await khd(['run', '-a', '1000 0.05'], { env, cwd: ticker.root });
+    const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+    expect((await khd(['stop', name], { env })).code).toBe(0);
+    const follow = await khd(['logs', name, '-f', '--tail', '0'], { env });
+    expect(follow.stderr).toBe(`session ${name} stopped: stopped by the user\n`);
+    const rm = await khd(['rm', name], { env });
+    expect(rm.stderr).toBe(`✓ Removed ${name}\n`);
+    expect((await sessions()).map((s) => s.name)).not.toContain(name);
+  });
+
+  it('Ctrl-C while following with -i leaves the session running', async () => {
+    const child = spawn(process.execPath, [KHD_BIN, 'run', '-i', '-a', '1000 0.05'], { env, cwd: ticker.root });
+    const result = collect(child);
+    const out = await waitForOutput(child.stdout!, /tick 2\n/);
+    const name = /Session (\S+) is started/.exec(out)![1]!;
+    child.kill('SIGINT');
+    const done = await result;
+    expect(done.code).toBe(130);
+    expect(done.stderr).toContain('stopped following; the session keeps running (khd stop stops it)');
+    expect((await sessions()).find((s) => s.name === name)?.status).toBe('Running');
+    await khd(['rm', '-f', name], { env });
+  });
+
+  it('after a crash of the server, a session that was running is Failed with the reason', async () => {
+    const run = await khd(['run', '-a', '100000 0.05 crash-marker'], { env, cwd: ticker.root });
+    const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+    await new Promise((r) => setTimeout(r, 500));
+    server.child.kill('SIGKILL');
+    await exited(server.child);
+    // The session dies with the server: nothing of it is left running.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(() => execFileSync('pgrep', ['-f', 'crash-marker'])).toThrow();
+
+    // Same port, so the stored login (kept per server URL) still applies.
+    server = await spawnServer(join(work, 'data'), env, ['--port', new URL(server.url).port]);
+    expect(server.stderr).not.toContain('created user');
+    const info = (await sessions()).find((s) => s.name === name)!;
+    expect(info).toMatchObject({ status: 'Failed', reason: 'the server restarted while the session was running' });
+    const logs = await khd(['logs', name], { env });
+    expect(logs.stdout).toMatch(/^tick 1\n/);
+  });
+
+  it('SIGTERM shuts the server down gracefully, ending its sessions with a reason', async () => {
+    const run = await khd(['run', '-a', '100000 0.05'], { env, cwd: ticker.root });
+    const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+    server.child.kill('SIGTERM');
+    expect(await exited(server.child)).toBe(0);
+    expect(server.stderr).toContain('SIGTERM: stopping sessions and shutting down');
+    server = await spawnServer(join(work, 'data'), env, ['--port', new URL(server.url).port]);
+    expect((await sessions()).find((s) => s.name === name)).toMatchObject({
+      status: 'Failed',
+      reason: 'the server shut down while the session was running',
+    });
+  });
+
+  it('--no-sandbox runs sessions as plain processes and warns', async () => {
+    const plain = await spawnServer(join(work, 'plain-data'), { ...env, KHD_ADMIN_PASSWORD: 'plain-password' }, ['--no-sandbox']);
+    expect(plain.stderr).toContain('warning: --no-sandbox');
+    const cfg = { ...env, KHD_SERVER: plain.url, KHD_CONFIG_DIR: join(work, 'plain-config') };
+    await khd(['login', '-u', 'admin', '--password-stdin'], { env: cfg, input: 'plain-password' });
+    const run = await khd(['run', '-i', '-a', '2 0'], { env: cfg, cwd: ticker.root });
+    expect(run.stdout).toContain('tick 2\n');
+    plain.child.kill('SIGTERM');
+    await exited(plain.child);
+  });
+});

@@ -1,0 +1,135 @@
+import { request } from 'node:http';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/protocol/errors.js';
+import type { SessionInfo } from '../../src/protocol/types.js';
+import { craftTar, gz, manifestOf } from '../helpers/craft-tar.js';
+import { project } from '../helpers/projects.js';
+import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
+
+const GPU_PY = `
+import os, sys, time
+print('visible', repr(os.environ.get('CUDA_VISIBLE_DEVICES')), flush=True)
+time.sleep(float(sys.argv[1]))
+`;
+
+let server: TestServer;
+let admin: Participant;
+let root: string;
+const cleanups: (() => void)[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({ gpus: 2 });
+  admin = new Participant(server.url);
+  await admin.login('admin', ADMIN_PASSWORD);
+  const p = project({ 'main.py': GPU_PY });
+  cleanups.push(p.cleanup);
+  root = p.root;
+});
+afterAll(async () => {
+  admin.cleanup();
+  cleanups.forEach((c) => c());
+  await server.stop();
+});
+
+const nameOf = (stdout: string) => /^Session (\S+) is/.exec(stdout)![1]!;
+
+async function info(name: string): Promise<SessionInfo> {
+  const all = JSON.parse((await admin.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
+  return all.find((s) => s.name === name)!;
+}
+
+async function until(name: string, status: SessionInfo['status']): Promise<SessionInfo> {
+  for (let i = 0; i < 200; i++) {
+    const s = await info(name);
+    if (s.status === status) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${name} never became ${status}`);
+}
+
+describe('GPUs from the server’s inventory', () => {
+  it('hands out GPUs, queues what does not fit, and starts it when GPUs free up', async () => {
+    const tooMany = await admin.khd(['run', '-g', '3'], { cwd: root });
+    expect(tooMany.stderr).toBe('error: -g 3: the server has 2 GPU(s); ask for 2 or fewer\n');
+
+    const big = nameOf((await admin.khd(['run', '-g', '2', '-a', '60'], { cwd: root })).stdout);
+    const waiting = await admin.khd(['run', '-g', '1', '-a', '0'], { cwd: root });
+    expect(waiting.stdout).toMatch(/^Session admin\/None\/\d+ is queued: waiting for 1 free GPU\(s\)\n$/);
+    const queued = nameOf(waiting.stdout);
+    expect((await info(queued)).status).toBe('Queued');
+    const queuedToo = nameOf((await admin.khd(['run', '-g', '1', '-a', '0'], { cwd: root })).stdout);
+
+    const cpuOnly = await admin.khd(['run', '-g', '0', '-a', '0', '-i'], { cwd: root });
+    expect(cpuOnly.stdout).toContain("visible ''\n");
+
+    for (let i = 0; i < 200 && !(await admin.khd(['logs', big])).stdout; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await admin.khd(['stop', queuedToo])).stderr).toBe(`✓ Stopped ${queuedToo}\n`);
+    expect(await info(queuedToo)).toMatchObject({ status: 'Stopped', reason: 'stopped before it started' });
+
+    expect((await admin.khd(['logs', big])).stdout).toBe("visible '0,1'\n");
+    await admin.khd(['stop', big]);
+    await until(queued, 'Exited');
+    expect((await admin.khd(['logs', queued])).stdout).toMatch(/^visible '[01]'\n$/);
+  });
+
+  it('uses one GPU by default where the server has GPUs', async () => {
+    const r = await admin.khd(['run', '-a', '0', '-i'], { cwd: root });
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toMatch(/visible '[01]'\n/);
+    expect((await info(nameOf(r.stdout))).gpus).toBe(1);
+  });
+});
+
+describe('an upload cut off midway', () => {
+  it('leaves nothing extracted, and the upload cannot start a session', async () => {
+    const token = admin.token();
+    const files = { 'main.py': 'print(1)\n', 'big.bin': 'b'.repeat(2_000_000) };
+    const create = await fetch(`${server.url}/api/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ purpose: 'session', files: manifestOf(files) }),
+    });
+    const { id } = (await create.json()) as { id: string };
+    const body = gz(craftTar(Object.entries(files).map(([path, b]) => ({ path, body: b }))));
+    await new Promise<void>((resolve) => {
+      const req = request(`${server.url}/api/v1/uploads/${id}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip', 'content-length': body.length },
+      });
+      req.on('error', () => resolve());
+      req.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => req.destroy(), 100));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const uploads = join(server.dataDir, 'uploads');
+    expect(existsSync(join(uploads, id))).toBe(false);
+    expect(readdirSync(uploads).filter((f) => f.startsWith('.partial-'))).toEqual([]);
+
+    const run = await fetch(`${server.url}/api/v1/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ upload: id, dataset: null, entry: 'main.py', args: [], cpus: 2, memory: 1 << 30, shmSize: 0, memo: '' }),
+    });
+    expect(run.status).toBe(409);
+    expect(((await run.json()) as { error: { message: string } }).error.message).toBe(
+      `upload '${id}' is receiving, not ready: run khd run again`,
+    );
+  });
+
+  it('refuses a declared body larger than the manifest allows before reading it', async () => {
+    const token = admin.token();
+    const create = await fetch(`${server.url}/api/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ purpose: 'session', files: manifestOf({ 'main.py': 'x' }) }),
+    });
+    const { id } = (await create.json()) as { id: string };
+    const put = await fetch(`${server.url}/api/v1/uploads/${id}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip' },
+      body: Buffer.alloc(50 * 1024 * 1024),
+    });
+    expect(put.status).toBe(413);
+  });
+});
