@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 
@@ -65,7 +64,7 @@ export class Credentials {
   }
 
   private async writeFile(data: CredentialFile): Promise<void> {
-    const { default: writeFileAtomic } = await import('write-file-atomic');
+    const [{ default: writeFileAtomic }, { mkdir }] = await Promise.all([import('write-file-atomic'), import('node:fs/promises')]);
     await mkdir(this.config.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
   }
@@ -74,6 +73,7 @@ export class Credentials {
     const data = this.readFile();
     if (!(server in data)) return;
     delete data[server];
+    const { unlink } = await import('node:fs/promises');
     if (Object.keys(data).length === 0) await unlink(this.file).catch(() => {});
     else await this.writeFile(data);
   }

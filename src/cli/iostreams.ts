@@ -1,4 +1,4 @@
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** The process's streams, and what each can do: the one place that knows about TTYs and colour. */
 export interface IOStreams {
@@ -38,34 +38,3 @@ export function systemIO(env: NodeJS.ProcessEnv = process.env): IOStreams {
   };
 }
 
-export interface TestIO extends IOStreams {
-  stdoutText(): string;
-  stderrText(): string;
-}
-
-/** In-memory streams for tests; stdin holds `input` when given. */
-export function testIO(options: { input?: string; tty?: boolean } = {}): TestIO {
-  const chunks = { out: [] as string[], err: [] as string[] };
-  const sink = (into: string[]) => {
-    const s = new PassThrough();
-    s.on('data', (c: Buffer) => into.push(c.toString()));
-    return s;
-  };
-  const stdin = new PassThrough();
-  stdin.end(options.input ?? '');
-  const tty = options.tty ?? false;
-  return {
-    stdin,
-    stdout: sink(chunks.out),
-    stderr: sink(chunks.err),
-    stdinIsTTY: tty,
-    stdoutIsTTY: tty,
-    stderrIsTTY: tty,
-    colorOut: false,
-    colorErr: false,
-    out: (text) => void chunks.out.push(text),
-    err: (text) => void chunks.err.push(text),
-    stdoutText: () => chunks.out.join(''),
-    stderrText: () => chunks.err.join(''),
-  };
-}

@@ -3,7 +3,7 @@ import { ERRORS, EXIT, type ErrorCode } from '../protocol/errors.js';
 import { ApiError, ConnectionError } from './api/client.js';
 import { createContext } from './context.js';
 import { CliError, NotLoggedInError, SilentExit, UsageError } from './errors.js';
-import { testIO } from './iostreams.js';
+import { testIO } from './test-io.js';
 import { exitCodeOf, main } from './main.js';
 
 function ctxWithIO() {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/protocol/errors.js';
-import { testIO, type TestIO } from '../../src/cli/iostreams.js';
+import { testIO, type TestIO } from '../../src/cli/test-io.js';
 import { main } from '../../src/cli/main.js';
 import type { Context } from '../../src/cli/context.js';
 import { startServer, type RunningServer } from '../../src/server/main.js';

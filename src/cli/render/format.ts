@@ -1,4 +1,3 @@
-import { formatSize } from '../../protocol/sizes.js';
 import type { SessionInfo } from '../../protocol/types.js';
 
 const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
@@ -31,5 +30,3 @@ export function summaryText(summary: Record<string, number> | null): string {
     .map(([k, v]) => `${k.replace(/__/g, '/')}=${Number.isInteger(v) ? v : v.toPrecision(4)}`)
     .join(' ');
 }
-
-export { formatSize };

@@ -1,13 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { parseDuration, parseSize } from '../../../protocol/sizes.js';
 import type { Context } from '../../context.js';
 
 export interface DatasetPushOptions {
   leaderboard?: boolean;
   metric?: 'accuracy' | 'macro_f1' | 'mse' | 'custom';
   order?: 'desc' | 'asc';
-  modelSizeLimit?: number;
-  submitInterval?: number;
+  /** Sizes and durations as typed; push.ts parses them (their parsers load only there). */
+  modelSizeLimit?: string;
+  submitInterval?: string;
   private?: boolean;
   message?: string;
 }
@@ -15,18 +15,6 @@ export interface DatasetPushOptions {
 const choice = <T extends string>(name: string, values: readonly T[]) => (text: string): T => {
   if (!(values as readonly string[]).includes(text)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}`);
   return text as T;
-};
-
-const size = (text: string): number => {
-  const n = parseSize(text);
-  if (!n) throw new InvalidArgumentError('expected a size such as 300MB');
-  return n;
-};
-
-const duration = (text: string): number => {
-  const n = parseDuration(text);
-  if (n === undefined) throw new InvalidArgumentError('expected a duration such as 1h, 30m or 10s');
-  return n;
 };
 
 export function newDatasetCommand(ctx: Context): Command {
@@ -37,8 +25,8 @@ export function newDatasetCommand(ctx: Context): Command {
     .option('--leaderboard', 'keep a leaderboard for this dataset')
     .option('--metric <metric>', 'accuracy, macro_f1, mse or custom (evaluation.py)', choice('--metric', ['accuracy', 'macro_f1', 'mse', 'custom'] as const))
     .option('--order <order>', 'desc (higher is better) or asc', choice('--order', ['desc', 'asc'] as const))
-    .option('--model-size-limit <size>', 'largest checkpoint a submit may use (default 300MB)', size)
-    .option('--submit-interval <duration>', 'one counted submit per team per interval (default 1h)', duration)
+    .option('--model-size-limit <size>', 'largest checkpoint a submit may use (default 300MB)')
+    .option('--submit-interval <duration>', 'one counted submit per team per interval (default 1h)')
     .option('--private', 'only admins can see and use it')
     .option('-m, --message <description>', 'a description shown by khd dataset ls')
     .action(async (name: string, path: string, opts: DatasetPushOptions) => {

@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { formatSize } from '../../render/format.js';
+import { formatSize } from '../../../protocol/sizes.js';
 import { renderTable } from '../../render/table.js';
 
 export async function runDatasetLs(opts: { json?: boolean }, ctx: Context): Promise<void> {

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkName } from '../../../protocol/session-name.js';
-import { formatSize } from '../../../protocol/sizes.js';
+import { formatSize, parseDuration, parseSize } from '../../../protocol/sizes.js';
 import { scanProject } from '../../../pack/scan.js';
 import type { Context } from '../../context.js';
 import { CliError, UsageError } from '../../errors.js';
@@ -14,6 +14,14 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
     checkName('dataset', name);
   } catch (err) {
     throw new UsageError((err as Error).message);
+  }
+  const modelSizeLimit = opts.modelSizeLimit === undefined ? undefined : parseSize(opts.modelSizeLimit);
+  if (modelSizeLimit === 0 || (opts.modelSizeLimit !== undefined && modelSizeLimit === undefined)) {
+    throw new UsageError(`--model-size-limit '${opts.modelSizeLimit}' is not a size: use e.g. 300MB`);
+  }
+  const submitIntervalMs = opts.submitInterval === undefined ? undefined : parseDuration(opts.submitInterval);
+  if (opts.submitInterval !== undefined && submitIntervalMs === undefined) {
+    throw new UsageError(`--submit-interval '${opts.submitInterval}' is not a duration: use e.g. 1h, 30m or 10s`);
   }
   const root = resolve(ctx.cwd, path);
   const st = await stat(root).catch(() => undefined);
@@ -40,7 +48,7 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
   try {
     const info = await api.calls.pushDataset({
       name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
-      modelSizeLimit: opts.modelSizeLimit, submitIntervalMs: opts.submitInterval, private: opts.private,
+      modelSizeLimit, submitIntervalMs, private: opts.private,
       description: opts.message,
     });
     ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n`);

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import type { SessionInfo } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
-import { formatSize, statusText, summaryText, timeAgo } from '../../render/format.js';
-import { renderTable } from '../../render/table.js';
+import { statusText, summaryText, timeAgo } from '../../render/format.js';
 import { parseWhole } from '../server/server.js';
 
 export interface PsOptions {
@@ -24,7 +23,7 @@ export function newPsCommand(ctx: Context): Command {
     .action((opts: PsOptions) => runPs(opts, ctx));
 }
 
-export function psRow(s: SessionInfo, now: number): string[] {
+export function psRow(s: SessionInfo, now: number, formatSize: (n: number) => string): string[] {
   return [
     s.name,
     timeAgo(s.createdAt, now),
@@ -46,6 +45,8 @@ export async function runPs(opts: PsOptions, ctx: Context): Promise<void> {
     ctx.io.err(opts.all ? 'no sessions yet: start one with khd run\n' : 'no running sessions (khd ps -a shows ended ones)\n');
     return;
   }
+  // The table and size formatting load only when there is a table to print.
+  const [{ renderTable }, { formatSize }] = await Promise.all([import('../../render/table.js'), import('../../../protocol/sizes.js')]);
   const now = ctx.clock();
-  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now))));
+  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now, formatSize))));
 }

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import picomatch from 'picomatch';
-import type { SessionInfo } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
 import { sessionArg } from '../../session-arg.js';
@@ -13,28 +11,10 @@ export function newRmCommand(ctx: Context): Command {
     .action((patterns: string[], opts: { force?: boolean }) => runRm(patterns, opts, ctx));
 }
 
-/** Expands the patterns against the user's sessions; a plain name is taken as it is. */
-export function expandPatterns(patterns: string[], sessions: SessionInfo[]): { names: string[]; unmatched: string[] } {
-  const names = new Set<string>();
-  const unmatched: string[] = [];
-  for (const pattern of patterns) {
-    if (!picomatch.scan(pattern).isGlob) {
-      sessionArg(pattern);
-      names.add(pattern);
-      continue;
-    }
-    const match = picomatch(pattern, { dot: true });
-    const hits = sessions.filter((s) => match(s.name));
-    if (hits.length === 0) unmatched.push(pattern);
-    hits.forEach((s) => names.add(s.name));
-  }
-  return { names: [...names], unmatched };
-}
-
 export async function runRm(patterns: string[], opts: { force?: boolean }, ctx: Context): Promise<void> {
   const api = await ctx.api();
-  const needList = patterns.some((p) => picomatch.scan(p).isGlob);
-  const sessions = needList ? await api.calls.sessions({ all: true }) : [];
+  const { expandPatterns, isGlob } = await import('./patterns.js');
+  const sessions = patterns.some(isGlob) ? await api.calls.sessions({ all: true }) : [];
   const { names, unmatched } = expandPatterns(patterns, sessions);
   const failures: string[] = unmatched.map((p) => `no session matches ${p}`);
   for (const name of names) {

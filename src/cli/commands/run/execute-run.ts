@@ -9,7 +9,8 @@ import { CliError, SilentExit } from '../../errors.js';
 import { createUploadProgress } from '../../render/upload-progress.js';
 import { uploadTree } from '../../upload/upload-tree.js';
 import { followLog } from '../logs/logs.js';
-import type { ParsedRun, RunOptions } from './run.js';
+import type { ParsedRun } from './run-options.js';
+import type { RunOptions } from './run.js';
 
 /** Refuses what must not be sent: a home folder, no entry file, nothing at all, unreadable files. */
 export function checkProject(scan: ScanResult, entry: string, home: string): void {

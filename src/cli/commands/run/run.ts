@@ -1,8 +1,5 @@
 import { Command } from 'commander';
-import { parse as parseShell } from 'shell-quote';
-import { parseSize } from '../../../protocol/sizes.js';
 import type { Context } from '../../context.js';
-import { UsageError } from '../../errors.js';
 import { parseWhole } from '../server/server.js';
 
 export interface RunOptions {
@@ -42,38 +39,16 @@ export function newRunCommand(ctx: Context): Command {
     .action((opts: RunOptions) => runRun(opts, ctx));
 }
 
-export interface ParsedRun {
-  args: string[];
-  memory: number;
-  shmSize: number;
-}
-
-/** Checks the flags a participant typed, before anything is read or sent. */
-export function parseRunOptions(opts: RunOptions): ParsedRun {
-  const memory = parseSize(opts.memory);
-  if (!memory) throw new UsageError(`--memory '${opts.memory}' is not a size: use e.g. 24G or 512M`);
-  const shmSize = parseSize(opts.shmSize);
-  if (shmSize === undefined) throw new UsageError(`--shm-size '${opts.shmSize}' is not a size: use e.g. 1G`);
-  const args: string[] = [];
-  for (const token of parseShell(opts.args ?? '')) {
-    if (typeof token !== 'string') {
-      throw new UsageError(`-a '${opts.args}' has shell syntax (pipes, redirects, globs): pass plain arguments`);
-    }
-    args.push(token);
-  }
-  if (opts.entry.startsWith('/') || opts.entry.split('/').includes('..')) {
-    throw new UsageError(`-e '${opts.entry}' must be a path inside the project`);
-  }
-  return { args, memory, shmSize };
-}
-
 export async function runRun(opts: RunOptions, ctx: Context): Promise<void> {
   if (opts.showDefaultNsmlignore) {
     const { DEFAULT_NSMLIGNORE } = await import('../../../pack/default-ignores.js');
     return ctx.io.out(`${DEFAULT_NSMLIGNORE.join('\n')}\n`);
   }
+  const [{ parseRunOptions }, { executeRun, showLimits }] = await Promise.all([
+    import('./run-options.js'),
+    import('./execute-run.js'),
+  ]);
   const parsed = parseRunOptions(opts);
-  const { executeRun, showLimits } = await import('./execute-run.js');
   if (opts.showLimits) return showLimits(ctx);
   return executeRun(opts, parsed, ctx);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../errors.js';
-import { parseRunOptions, type RunOptions } from './run.js';
+import { parseRunOptions } from './run-options.js';
+import type { RunOptions } from './run.js';
 
 const base: RunOptions = { entry: 'main.py', cpus: 2, memory: '24G', shmSize: '1G' };
 

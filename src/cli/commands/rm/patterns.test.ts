@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SessionInfo } from '../../../protocol/types.js';
-import { expandPatterns } from './rm.js';
+import { expandPatterns } from './patterns.js';
 
 const s = (name: string) => ({ name }) as SessionInfo;
 const sessions = ['kim/mnist/1', 'kim/mnist/10', 'kim/mnist/2', 'kim/cifar/1', 'kim/None/1'].map(s);

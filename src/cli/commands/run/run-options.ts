@@ -1,0 +1,30 @@
+import { parse as parseShell } from 'shell-quote';
+import { parseSize } from '../../../protocol/sizes.js';
+import { UsageError } from '../../errors.js';
+import type { RunOptions } from './run.js';
+
+export interface ParsedRun {
+  args: string[];
+  memory: number;
+  shmSize: number;
+}
+
+/** Checks the flags a participant typed, before anything is read or sent. */
+export function parseRunOptions(opts: RunOptions): ParsedRun {
+  const memory = parseSize(opts.memory);
+  if (!memory) throw new UsageError(`--memory '${opts.memory}' is not a size: use e.g. 24G or 512M`);
+  const shmSize = parseSize(opts.shmSize);
+  if (shmSize === undefined) throw new UsageError(`--shm-size '${opts.shmSize}' is not a size: use e.g. 1G`);
+  const args: string[] = [];
+  for (const token of parseShell(opts.args ?? '')) {
+    if (typeof token !== 'string') {
+      throw new UsageError(`-a '${opts.args}' has shell syntax (pipes, redirects, globs): pass plain arguments`);
+    }
+    args.push(token);
+  }
+  if (opts.entry.startsWith('/') || opts.entry.split('/').includes('..')) {
+    throw new UsageError(`-e '${opts.entry}' must be a path inside the project`);
+  }
+  return { args, memory, shmSize };
+}
+
