@@ -65,7 +65,8 @@ export interface CreateUploadRequest {
 
 export interface UploadInfo {
   id: string;
-  state: 'receiving' | 'ready' | 'used' | 'cancelled';
+  /** receiving → extracting → ready → used; a failed extraction goes back to receiving. */
+  state: 'receiving' | 'extracting' | 'ready' | 'used' | 'cancelled';
 }
 
 export interface DatasetOptions {

@@ -1,7 +1,7 @@
 import { VERSION } from '../protocol/version.js';
 import type { ServerInfo } from '../protocol/types.js';
 import { AuthService, type AuthOptions } from './auth/auth-service.js';
-import { LOG_HEARTBEAT_MS, UPLOAD_LIMITS } from './config.js';
+import { LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS } from './config.js';
 import { DataDir } from './data-dir.js';
 import { DatasetService } from './datasets/dataset-service.js';
 import type { Executor } from './executor/executor.js';
@@ -38,6 +38,8 @@ export interface Services {
   logs: LogStore;
   info: ServerInfo;
   heartbeatMs: number;
+  /** Drops abandoned uploads now and every STALE_UPLOAD_MS / 4 until close. */
+  startSweeping(): void;
   close(): Promise<void>;
 }
 
@@ -52,20 +54,28 @@ export function createServices(options: ServicesOptions): Services {
   const sessionStore = new SessionStore(db, now);
   const logs = new LogStore(dataDir.logs, now);
   const gpus = new GpuPool(options.gpus);
+  let sweeper: NodeJS.Timeout | undefined;
   const sessions = new SessionService({
     sessions: sessionStore, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
     gpus, dataDir, now, warn: options.warn ?? (() => {}),
   });
+  const uploads = new UploadService(uploadStore, sessionStore, sessions, dataDir);
+  const sweep = () => void uploads.sweep(now() - STALE_UPLOAD_MS).catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
-    db, dataDir, accounts, logs, sessionStore, sessions,
+    db, dataDir, accounts, logs, sessionStore, sessions, uploads,
     auth: new AuthService(accounts, options.auth),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir),
-    uploads: new UploadService(uploadStore, sessionStore, sessions, dataDir),
     info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: UPLOAD_LIMITS.session },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
+    startSweeping() {
+      sweep();
+      sweeper = setInterval(sweep, STALE_UPLOAD_MS / 4);
+      sweeper.unref();
+    },
     async close() {
+      clearInterval(sweeper);
       await sessions.shutdown();
-      db.close();
+      if (db.open) db.close();
     },
   };
 }

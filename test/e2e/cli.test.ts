@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,28 @@ describe('the khd binary', () => {
       status: 'Failed',
       reason: 'the server shut down while the session was running',
     });
+  });
+
+  it('refuses a project with unreadable files, naming them, instead of leaving them out silently', async () => {
+    const p = project({ 'main.py': 'print(1)', 'secret/key.pem': 'k', 'ok.txt': 'x' });
+    chmodSync(join(p.root, 'secret/key.pem'), 0o000);
+    chmodSync(p.root, 0o755);
+    // Root reads everything, so the participant is played by `nobody` where the tests run as root.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const home = mkdtempSync(join(tmpdir(), 'khd-nobody-'));
+    chmodSync(home, 0o777);
+    const child = spawn(process.execPath, [KHD_BIN, 'run', '--dry-run'], {
+      cwd: p.root,
+      env: { PATH: process.env.PATH, HOME: home, KHD_CONFIG_DIR: home },
+      ...asNobody,
+    });
+    const r = await collect(child);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'error: cannot read 1 path(s) in the project: secret/key.pem. Fix their permissions or add them to .nsmlignore\n',
+    );
+    p.cleanup();
+    rmSync(home, { recursive: true, force: true });
   });
 
   it('--no-sandbox runs sessions as plain processes and warns', async () => {

@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
@@ -130,6 +132,15 @@ describe('khd run', () => {
     );
   });
 
+  it('--show-default-nsmlignore prints the built-in rules; --show-limits the server’s', async () => {
+    const rules = await kim.khd(['run', '--show-default-nsmlignore']);
+    expect(rules.stdout.split('\n')).toEqual(expect.arrayContaining(['.git/', '__pycache__/', 'venv/', 'node_modules/']));
+    const limits = await kim.khd(['run', '--show-limits']);
+    expect(limits.stdout).toBe(
+      'files per upload   20000\ntotal size         1 GB\none file           512 MB\nfolder depth       32\npath length        1024\n',
+    );
+  });
+
   it('Ctrl-C during the upload cancels it on the server and leaves no session', async () => {
     const root = newProject({ 'main.py': 'print(1)', 'weights.bin': 'w'.repeat(4 * 1024 * 1024) });
     const r = await kim.khd(['run'], {
@@ -241,6 +252,19 @@ describe('khd ps, memo, stop, rm', () => {
     const r = await kim.khd(['ps', '-a', '-n', '1', '-d', 'hello', '--json']);
     const list = JSON.parse(r.stdout) as SessionInfo[];
     expect(list.map((s) => s.name)).toEqual(['kim/hello/1']);
+  });
+});
+
+describe('abandoned uploads', () => {
+  it('are swept with their files after a day', async () => {
+    const kimRow = server.services.accounts.userByName('kim')!;
+    server.services.db
+      .prepare("INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES ('old-one', ?, 'session', 'ready', '[]', 0)")
+      .run(kimRow.id);
+    mkdirSync(join(server.dataDir, 'uploads', 'old-one'));
+    expect(await server.services.uploads.sweep(Date.now() - 24 * 3600 * 1000)).toBeGreaterThanOrEqual(1);
+    expect(existsSync(join(server.dataDir, 'uploads', 'old-one'))).toBe(false);
+    expect(server.services.db.prepare("SELECT 1 FROM uploads WHERE id = 'old-one'").get()).toBeUndefined();
   });
 });
 

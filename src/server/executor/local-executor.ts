@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { LogStream } from '../../protocol/types.js';
 import type { ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
@@ -29,11 +30,22 @@ export class LocalExecutor implements Executor {
     const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stopped = false;
     let killTimer: NodeJS.Timeout | undefined;
-    const signalGroup = (signal: NodeJS.Signals) => {
+    const killGroup = () => {
       try {
-        if (child.pid) process.kill(-child.pid, signal);
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
       } catch {
         // The group is already gone.
+      }
+    };
+    const terminate = () => {
+      if (!child.pid) return;
+      if (this.sandboxed) terminateInside(child.pid);
+      else {
+        try {
+          process.kill(-child.pid, 'SIGTERM');
+        } catch {
+          // Already gone.
+        }
       }
     };
     const result = new Promise<ExecResult>((resolve) => {
@@ -41,10 +53,12 @@ export class LocalExecutor implements Executor {
       child.on('error', (err) => {
         resolve({ exitCode: null, signal: null, timedOut: false, stopped, startedAt, endedAt: Date.now(), error: err.message });
       });
-      child.on('close', (code, signal) => {
+      child.on('exit', () => {
         clearTimeout(killTimer);
-        // Orphans the code left behind in its group go with it.
-        signalGroup('SIGKILL');
+        // Orphans the code left behind in its group go with it (and with them, the pipes they hold).
+        killGroup();
+      });
+      child.on('close', (code, signal) => {
         void Promise.all(outputs).then(() =>
           resolve({ exitCode: code, signal, timedOut: false, stopped, startedAt, endedAt: Date.now() }),
         );
@@ -55,8 +69,8 @@ export class LocalExecutor implements Executor {
       stop: () => {
         if (stopped) return;
         stopped = true;
-        signalGroup('SIGTERM');
-        killTimer = setTimeout(() => signalGroup('SIGKILL'), this.options.stopGraceMs ?? STOP_GRACE_MS);
+        terminate();
+        killTimer = setTimeout(killGroup, this.options.stopGraceMs ?? STOP_GRACE_MS);
         killTimer.unref();
       },
     };
@@ -86,6 +100,32 @@ export class LocalExecutor implements Executor {
     if (!sandboxed) return { command: python[0]!, args: python.slice(1), env, cwd: spec.workDir };
     const wrap = bubblewrapArgs(spec, { pythonPrefixes: this.options.python.prefixes, runtimeDir: this.options.runtimeDir });
     return { command: this.options.bubblewrap!, args: [...wrap, '--', ...python], env, cwd: '/' };
+  }
+}
+
+/**
+ * SIGTERM to the session's own processes but not to bubblewrap: bwrap dies of SIGTERM and its
+ * --die-with-parent would turn that into SIGKILL, leaving the code no chance to save its work.
+ * The processes are the group's members other than the two bwrap processes (outer and init).
+ */
+function terminateInside(pgid: number): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after the last ')'.
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    if (pgrp !== pgid || comm === 'bwrap') continue;
+    try {
+      process.kill(Number(entry), 'SIGTERM');
+    } catch {
+      // Gone in the meantime.
+    }
   }
 }
 

@@ -79,7 +79,8 @@ export class SessionService {
       await cp(this.d.dataDir.upload(s.uploadId), this.d.dataDir.work(s.id), { recursive: true, errorOnExist: true });
     } catch (err) {
       this.d.gpus.release(gpuIds);
-      this.finish(s.id, this.failure(`could not prepare the session: ${(err as Error).message}`));
+      this.d.warn(`session ${s.name}: could not lay out its work folder: ${(err as Error).message}`);
+      this.finish(s.id, this.failure('could not prepare the session on the server (see the server log)'));
       return;
     }
     // A stop may have arrived while the work folder was being laid out.

@@ -48,7 +48,7 @@ export class UploadStore {
     return this.db.prepare('UPDATE uploads SET state = ? WHERE id = ? AND state = ?').run(to, id, from).changes === 1;
   }
 
-  /** Uploads never turned into a session or dataset, older than `before`. */
+  /** Uploads never turned into a session or dataset, older than `before` (an extraction in flight is left alone). */
   stale(before: number): string[] {
     return (
       this.db

@@ -66,17 +66,34 @@ export class UploadService {
 
   async receive(user: UserRow, id: string, body: Readable): Promise<UploadInfo> {
     const upload = this.get(user, id);
-    if (!this.uploads.transition(id, 'receiving', 'receiving')) {
+    // One body at a time: a second PUT while the first is being extracted is refused.
+    if (!this.uploads.transition(id, 'receiving', 'extracting')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
     }
     const dest = this.dataDir.upload(id);
-    await extractUpload(body, dest, upload.files, UPLOAD_LIMITS[upload.purpose]);
-    if (!this.uploads.transition(id, 'receiving', 'ready')) {
+    try {
+      await extractUpload(body, dest, upload.files, UPLOAD_LIMITS[upload.purpose]);
+    } catch (err) {
+      // Nothing was laid out; the same upload may be sent again.
+      this.uploads.transition(id, 'extracting', 'receiving');
+      throw err;
+    }
+    if (!this.uploads.transition(id, 'extracting', 'ready')) {
       // Cancelled while the files were arriving.
       await rm(dest, { recursive: true, force: true });
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
     }
     return { id, state: 'ready' };
+  }
+
+  /** Removes uploads that never became a session or a dataset, with their files. */
+  async sweep(olderThan: number): Promise<number> {
+    const ids = this.uploads.stale(olderThan);
+    for (const id of ids) {
+      this.uploads.delete(id);
+      await rm(this.dataDir.upload(id), { recursive: true, force: true });
+    }
+    return ids.length;
   }
 
   /** Ctrl-C in `khd run`: the upload is dropped and a session started from it is stopped. */
