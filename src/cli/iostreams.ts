@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { isatty } from 'node:tty';
 
 /** The process's streams, and what each can do: the one place that knows about TTYs and colour. */
 export interface IOStreams {
@@ -22,13 +23,20 @@ function colorFor(isTTY: boolean, env: NodeJS.ProcessEnv): boolean {
 }
 
 export function systemIO(env: NodeJS.ProcessEnv = process.env): IOStreams {
-  const stdoutIsTTY = process.stdout.isTTY === true;
-  const stderrIsTTY = process.stderr.isTTY === true;
+  // isatty() on the descriptors: touching process.stdin would open it, which costs start-up time.
+  const stdoutIsTTY = isatty(1);
+  const stderrIsTTY = isatty(2);
   return {
-    stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdinIsTTY: process.stdin.isTTY === true,
+    get stdin() {
+      return process.stdin;
+    },
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    stdinIsTTY: isatty(0),
     stdoutIsTTY,
     stderrIsTTY,
     colorOut: colorFor(stdoutIsTTY, env),
