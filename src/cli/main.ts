@@ -49,6 +49,7 @@ export function exitCodeOf(err: unknown, ctx: Context): number {
     ctx.io.err(`error: ${err.message}\n`);
     return err.exitCode;
   }
+  // Matched by name: importing the classes would load axios into every start-up.
   const named = err as Error & { code?: unknown };
   if (named?.name === 'ApiError') {
     ctx.io.err(`error: ${named.message}\n`);

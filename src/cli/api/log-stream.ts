@@ -30,6 +30,7 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
   for (;;) {
     let end: LogEnd | undefined;
     let progressed = false;
+    let reason = 'the stream closed';
     try {
       const response = await api.http.request<IncomingMessage>({
         method: 'GET',
@@ -55,32 +56,32 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
           opts.onRecord(record);
         },
       });
-      for await (const chunk of response.data) parser.feed((chunk as Buffer).toString('utf8'));
+      // Decoded by the stream, so a character split between two chunks arrives whole.
+      response.data.setEncoding('utf8');
+      for await (const chunk of response.data) parser.feed(chunk as string);
       if (end || !opts.follow) return end;
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const error = err instanceof ApiError ? err : toApiError(err, api.server);
-      // The server answered with a refusal: retrying cannot help.
-      if (error instanceof ApiError) throw error;
+      // A refusal (4xx) stays a refusal; a server error or a server going away may pass.
+      if (error instanceof ApiError && error.status < 500) throw error;
       if (end) return end;
       if (!opts.follow) throw error;
-      attempt = progressed ? 1 : attempt + 1;
-      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
-      opts.onReconnect?.(attempt, delay, error.message);
-      await opts.sleep(delay);
-      continue;
+      reason = error.message;
     }
-    // The stream closed cleanly without an end: the server is going away; come back.
+    // Dropped, or closed without an `end` (the server going away): come back after a pause
+    // that doubles while nothing arrives, up to RECONNECT_MAX_MS.
     attempt = progressed ? 1 : attempt + 1;
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
-    opts.onReconnect?.(attempt, delay, 'the stream closed');
+    opts.onReconnect?.(attempt, delay, reason);
     await opts.sleep(delay);
   }
 }
 
 async function refusal(status: number, statusText: string, body: IncomingMessage): Promise<ApiError> {
   let text = '';
-  for await (const chunk of body) text += (chunk as Buffer).toString('utf8');
+  body.setEncoding('utf8');
+  for await (const chunk of body) text += chunk as string;
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -29,6 +29,7 @@ export interface SessionServiceDeps {
 export class SessionService {
   private readonly running = new Map<number, { execution: Execution; done: Promise<void> }>();
   private readonly starting = new Map<number, Promise<void>>();
+  private closing = false;
 
   constructor(private readonly d: SessionServiceDeps) {}
 
@@ -64,6 +65,7 @@ export class SessionService {
 
   /** Starts every queued session whose GPUs are free, oldest first. */
   schedule(): void {
+    if (this.closing) return;
     for (const s of this.d.sessions.withStatus('Queued')) {
       if (this.starting.has(s.id) || this.running.has(s.id)) continue;
       const gpuIds = this.d.gpus.take(s.gpus);
@@ -83,9 +85,11 @@ export class SessionService {
       this.finish(s.id, this.failure('could not prepare the session on the server (see the server log)'));
       return;
     }
-    // A stop may have arrived while the work folder was being laid out.
-    if (this.d.sessions.byId(s.id)?.status !== 'Queued') {
+    // A stop, a removal or a shutdown may have come while the work folder was being laid out;
+    // on shutdown the session stays Queued and starts after the next boot.
+    if (this.closing || this.d.sessions.byId(s.id)?.status !== 'Queued') {
       this.d.gpus.release(gpuIds);
+      this.d.logs.close(s.id);
       return;
     }
     this.d.sessions.markRunning(s.id, gpuIds);
@@ -131,8 +135,9 @@ export class SessionService {
     return this.d.sessions.byId(s.id)!;
   }
 
-  /** Resolves when the session is no longer running. */
+  /** Resolves when the session is neither being started nor running. */
   async waitForEnd(id: number): Promise<void> {
+    await this.starting.get(id);
     await this.running.get(id)?.done;
   }
 
@@ -161,13 +166,11 @@ export class SessionService {
 
   /** Stops every running session (recorded as Failed: the platform, not the user, ended it). */
   async shutdown(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.starting.values());
     const ids = [...this.running.keys()];
     for (const id of ids) this.d.sessions.markEnded(id, this.failure(SHUTDOWN_REASON));
     for (const id of ids) this.running.get(id)?.execution.stop();
     await Promise.all(ids.map((id) => this.waitForEnd(id)));
-  }
-
-  activeCount(): number {
-    return this.running.size;
   }
 }

@@ -10,21 +10,11 @@ export interface SessionRow extends SessionInfo {
   gpuIds: number[];
 }
 
-export interface NewSession {
+export type NewSession = Pick<SessionInfo, 'user' | 'dataset' | 'type' | 'entry' | 'args' | 'gpus' | 'cpus' | 'memory' | 'shmSize' | 'memo'> & {
   userId: number;
-  user: string;
   datasetId: number | null;
-  dataset: string | null;
-  type: SessionType;
   uploadId: string;
-  entry: string;
-  args: string[];
-  gpus: number;
-  cpus: number;
-  memory: number;
-  shmSize: number;
-  memo: string;
-}
+};
 
 /** How a session ended: the executor's result record, plus a reason a participant can read. */
 export interface SessionEnd {
