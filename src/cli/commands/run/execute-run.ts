@@ -43,8 +43,9 @@ export function printDryRun(ctx: Context, scan: ScanResult): void {
   }
 }
 
+/** Needs no login: the limits are public, so a participant can check them before an account exists. */
 export async function showLimits(ctx: Context): Promise<void> {
-  const api = await ctx.api();
+  const api = await ctx.anonymousApi(ctx.config.server());
   const { limits } = await api.calls.info();
   ctx.io.out(
     `files per upload   ${limits.maxFiles}\ntotal size         ${formatSize(limits.maxTotalBytes)}\n` +
