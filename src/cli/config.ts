@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../protocol/types.js';
 import { CliError } from './errors.js';
 
-export const DEFAULT_SERVER = 'http://127.0.0.1:8757';
+export const DEFAULT_SERVER = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
 
 export interface ConfigFile {
   server?: string;

@@ -18,7 +18,3 @@ export function parseDuration(text: string): number | undefined {
   const value = ms(text as ms.StringValue);
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
-
-export function formatDuration(msValue: number): string {
-  return ms(msValue, { long: false });
-}

@@ -1,8 +1,10 @@
 /** Wire types of the HTTP API under `/api/v1`, shared by the server and the CLI. */
 export const API_PREFIX = '/api/v1';
+/** Where `khd server` listens and the CLI looks by default. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8757;
 
-export const SESSION_STATUSES = ['Queued', 'Running', 'Exited', 'Failed', 'Stopped'] as const;
-export type SessionStatus = (typeof SESSION_STATUSES)[number];
+export type SessionStatus = 'Queued' | 'Running' | 'Exited' | 'Failed' | 'Stopped';
 export type SessionType = 'normal' | 'submit' | 'submit(test)';
 
 export function isFinished(status: SessionStatus): boolean {

@@ -1,7 +1,5 @@
 import type { UploadLimits, UploadPurpose } from '../protocol/types.js';
 
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8757;
 export const TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
 export const LOG_HEARTBEAT_MS = 15_000;
 export const ADMIN_USER = 'admin';

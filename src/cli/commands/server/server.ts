@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 
 export interface ServerCommandOptions {
@@ -27,8 +28,8 @@ export function parseWhole(min: number) {
 export function newServerCommand(ctx: Context): Command {
   return new Command('server')
     .description('run the session server in the foreground (embedded SQLite, local sandboxed sessions)')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0 picks a free one)', parseWhole(0), 8757)
+    .option('--host <host>', 'address to listen on', DEFAULT_HOST)
+    .option('--port <port>', 'port to listen on (0 picks a free one)', parseWhole(0), DEFAULT_PORT)
     .option('--data-dir <dir>', 'where the database, uploads, logs and datasets live (default: $XDG_DATA_HOME/khd)')
     .option('--gpus <n>', 'GPUs to hand out (default: what nvidia-smi -L lists)', parseWhole(0))
     .option('--python <path>', 'the Python interpreter sessions run (default: python3 on PATH)')
