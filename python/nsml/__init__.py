@@ -5,14 +5,26 @@ Baselines written for NSML import it unchanged::
     import nsml
     from nsml import DATASET_PATH, GPU_NUM
 
-On the platform the constants come from the session's environment; off it (``python main.py``
-on a laptop) they describe a local run: ``IS_ON_NSML`` is False and ``DATASET_PATH`` is None
-unless ``KHD_DATASET_PATH`` is set.
+    nsml.bind(save=save, load=load, infer=infer)
+    nsml.report(summary=True, epoch=1, train__loss=0.3)
+    nsml.save('best')
+    if args.pause:
+        nsml.paused(scope=locals())
+
+On the platform the constants come from the session's environment and checkpoints and reports
+go to the server; off it (``python main.py`` on a laptop) everything works locally:
+checkpoints go to ``.nsml/checkpoints/`` in the working folder and ``infer`` calls the bound
+function.
 """
 
 import os as _os
 
-__all__ = ["IS_ON_NSML", "HAS_DATASET", "DATASET_PATH", "DATASET_NAME", "GPU_NUM", "SESSION_NAME"]
+from ._runtime import bind, infer, load, paused, report, save
+
+__all__ = [
+    "IS_ON_NSML", "HAS_DATASET", "DATASET_PATH", "DATASET_NAME", "GPU_NUM", "SESSION_NAME",
+    "bind", "save", "load", "report", "paused", "infer",
+]
 
 
 def _gpu_count():

@@ -8,11 +8,13 @@ import { newLoginCommand } from './commands/login/login.js';
 import { newLogoutCommand } from './commands/logout/logout.js';
 import { newLogsCommand } from './commands/logs/logs.js';
 import { newMemoCommand } from './commands/memo/memo.js';
+import { newModelCommand } from './commands/model/model.js';
 import { newPsCommand } from './commands/ps/ps.js';
 import { newRmCommand } from './commands/rm/rm.js';
 import { newRunCommand } from './commands/run/run.js';
 import { newServerCommand } from './commands/server/server.js';
 import { newStopCommand } from './commands/stop/stop.js';
+import { newSubmitCommand } from './commands/submit/submit.js';
 import { newUserCommand } from './commands/user/user.js';
 import { newWhoamiCommand } from './commands/whoami/whoami.js';
 
@@ -23,7 +25,8 @@ export function newRootCommand(ctx: Context): Command {
     .showSuggestionAfterError();
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand,
-    newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand,
+    newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
+    newSubmitCommand,
   ]) {
     program.addCommand(make(ctx));
   }

@@ -27,6 +27,13 @@ export const ERRORS = {
   KHD_UPLOAD_INVALID: { status: 422, exit: EXIT.failure },
   KHD_DATASET_INVALID: { status: 422, exit: EXIT.failure },
   KHD_TOO_MANY_GPUS: { status: 422, exit: EXIT.failure },
+  KHD_CHECKPOINT_NOT_FOUND: { status: 404, exit: EXIT.failure },
+  KHD_SUBMIT_NOT_FOUND: { status: 404, exit: EXIT.failure },
+  KHD_SUBMIT_BUSY: { status: 409, exit: EXIT.failure },
+  KHD_SUBMIT_TOO_SOON: { status: 429, exit: EXIT.failure },
+  KHD_SUBMIT_CLOSED: { status: 403, exit: EXIT.failure },
+  KHD_SUBMIT_INVALID: { status: 422, exit: EXIT.failure },
+  KHD_MODEL_TOO_LARGE: { status: 413, exit: EXIT.failure },
   KHD_PAYLOAD_TOO_LARGE: { status: 413, exit: EXIT.failure },
   KHD_INTERNAL: { status: 500, exit: EXIT.failure },
 } as const satisfies Record<string, ErrorSpec>;

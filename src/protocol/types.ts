@@ -79,6 +79,13 @@ export interface DatasetOptions {
   submitIntervalMs: number;
   private: boolean;
   description: string;
+  /** A submit must reach nsml.paused() within this long of starting (KHD: 600 s). */
+  pausedTimeoutMs: number;
+  /** ... and finish inference within this long of loading the checkpoint (KHD: 3600 s). */
+  inferTimeoutMs: number;
+  /** The competition window (ISO times); counted and test submits alike are refused outside it. */
+  submitFrom: string | null;
+  submitUntil: string | null;
 }
 
 export interface PushDatasetRequest extends Partial<DatasetOptions> {
@@ -148,3 +155,52 @@ export interface LogEnd {
 }
 
 export const LOG_EVENT_END = 'end';
+
+export type SubmitStage = 'queued' | 'started' | 'loaded' | 'scoring' | 'done' | 'failed';
+
+export interface SubmitRequest {
+  session: string;
+  checkpoint: string;
+  test: boolean;
+}
+
+/** A submission; a real one shows its owner only the stage, the score or the error class. */
+export interface SubmitInfo {
+  id: number;
+  /** The submit session (USER/DATASET/N), null once removed. */
+  session: string | null;
+  /** The session whose code and checkpoint were submitted. */
+  source: string;
+  checkpoint: string;
+  user: string;
+  team: string;
+  dataset: string;
+  test: boolean;
+  status: 'evaluating' | 'scored' | 'failed';
+  stage: SubmitStage;
+  score: number | null;
+  error: string | null;
+  loadSeconds: number | null;
+  inferSeconds: number | null;
+  createdAt: string;
+  endedAt: string | null;
+}
+
+export interface BoardRow {
+  rank: number;
+  name: string;
+  score: number;
+  model: string;
+  team: string;
+  count: number;
+  lastSubmit: string;
+}
+
+export interface CheckpointInfo {
+  checkpoint: string;
+  lastModified: string;
+  /** Seconds from the session's start to the save. */
+  elapsed: number | null;
+  summary: Record<string, number> | null;
+  size: number;
+}

@@ -7,6 +7,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { logRoutes } from './routes/logs.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { submitRoutes } from './routes/submits.js';
 import { uploadRoutes } from './routes/uploads.js';
 
 declare module 'fastify' {
@@ -51,6 +52,7 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
       await api.register(uploadRoutes(services));
       await api.register(sessionRoutes(services));
       await api.register(logRoutes(services));
+      await api.register(submitRoutes(services));
     },
     { prefix: API_PREFIX },
   );

@@ -27,3 +27,6 @@ export const UPLOAD_LIMITS: Record<UploadPurpose, UploadLimits> = {
 /** NSML's defaults, kept: `-c 2`, `--memory 24G`. */
 export const DEFAULT_MODEL_SIZE_LIMIT = 300 * 1000 ** 2;
 export const DEFAULT_SUBMIT_INTERVAL_MS = 3600 * 1000;
+/** KHD's submit rules: nsml.paused() within 600 s, inference within an hour. */
+export const DEFAULT_PAUSED_TIMEOUT_MS = 600 * 1000;
+export const DEFAULT_INFER_TIMEOUT_MS = 3600 * 1000;

@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+export const EVENTS_FILE = 'events.jsonl';
+
 /**
  * The server's data dir. Only the server reads it; sessions see their own work folder and the
  * public part of their dataset, mounted elsewhere by the sandbox.
@@ -35,6 +37,30 @@ export class DataDir {
     return join(this.root, 'datasets', name, 'private');
   }
 
+  /** A user's checkpoints, as DATASET/N/CHECKPOINT: mounted read-only for nsml.load(session=). */
+  userCheckpoints(user: string): string {
+    return join(this.root, 'checkpoints', user);
+  }
+
+  /** One session's checkpoints, outside its work folder: mounted writable for nsml.save. */
+  checkpoints(user: string, datasetKey: string, number: number): string {
+    return join(this.userCheckpoints(user), datasetKey, String(number));
+  }
+
+  /** Where the nsml runtime writes its events (reports, saves, submit stages). */
+  state(sessionId: number): string {
+    return join(this.session(sessionId), 'state');
+  }
+
+  events(sessionId: number): string {
+    return join(this.state(sessionId), EVENTS_FILE);
+  }
+
+  /** A submit's predictions, written by the session, read by the scorer. */
+  submitOutput(sessionId: number): string {
+    return join(this.session(sessionId), 'out');
+  }
+
   work(sessionId: number): string {
     return join(this.root, 'sessions', String(sessionId), 'work');
   }
@@ -44,7 +70,7 @@ export class DataDir {
   }
 
   create(): void {
-    for (const dir of [this.root, this.logs, this.uploadsRoot, join(this.root, 'datasets'), join(this.root, 'sessions')]) {
+    for (const dir of [this.root, this.logs, this.uploadsRoot, join(this.root, 'datasets'), join(this.root, 'sessions'), join(this.root, 'checkpoints')]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
   }

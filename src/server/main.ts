@@ -60,6 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   await app.listen({ host: options.host, port: options.port });
   services.sessions.recover();
+  services.submits.recover();
   services.startSweeping();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

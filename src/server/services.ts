@@ -13,6 +13,10 @@ import { openDb, type Db } from './store/db.js';
 import { DatasetStore } from './store/datasets.js';
 import { SessionStore } from './store/sessions.js';
 import { UploadStore } from './store/uploads.js';
+import { SubmitStore } from './store/submits.js';
+import { SessionEvents } from './sessions/session-events.js';
+import { Scorer } from './scoring/scorer.js';
+import { SubmitService } from './submits/submit-service.js';
 import { UploadService } from './uploads/upload-service.js';
 
 export interface ServicesOptions {
@@ -21,6 +25,7 @@ export interface ServicesOptions {
   gpus: number;
   auth?: AuthOptions;
   heartbeatMs?: number;
+  submitPollMs?: number;
   now?: () => number;
   warn?: (message: string) => void;
 }
@@ -35,6 +40,8 @@ export interface Services {
   uploads: UploadService;
   sessionStore: SessionStore;
   sessions: SessionService;
+  submitStore: SubmitStore;
+  submits: SubmitService;
   logs: LogStore;
   info: ServerInfo;
   heartbeatMs: number;
@@ -55,14 +62,20 @@ export function createServices(options: ServicesOptions): Services {
   const logs = new LogStore(dataDir.logs, now);
   const gpus = new GpuPool(options.gpus);
   let sweeper: NodeJS.Timeout | undefined;
+  const submitStore = new SubmitStore(db, now);
+  const events = new SessionEvents();
   const sessions = new SessionService({
-    sessions: sessionStore, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
+    sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
     gpus, dataDir, now, warn: options.warn ?? (() => {}),
   });
   const uploads = new UploadService(uploadStore, sessionStore, sessions, dataDir);
+  const submits = new SubmitService({
+    submits: submitStore, sessions: sessionStore, sessionService: sessions, datasets: datasetStore, accounts, events,
+    scorer: new Scorer(options.executor), dataDir, now, pollMs: options.submitPollMs,
+  });
   const sweep = () => void uploads.sweep(now() - STALE_UPLOAD_MS).catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
-    db, dataDir, accounts, logs, sessionStore, sessions, uploads,
+    db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, options.auth),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir),
     info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: UPLOAD_LIMITS.session },
@@ -74,6 +87,7 @@ export function createServices(options: ServicesOptions): Services {
     },
     async close() {
       clearInterval(sweeper);
+      submits.stopAll();
       await sessions.shutdown();
       if (db.open) db.close();
     },

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { formatSessionName, type SessionName } from '../../protocol/session-name.js';
 import type {
-  AddUserRequest, CreateUploadRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, RunRequest,
+  AddUserRequest, BoardRow, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
 import type { ApiClient } from './client.js';
@@ -45,6 +45,16 @@ export function resources(api: ApiClient) {
     stop: (name: SessionName) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/stop`, data: {} }),
     memo: (name: SessionName, memo: string) =>
       api.request<SessionInfo>({ method: 'PATCH', url: sessionPath(name), data: { memo } }),
+    models: (name: SessionName) => api.request<CheckpointInfo[]>({ method: 'GET', url: `${sessionPath(name)}/models` }),
+    removeModel: (name: SessionName, checkpoint: string) =>
+      api.request<void>({ method: 'DELETE', url: `${sessionPath(name)}/models/${encodeURIComponent(checkpoint)}` }),
+
+    submit: (req: SubmitRequest) => api.request<SubmitInfo>({ method: 'POST', url: '/submits', data: req }),
+    getSubmit: (id: number) => api.request<SubmitInfo>({ method: 'GET', url: `/submits/${id}` }),
+    board: (dataset: string) => api.request<BoardRow[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(dataset)}/board` }),
+    submits: (dataset: string) =>
+      api.request<SubmitInfo[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(dataset)}/submits` }),
+
     remove: (name: SessionName, force: boolean) =>
       api.request<void>({ method: 'DELETE', url: sessionPath(name), params: { force: force ? '1' : undefined } }),
   };

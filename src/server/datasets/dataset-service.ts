@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { checkName } from '../../protocol/session-name.js';
 import type { DatasetOptions, PushDatasetRequest } from '../../protocol/types.js';
-import { DEFAULT_MODEL_SIZE_LIMIT, DEFAULT_SUBMIT_INTERVAL_MS } from '../config.js';
+import { DEFAULT_INFER_TIMEOUT_MS, DEFAULT_MODEL_SIZE_LIMIT, DEFAULT_PAUSED_TIMEOUT_MS, DEFAULT_SUBMIT_INTERVAL_MS } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { UserRow } from '../store/accounts.js';
 import type { DatasetRow, DatasetStore } from '../store/datasets.js';
@@ -17,6 +17,10 @@ export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
   submitIntervalMs: DEFAULT_SUBMIT_INTERVAL_MS,
   private: false,
   description: '',
+  pausedTimeoutMs: DEFAULT_PAUSED_TIMEOUT_MS,
+  inferTimeoutMs: DEFAULT_INFER_TIMEOUT_MS,
+  submitFrom: null,
+  submitUntil: null,
 };
 
 /** Datasets: pushed once by an admin, split on disk into what training may see and the rest. */

@@ -3,13 +3,33 @@ import type { LogStream } from '../../protocol/types.js';
 /** What the executor needs to run one session; no HTTP, no database. */
 export interface ExecSpec {
   workDir: string;
-  /** Host folder mounted read-only as the session's DATASET_PATH (it holds `train/`), or null. */
-  datasetDir: string | null;
   datasetName: string | null;
+  /** What the code sees under DATASET_PATH, read-only: `train` in training, `test` in a submit. */
+  datasetParts: DatasetPart[];
+  /** Further folders or files for the nsml runtime, each named to the code by an env variable. */
+  mounts: Mount[];
+  /** Extra environment (e.g. KHD_SUBMIT). */
+  env: Record<string, string>;
   sessionName: string;
   entry: string;
   args: string[];
   gpuIds: number[];
+}
+
+export interface DatasetPart {
+  name: string;
+  host: string;
+}
+
+export interface Mount {
+  /** The variable that tells the code where it is (the inside path, or the host path unsandboxed). */
+  env: string;
+  host: string;
+  /** Where it appears in the sandbox. */
+  inside: string;
+  writable: boolean;
+  /** A file inside the mounted folder that the variable should name instead of the folder. */
+  file?: string;
 }
 
 /** The result record of one run (after execa's): how it ended, never thrown. */

@@ -19,7 +19,7 @@ function run(executor: LocalExecutor, code: string, args: string[] = []) {
   writeFileSync(join(work, 'main.py'), code);
   const lines: [LogStream, string][] = [];
   const execution = executor.start(
-    { workDir: work, datasetDir: null, datasetName: null, sessionName: 'kim/None/1', entry: 'main.py', args, gpuIds: [] },
+    { workDir: work, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/1', entry: 'main.py', args, gpuIds: [] },
     (stream, batch) => batch.forEach((l) => lines.push([stream, l])),
   );
   return { execution, lines };

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LogStream } from '../../protocol/types.js';
 import type { ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
@@ -81,9 +82,17 @@ export class LocalExecutor implements Executor {
     const datasetPath = spec.datasetName
       ? sandboxed
         ? `${SANDBOX_DATA_ROOT}/${spec.datasetName}`
-        : spec.datasetDir!
+        : datasetView(spec)
       : '';
+    const mountEnv = Object.fromEntries(
+      spec.mounts.map((m) => {
+        const base = sandboxed ? m.inside : m.host;
+        return [m.env, m.file ? `${base}/${m.file}` : base];
+      }),
+    );
     const env: NodeJS.ProcessEnv = {
+      ...spec.env,
+      ...mountEnv,
       PATH: '/usr/local/bin:/usr/bin:/bin',
       HOME: sandboxed ? '/tmp' : spec.workDir,
       LANG: 'C.UTF-8',
@@ -127,6 +136,17 @@ function terminateInside(pgid: number): void {
       // Gone in the meantime.
     }
   }
+}
+
+/** Unsandboxed, DATASET_PATH is a folder of links to the parts the session may use. */
+function datasetView(spec: ExecSpec): string {
+  const view = join(dirname(spec.workDir), 'dataset');
+  mkdirSync(view, { recursive: true });
+  for (const part of spec.datasetParts) {
+    const link = join(view, part.name);
+    if (!existsSync(link)) symlinkSync(part.host, link);
+  }
+  return view;
 }
 
 function pipeLines(stream: Readable, name: LogStream, onLines: LineSink): Promise<void> {

@@ -50,9 +50,10 @@ export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
     for (const dev of ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']) args.push('--dev-bind-try', dev, dev);
   }
   args.push('--ro-bind', paths.runtimeDir, SANDBOX_RUNTIME_DIR);
-  if (spec.datasetDir && spec.datasetName) {
-    args.push('--ro-bind', spec.datasetDir, `${SANDBOX_DATA_ROOT}/${spec.datasetName}`);
+  for (const part of spec.datasetParts) {
+    args.push('--ro-bind', part.host, `${SANDBOX_DATA_ROOT}/${spec.datasetName}/${part.name}`);
   }
+  for (const m of spec.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.host, m.inside);
   args.push('--bind', spec.workDir, SANDBOX_WORK_DIR, '--chdir', SANDBOX_WORK_DIR);
   return args;
 }

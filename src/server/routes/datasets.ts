@@ -19,6 +19,10 @@ const pushSchema = {
       submitIntervalMs: { type: 'integer', minimum: 0 },
       private: { type: 'boolean' },
       description: { type: 'string', maxLength: 4096 },
+      pausedTimeoutMs: { type: 'integer', minimum: 1 },
+      inferTimeoutMs: { type: 'integer', minimum: 1 },
+      submitFrom: { type: ['string', 'null'], format: 'date-time' },
+      submitUntil: { type: ['string', 'null'], format: 'date-time' },
     },
   },
 };

@@ -25,6 +25,9 @@ export function logRoutes(services: Services): FastifyPluginAsync {
     api.addHook('preHandler', requireUser(services));
     api.get<LogsRequest>('/sessions/:user/:dataset/:number/logs', async (request, reply) => {
       const session = findSession(services, request);
+      if (session.type === 'submit' && !request.user.admin) {
+        throw new KhdError('KHD_FORBIDDEN', `the output of a real submit is not shown (it runs on the hidden test set): khd submit -t shows your code's output on the public sample`);
+      }
       const follow = request.query.follow === '1';
       const lastId = parseCount(request.headers['last-event-id'] as string | undefined, 'Last-Event-ID');
       const tail = parseCount(request.query.tail, 'tail');

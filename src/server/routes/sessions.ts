@@ -3,6 +3,7 @@ import { KhdError } from '../../protocol/errors.js';
 import { NAME_PATTERN, NO_DATASET } from '../../protocol/session-name.js';
 import type { RunRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
+import { removeCheckpoint } from '../sessions/checkpoints.js';
 import type { SessionRow } from '../store/sessions.js';
 import type { Services } from '../services.js';
 
@@ -27,7 +28,6 @@ const runSchema = {
   },
 };
 
-const publicView = ({ id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, ...info }: SessionRow) => info;
 
 /**
  * The session named in the URL, if the caller may see it. Another user's session gets exactly
@@ -45,6 +45,7 @@ export function findSession(services: Services, request: FastifyRequest<SessionP
 }
 
 export function sessionRoutes(services: Services): FastifyPluginAsync {
+  const publicView = (s: SessionRow) => services.sessions.describe(s);
   return async (api) => {
     api.addHook('preHandler', requireUser(services));
     const path = '/sessions/:user/:dataset/:number';
@@ -82,6 +83,18 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
         return publicView(services.sessionStore.byId(session.id)!);
       },
     );
+
+    api.get<SessionParams>(`${path}/models`, async (request) => services.sessions.checkpoints(findSession(services, request)));
+
+    api.delete<SessionParams & { Params: { checkpoint: string } }>(`${path}/models/:checkpoint`, async (request, reply) => {
+      const session = findSession(services, request);
+      const { checkpoint } = request.params;
+      if (!services.sessions.checkpoints(session).some((c) => c.checkpoint === checkpoint)) {
+        throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}': see khd model ls ${session.name}`);
+      }
+      await removeCheckpoint(services.sessions.checkpointDir(session), checkpoint);
+      return reply.status(204).send();
+    });
 
     api.delete<SessionParams & { Querystring: { force?: string } }>(path, async (request, reply) => {
       await services.sessions.remove(findSession(services, request), request.query.force === '1');

@@ -1,20 +1,41 @@
-import { cp, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
-import { isFinished, type RunRequest } from '../../protocol/types.js';
-import type { DataDir } from '../data-dir.js';
+import { NO_DATASET } from '../../protocol/session-name.js';
+import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
+import { EVENTS_FILE, type DataDir } from '../data-dir.js';
 import type { ExecResult, Execution, Executor } from '../executor/executor.js';
 import type { GpuPool } from '../executor/gpus.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
-import type { SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
+import type { NewSession, SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
+import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
+import type { DatasetPart, Mount } from '../executor/executor.js';
+import { folderSize, listCheckpoints } from './checkpoints.js';
+import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
 export const SHUTDOWN_REASON = 'the server shut down while the session was running';
 
+/** Where the nsml runtime's folders appear inside the sandbox. */
+export const SANDBOX_CHECKPOINTS = '/khd/checkpoints';
+export const SANDBOX_USER_CHECKPOINTS = '/khd/user-checkpoints';
+export const SANDBOX_STATE = '/khd/state';
+
+/** What a session sees besides its code: dataset parts, runtime folders, extra environment. */
+export interface LaunchPlan {
+  datasetParts: DatasetPart[];
+  mounts: Mount[];
+  env: Record<string, string>;
+}
+
 export interface SessionServiceDeps {
   sessions: SessionStore;
+  submits: SubmitStore;
+  events: SessionEvents;
   uploads: UploadStore;
   datasets: DatasetStore;
   logs: LogStore;
@@ -30,6 +51,9 @@ export class SessionService {
   private readonly running = new Map<number, { execution: Execution; done: Promise<void> }>();
   private readonly starting = new Map<number, Promise<void>>();
   private closing = false;
+  private readonly endListeners: ((s: SessionRow) => void)[] = [];
+  /** How submit sessions are laid out; set by the submit service. */
+  submitPlanner?: (s: SessionRow) => Promise<LaunchPlan>;
 
   constructor(private readonly d: SessionServiceDeps) {}
 
@@ -50,17 +74,77 @@ export class SessionService {
     if (!upload.files.some((f) => f.path === req.entry)) {
       throw new KhdError('KHD_BAD_REQUEST', `entry file '${req.entry}' is not in the upload: pass -e with a file of the project`);
     }
+    if (this.d.submits.teamEvaluating(user.teamId)) {
+      throw new KhdError('KHD_SUBMIT_BUSY', `a submit of team ${user.team} is being evaluated: start training again when it is done (khd dataset submits shows it)`);
+    }
     if (!this.d.uploads.transition(upload.id, 'ready', 'used')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: run khd run again`);
     }
-    const session = this.d.sessions.insert({
+    return this.launch({
       userId: user.id, user: user.name, datasetId: dataset?.id ?? null, dataset: dataset?.name ?? null,
       type: 'normal', uploadId: upload.id, entry: req.entry, args: req.args, gpus, cpus: req.cpus,
       memory: req.memory, shmSize: req.shmSize, memo: req.memo,
     });
+  }
+
+  /** Records the session and starts it before answering when its GPUs are free. */
+  async launch(session: NewSession, beforeStart?: (row: SessionRow) => void): Promise<SessionRow> {
+    const row = this.d.sessions.insert(session);
+    beforeStart?.(row);
     this.schedule();
-    await this.starting.get(session.id);
-    return this.d.sessions.byId(session.id)!;
+    await this.starting.get(row.id);
+    return this.d.sessions.byId(row.id)!;
+  }
+
+  onEnded(listener: (s: SessionRow) => void): void {
+    this.endListeners.push(listener);
+  }
+
+  checkpointDir(s: Pick<SessionRow, 'user' | 'dataset' | 'number'>): string {
+    return this.d.dataDir.checkpoints(s.user, s.dataset ?? NO_DATASET, s.number);
+  }
+
+  checkpoints(s: SessionRow): CheckpointInfo[] {
+    return listCheckpoints(this.checkpointDir(s), this.d.events.read(this.d.dataDir.events(s.id)), s.startedAt);
+  }
+
+  /** The wire view, with the last summary reported and the checkpoints kept. */
+  describe(s: SessionRow): SessionInfo {
+    const { id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, ...info } = s;
+    const events = this.d.events.read(this.d.dataDir.events(s.id));
+    const dir = this.checkpointDir(s);
+    const names = listNames(dir);
+    return {
+      ...info,
+      summary: events.lastSummary,
+      models: names.length,
+      modelsSize: names.reduce((sum, n) => sum + folderSize(join(dir, n)), 0),
+    };
+  }
+
+  /** The folders and environment of a training session: its dataset's train/, checkpoints, events. */
+  private async plan(s: SessionRow): Promise<LaunchPlan> {
+    if (s.type !== 'normal') {
+      if (!this.submitPlanner) throw new Error('no submit planner');
+      return this.submitPlanner(s);
+    }
+    const dataset = s.datasetId === null ? undefined : this.d.datasets.byId(s.datasetId);
+    const own = this.checkpointDir(s);
+    await mkdir(own, { recursive: true });
+    await mkdir(this.d.dataDir.state(s.id), { recursive: true });
+    return {
+      datasetParts: dataset ? [{ name: 'train', host: join(this.d.dataDir.datasetPublic(dataset.name), 'train') }] : [],
+      mounts: [
+        { env: 'KHD_CHECKPOINT_DIR', host: own, inside: SANDBOX_CHECKPOINTS, writable: true },
+        { env: 'KHD_USER_CHECKPOINTS', host: this.d.dataDir.userCheckpoints(s.user), inside: SANDBOX_USER_CHECKPOINTS, writable: false },
+        this.stateMount(s.id),
+      ],
+      env: {},
+    };
+  }
+
+  stateMount(sessionId: number): Mount {
+    return { env: 'KHD_EVENTS_FILE', host: this.d.dataDir.state(sessionId), inside: SANDBOX_STATE, writable: true, file: EVENTS_FILE };
   }
 
   /** Starts every queued session whose GPUs are free, oldest first. */
@@ -76,9 +160,11 @@ export class SessionService {
 
   private async start(s: SessionRow, gpuIds: number[]): Promise<void> {
     const dataset = s.datasetId === null ? undefined : this.d.datasets.byId(s.datasetId);
+    let plan: LaunchPlan;
     try {
       await this.d.logs.open(s.id);
       await cp(this.d.dataDir.upload(s.uploadId), this.d.dataDir.work(s.id), { recursive: true, errorOnExist: true });
+      plan = await this.plan(s);
     } catch (err) {
       this.d.gpus.release(gpuIds);
       this.d.warn(`session ${s.name}: could not lay out its work folder: ${(err as Error).message}`);
@@ -94,10 +180,7 @@ export class SessionService {
     }
     this.d.sessions.markRunning(s.id, gpuIds);
     const execution = this.d.executor.start(
-      {
-        workDir: this.d.dataDir.work(s.id), datasetDir: dataset ? this.d.dataDir.datasetPublic(dataset.name) : null,
-        datasetName: dataset?.name ?? null, sessionName: s.name, entry: s.entry, args: s.args, gpuIds,
-      },
+      { workDir: this.d.dataDir.work(s.id), datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds },
       (stream, lines) => this.d.logs.append(s.id, stream, lines),
     );
     const done = execution.result.then((result) => {
@@ -124,6 +207,8 @@ export class SessionService {
   private finish(id: number, end: SessionEnd): void {
     this.d.sessions.markEnded(id, end);
     this.d.logs.close(id);
+    const row = this.d.sessions.byId(id);
+    if (row) for (const listener of this.endListeners) listener(row);
   }
 
   stop(s: SessionRow): SessionRow {
@@ -149,7 +234,9 @@ export class SessionService {
     }
     this.d.sessions.delete(s.id);
     this.d.logs.remove(s.id);
+    this.d.events.forget(this.d.dataDir.events(s.id));
     await rm(this.d.dataDir.session(s.id), { recursive: true, force: true });
+    await rm(this.checkpointDir(s), { recursive: true, force: true });
     if (!this.d.uploads.isReferenced(s.uploadId)) {
       this.d.uploads.delete(s.uploadId);
       await rm(this.d.dataDir.upload(s.uploadId), { recursive: true, force: true });
@@ -172,5 +259,13 @@ export class SessionService {
     for (const id of ids) this.d.sessions.markEnded(id, this.failure(SHUTDOWN_REASON));
     for (const id of ids) this.running.get(id)?.execution.stop();
     await Promise.all(ids.map((id) => this.waitForEnd(id)));
+  }
+}
+
+function listNames(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
   }
 }

@@ -18,7 +18,14 @@ interface RawDataset {
   size_bytes: number;
   file_count: number;
   created_at: number;
+  paused_timeout_ms: number;
+  infer_timeout_ms: number;
+  submit_from: number | null;
+  submit_until: number | null;
 }
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const msOrNull = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
 function toDataset(r: RawDataset): DatasetRow {
   return {
@@ -34,6 +41,10 @@ function toDataset(r: RawDataset): DatasetRow {
     size: r.size_bytes,
     files: r.file_count,
     createdAt: new Date(r.created_at).toISOString(),
+    pausedTimeoutMs: r.paused_timeout_ms,
+    inferTimeoutMs: r.infer_timeout_ms,
+    submitFrom: isoOrNull(r.submit_from),
+    submitUntil: isoOrNull(r.submit_until),
   };
 }
 
@@ -64,8 +75,9 @@ export class DatasetStore {
     const info = this.db
       .prepare(
         `INSERT INTO datasets (name, description, leaderboard, metric, sort_order, model_size_limit,
-          submit_interval_ms, private, size_bytes, file_count, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          submit_interval_ms, private, size_bytes, file_count, created_at, paused_timeout_ms, infer_timeout_ms,
+          submit_from, submit_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         name,
@@ -79,6 +91,10 @@ export class DatasetStore {
         size,
         files,
         this.now(),
+        options.pausedTimeoutMs,
+        options.inferTimeoutMs,
+        msOrNull(options.submitFrom),
+        msOrNull(options.submitUntil),
       );
     return this.byId(Number(info.lastInsertRowid))!;
   }

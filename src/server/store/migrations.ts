@@ -83,4 +83,30 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sessions_status ON sessions(status);
   `,
+  // 2: submissions, their rules, and the leaderboard
+  `
+  ALTER TABLE datasets ADD COLUMN paused_timeout_ms INTEGER NOT NULL DEFAULT 600000;
+  ALTER TABLE datasets ADD COLUMN infer_timeout_ms INTEGER NOT NULL DEFAULT 3600000;
+  ALTER TABLE datasets ADD COLUMN submit_from INTEGER;
+  ALTER TABLE datasets ADD COLUMN submit_until INTEGER;
+  CREATE TABLE submits (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+    source_name TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    team_id INTEGER NOT NULL REFERENCES teams(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    test INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    score REAL,
+    error TEXT,
+    load_seconds REAL,
+    infer_seconds REAL,
+    created_at INTEGER NOT NULL,
+    ended_at INTEGER
+  );
+  CREATE INDEX submits_team ON submits(team_id, dataset_id, status);
+  `,
 ];

@@ -8,6 +8,10 @@ export interface DatasetPushOptions {
   /** Sizes and durations as typed; push.ts parses them (their parsers load only there). */
   modelSizeLimit?: string;
   submitInterval?: string;
+  pausedTimeout?: string;
+  inferTimeout?: string;
+  submitFrom?: string;
+  submitUntil?: string;
   private?: boolean;
   message?: string;
 }
@@ -27,11 +31,31 @@ export function newDatasetCommand(ctx: Context): Command {
     .option('--order <order>', 'desc (higher is better) or asc', choice('--order', ['desc', 'asc'] as const))
     .option('--model-size-limit <size>', 'largest checkpoint a submit may use (default 300MB)')
     .option('--submit-interval <duration>', 'one counted submit per team per interval (default 1h)')
+    .option('--paused-timeout <duration>', 'a submit must reach nsml.paused() within this (default 10m)')
+    .option('--infer-timeout <duration>', 'a submit must finish inference within this (default 1h)')
+    .option('--submit-from <time>', 'the competition window opens (ISO time, e.g. 2026-12-01T09:00:00+09:00)')
+    .option('--submit-until <time>', 'the competition window closes (ISO time)')
     .option('--private', 'only admins can see and use it')
     .option('-m, --message <description>', 'a description shown by khd dataset ls')
     .action(async (name: string, path: string, opts: DatasetPushOptions) => {
       const { runDatasetPush } = await import('./push.js');
       await runDatasetPush(name, path, opts, ctx);
+    });
+  dataset
+    .command('board <name>')
+    .description("a dataset's leaderboard: each team's best counted submit")
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { runBoard } = await import('./board.js');
+      await runBoard(name, opts, ctx);
+    });
+  dataset
+    .command('submits <name>')
+    .description("your team's submissions to a dataset, with scores and errors")
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { runSubmits } = await import('./board.js');
+      await runSubmits(name, opts, ctx);
     });
   dataset
     .command('ls')

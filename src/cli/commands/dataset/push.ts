@@ -15,14 +15,7 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const modelSizeLimit = opts.modelSizeLimit === undefined ? undefined : parseSize(opts.modelSizeLimit);
-  if (modelSizeLimit === 0 || (opts.modelSizeLimit !== undefined && modelSizeLimit === undefined)) {
-    throw new UsageError(`--model-size-limit '${opts.modelSizeLimit}' is not a size: use e.g. 300MB`);
-  }
-  const submitIntervalMs = opts.submitInterval === undefined ? undefined : parseDuration(opts.submitInterval);
-  if (opts.submitInterval !== undefined && submitIntervalMs === undefined) {
-    throw new UsageError(`--submit-interval '${opts.submitInterval}' is not a duration: use e.g. 1h, 30m or 10s`);
-  }
+  const options = parsePushOptions(opts);
   const root = resolve(ctx.cwd, path);
   const st = await stat(root).catch(() => undefined);
   if (!st?.isDirectory()) throw new UsageError(`${path} is not a folder: give the dataset folder (with train/ inside)`);
@@ -48,11 +41,31 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
   try {
     const info = await api.calls.pushDataset({
       name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
-      modelSizeLimit, submitIntervalMs, private: opts.private,
-      description: opts.message,
+      private: opts.private, description: opts.message, ...options,
     });
     ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n`);
   } finally {
     upload.release();
   }
+}
+
+function parseOption<T>(flag: string, text: string | undefined, parse: (t: string) => T | undefined, example: string): T | undefined {
+  if (text === undefined) return undefined;
+  const value = parse(text);
+  if (value === undefined || value === 0) throw new UsageError(`${flag} '${text}' is not valid: use e.g. ${example}`);
+  return value;
+}
+
+const parseTime = (text: string) => (Number.isNaN(Date.parse(text)) ? undefined : new Date(Date.parse(text)).toISOString());
+
+/** The sizes, durations and times of `dataset push`, each refused with its flag named. */
+export function parsePushOptions(opts: DatasetPushOptions) {
+  return {
+    modelSizeLimit: parseOption('--model-size-limit', opts.modelSizeLimit, parseSize, '300MB'),
+    submitIntervalMs: parseOption('--submit-interval', opts.submitInterval, parseDuration, '1h, 30m or 10s'),
+    pausedTimeoutMs: parseOption('--paused-timeout', opts.pausedTimeout, parseDuration, '10m'),
+    inferTimeoutMs: parseOption('--infer-timeout', opts.inferTimeout, parseDuration, '1h'),
+    submitFrom: parseOption('--submit-from', opts.submitFrom, parseTime, '2026-12-01T09:00:00+09:00'),
+    submitUntil: parseOption('--submit-until', opts.submitUntil, parseTime, '2026-12-03T18:00:00+09:00'),
+  };
 }

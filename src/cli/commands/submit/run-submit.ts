@@ -1,0 +1,51 @@
+import type { SubmitInfo } from '../../../protocol/types.js';
+import type { Context } from '../../context.js';
+import { CliError } from '../../errors.js';
+import { sessionArg } from '../../session-arg.js';
+import { followLog } from '../logs/logs.js';
+import type { SubmitOptions } from './submit.js';
+
+export const SUBMIT_POLL_MS = 500;
+
+/** Prints each stage once, as the server reports it, then `Score: X` and `Done`. */
+export async function runSubmit(session: string, checkpoint: string, opts: SubmitOptions, ctx: Context): Promise<void> {
+  sessionArg(session);
+  const api = await ctx.api();
+  const started = ctx.clock();
+  let submit = await api.calls.submit({ session, checkpoint, test: opts.test ?? false });
+  ctx.io.err(`${opts.test ? 'Test submit' : 'Submit'} of ${submit.source} ${submit.checkpoint} to ${submit.dataset}${opts.test ? ' (public sample; does not count)' : ''}\n`);
+  const stop = ctx.onInterrupt(() => {
+    ctx.io.err(`\nstopped watching; the submit goes on (khd dataset submits ${submit.dataset})\n`);
+  });
+  // A test submit shows the session's own output as it runs; a real one never does.
+  const output = opts.test && submit.session ? followLog(ctx, sessionArg(submit.session), { follow: true }).catch(() => undefined) : undefined;
+  const shown = new Set<string>();
+  const say = (key: string, text: string) => {
+    if (shown.has(key)) return;
+    shown.add(key);
+    ctx.io.err(`${text}\n`);
+  };
+  try {
+    for (;;) {
+      if (submit.stage !== 'queued') say('started', `✓ session ${submit.session} is running`);
+      else say('queued', `… session ${submit.session} is queued`);
+      if (submit.loadSeconds !== null) say('loaded', `✓ model loaded in ${submit.loadSeconds.toFixed(1)} s\n… inferring`);
+      if (submit.stage === 'scoring' || submit.inferSeconds !== null) say('scoring', `✓ inferred in ${(submit.inferSeconds ?? 0).toFixed(1)} s\n… scoring`);
+      if (submit.status !== 'evaluating') break;
+      await ctx.sleep(SUBMIT_POLL_MS);
+      submit = await api.calls.getSubmit(submit.id);
+    }
+    await output;
+  } finally {
+    stop();
+  }
+  finishSubmit(ctx, submit, ctx.clock() - started);
+}
+
+function finishSubmit(ctx: Context, submit: SubmitInfo, elapsedMs: number): void {
+  if (submit.status === 'failed') {
+    throw new CliError(`the submit failed: ${submit.error}${submit.test ? '' : ' (it does not count)'}`);
+  }
+  ctx.io.out(`Score: ${submit.score}\n`);
+  ctx.io.err(`Done in ${(elapsedMs / 1000).toFixed(1)} s${submit.test ? ' (test submit: not on the leaderboard)' : ''}\n`);
+}

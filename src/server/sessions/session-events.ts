@@ -1,0 +1,86 @@
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/** What the nsml runtime wrote to the session's events file, folded into a state. */
+export interface EventState {
+  lastSummary: Record<string, number> | null;
+  /** Per checkpoint: when it was last saved (epoch ms) and the summary reported before it. */
+  saves: Map<string, { at: number; summary: Record<string, number> | null }>;
+  pausedAt: number | null;
+  loadSeconds: number | null;
+  inferSeconds: number | null;
+}
+
+// The file is written by participant code: anything may be in it, so every field is checked.
+const MAX_EVENT_LINE = 64 * 1024;
+
+const emptyState = (): EventState => ({ lastSummary: null, saves: new Map(), pausedAt: null, loadSeconds: null, inferSeconds: null });
+
+function numbers(value: unknown): Record<string, number> | null {
+  if (!value || typeof value !== 'object') return null;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+
+function apply(state: EventState, event: Record<string, unknown>): void {
+  const at = typeof event.ts === 'number' ? event.ts * 1000 : Date.now();
+  const seconds = typeof event.seconds === 'number' ? event.seconds : null;
+  switch (event.event) {
+    case 'report':
+      if (event.summary === true) state.lastSummary = { ...state.lastSummary, ...numbers(event.metrics) };
+      break;
+    case 'save':
+      if (typeof event.checkpoint === 'string') state.saves.set(event.checkpoint, { at, summary: state.lastSummary });
+      break;
+    case 'paused':
+      state.pausedAt ??= at;
+      break;
+    case 'loaded':
+      state.loadSeconds = seconds;
+      break;
+    case 'inferred':
+      state.inferSeconds = seconds;
+      break;
+  }
+}
+
+/**
+ * Reads each session's events file incrementally: a session's state is kept with the offset it
+ * was read to, so `ps` and a submit's watcher only parse what is new.
+ */
+export class SessionEvents {
+  private readonly cache = new Map<string, { offset: number; state: EventState }>();
+
+  read(file: string): EventState {
+    const entry = this.cache.get(file) ?? { offset: 0, state: emptyState() };
+    if (!existsSync(file)) return entry.state;
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > entry.offset) {
+        const buffer = Buffer.alloc(size - entry.offset);
+        readSync(fd, buffer, 0, buffer.length, entry.offset);
+        const end = buffer.lastIndexOf(10);
+        if (end >= 0) {
+          for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
+            if (!line || line.length > MAX_EVENT_LINE) continue;
+            try {
+              apply(entry.state, JSON.parse(line) as Record<string, unknown>);
+            } catch {
+              // A line the runtime did not write: skipped.
+            }
+          }
+          entry.offset += end + 1;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    this.cache.set(file, entry);
+    return entry.state;
+  }
+
+  forget(file: string): void {
+    this.cache.delete(file);
+  }
+}

@@ -1,0 +1,266 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KhdError } from '../../protocol/errors.js';
+import { parseSessionName } from '../../protocol/session-name.js';
+import { formatSize } from '../../protocol/sizes.js';
+import { isFinished, type SubmitInfo, type SubmitRequest } from '../../protocol/types.js';
+import type { DataDir } from '../data-dir.js';
+import { PredictionError, type Scorer } from '../scoring/scorer.js';
+import { folderSize } from '../sessions/checkpoints.js';
+import type { SessionEvents } from '../sessions/session-events.js';
+import type { LaunchPlan, SessionService } from '../sessions/session-service.js';
+import type { AccountStore, UserRow } from '../store/accounts.js';
+import type { DatasetRow, DatasetStore } from '../store/datasets.js';
+import type { SessionRow, SessionStore } from '../store/sessions.js';
+import type { SubmitRow, SubmitStore } from '../store/submits.js';
+
+export const SUBMIT_POLL_MS = 250;
+const SANDBOX_SUBMIT = '/khd/submit';
+const PREDICTIONS_FILE = 'predictions';
+
+export interface SubmitServiceDeps {
+  submits: SubmitStore;
+  sessions: SessionStore;
+  sessionService: SessionService;
+  datasets: DatasetStore;
+  accounts: AccountStore;
+  events: SessionEvents;
+  scorer: Scorer;
+  dataDir: DataDir;
+  now: () => number;
+  pollMs?: number;
+}
+
+/**
+ * `khd submit`: a submit session runs the source session's code with `--mode test --pause 1`;
+ * nsml.paused() loads the checkpoint and writes predictions; a separate scorer scores them.
+ * The rules are checked before anything runs, and the team's slot is reserved atomically.
+ */
+export class SubmitService {
+  private readonly watchers = new Map<number, NodeJS.Timeout>();
+
+  constructor(private readonly d: SubmitServiceDeps) {
+    d.sessionService.submitPlanner = (s) => this.plan(s);
+    d.sessionService.onEnded((s) => {
+      if (s.type !== 'normal') void this.onSessionEnded(s);
+    });
+  }
+
+  async submit(user: UserRow, req: SubmitRequest): Promise<SubmitInfo> {
+    const { source, dataset } = this.check(user, req);
+    const reserved = this.d.submits.reserve(
+      { sourceName: source.name, checkpoint: req.checkpoint, userId: user.id, teamId: user.teamId, datasetId: dataset.id, test: req.test },
+      dataset.submitIntervalMs,
+    );
+    if ('kind' in reserved) {
+      if (reserved.kind === 'evaluating') {
+        throw new KhdError('KHD_SUBMIT_BUSY', `a submit of team ${user.team} is being evaluated: wait for it to finish (khd dataset submits ${dataset.name})`);
+      }
+      throw new KhdError('KHD_SUBMIT_TOO_SOON', `team ${user.team} has submitted to ${dataset.name} within the last ${formatInterval(dataset.submitIntervalMs)}: the next counted submit is allowed at ${new Date(reserved.nextAt).toISOString()} (test submits with -t are allowed now)`);
+    }
+    const id = reserved.id;
+    try {
+      await this.d.sessionService.launch(
+        {
+          userId: user.id, user: user.name, datasetId: dataset.id, dataset: dataset.name,
+          type: req.test ? 'submit(test)' : 'submit', uploadId: source.uploadId, entry: source.entry,
+          args: [...source.args, '--mode', 'test', '--pause', '1', '--iteration', req.checkpoint],
+          gpus: source.gpus, cpus: source.cpus, memory: source.memory, shmSize: source.shmSize,
+          memo: `${req.test ? 'test submit' : 'submit'} of ${source.name} ${req.checkpoint}`,
+        },
+        (row) => this.d.submits.setSession(id, row.id),
+      );
+    } catch (err) {
+      this.d.submits.finish(id, { error: `PlatformError: the submit session could not be started (${(err as Error).message})` });
+      throw err;
+    }
+    this.watch(id);
+    return this.view(this.d.submits.byId(id)!);
+  }
+
+  /** Every rule that can be checked before anything runs, each with its own sentence. */
+  private check(user: UserRow, req: SubmitRequest): { source: SessionRow; dataset: DatasetRow } {
+    const name = parseSessionName(req.session);
+    const source = this.d.sessions.byName(name.user, name.dataset, name.number);
+    const owner = source ? this.d.accounts.userByName(source.user) : undefined;
+    if (!source || !owner || owner.teamId !== user.teamId) {
+      throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${req.session} does not exist: see khd ps -a`);
+    }
+    if (source.type !== 'normal') {
+      throw new KhdError('KHD_SUBMIT_INVALID', `${source.name} is a ${source.type} session: submit a checkpoint of a training session`);
+    }
+    const dataset = source.datasetId === null ? undefined : this.d.datasets.byId(source.datasetId);
+    if (!dataset) throw new KhdError('KHD_SUBMIT_INVALID', `${source.name} ran without a dataset: there is nothing to evaluate it on`);
+    if (!req.test && !dataset.leaderboard) {
+      throw new KhdError('KHD_SUBMIT_INVALID', `dataset ${dataset.name} keeps no leaderboard: only test submits (-t) are possible`);
+    }
+    const checkpointDir = join(this.d.sessionService.checkpointDir(source), req.checkpoint);
+    if (req.checkpoint.startsWith('.') || req.checkpoint.includes('/') || !existsSync(checkpointDir)) {
+      throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${req.checkpoint}': see khd model ls ${source.name}`);
+    }
+    const size = folderSize(checkpointDir);
+    if (size > dataset.modelSizeLimit) {
+      throw new KhdError('KHD_MODEL_TOO_LARGE', `checkpoint '${req.checkpoint}' is ${formatSize(size)}; ${dataset.name} allows at most ${formatSize(dataset.modelSizeLimit)}`);
+    }
+    if (req.test && !existsSync(join(this.d.dataDir.datasetPrivate(dataset.name), 'test_submit'))) {
+      throw new KhdError('KHD_SUBMIT_INVALID', `dataset ${dataset.name} has no test_submit/: test submits are not possible on it`);
+    }
+    const now = this.d.now();
+    if (dataset.submitFrom && now < Date.parse(dataset.submitFrom)) {
+      throw new KhdError('KHD_SUBMIT_CLOSED', `submits to ${dataset.name} open at ${dataset.submitFrom}`);
+    }
+    if (dataset.submitUntil && now > Date.parse(dataset.submitUntil)) {
+      throw new KhdError('KHD_SUBMIT_CLOSED', `submits to ${dataset.name} closed at ${dataset.submitUntil}`);
+    }
+    return { source, dataset };
+  }
+
+  /** The submit session sees test inputs, the checkpoint (read-only), a folder for predictions. */
+  private async plan(s: SessionRow): Promise<LaunchPlan> {
+    const submit = this.d.submits.bySession(s.id);
+    if (!submit) throw new Error(`session ${s.name} has no submit`);
+    const dataset = this.d.datasets.byId(submit.datasetId)!;
+    const source = parseSessionName(submit.source);
+    const priv = this.d.dataDir.datasetPrivate(dataset.name);
+    const out = this.d.dataDir.submitOutput(s.id);
+    await mkdir(out, { recursive: true });
+    await mkdir(this.d.dataDir.state(s.id), { recursive: true });
+    const loader = join(priv, 'data_loader.py');
+    return {
+      datasetParts: [{ name: 'test', host: join(priv, submit.test ? 'test_submit' : 'test') }],
+      mounts: [
+        {
+          env: 'KHD_SUBMIT_CHECKPOINT',
+          host: join(this.d.dataDir.checkpoints(source.user, source.dataset, source.number), submit.checkpoint),
+          inside: `${SANDBOX_SUBMIT}/checkpoint`,
+          writable: false,
+        },
+        { env: 'KHD_SUBMIT_OUTPUT', host: out, inside: `${SANDBOX_SUBMIT}/out`, writable: true, file: PREDICTIONS_FILE },
+        ...(existsSync(loader) ? [{ env: 'KHD_DATA_LOADER', host: loader, inside: `${SANDBOX_SUBMIT}/data_loader.py`, writable: false }] : []),
+        this.d.sessionService.stateMount(s.id),
+      ],
+      env: { KHD_SUBMIT: submit.test ? 'test' : 'real' },
+    };
+  }
+
+  /** Follows the stages from the runtime's events and enforces the paused and inference deadlines. */
+  private watch(id: number): void {
+    const tick = () => {
+      const submit = this.d.submits.byId(id);
+      const session = submit?.sessionId == null ? undefined : this.d.sessions.byId(submit.sessionId);
+      if (!submit || submit.status !== 'evaluating' || !session || isFinished(session.status)) return this.unwatch(id);
+      if (session.status !== 'Running' || !session.startedAt) return;
+      const events = this.d.events.read(this.d.dataDir.events(session.id));
+      const dataset = this.d.datasets.byId(submit.datasetId)!;
+      const now = this.d.now();
+      if (submit.stage === 'queued') this.d.submits.setStage(id, 'started');
+      if (events.loadSeconds !== null && submit.stage !== 'loaded') this.d.submits.setStage(id, 'loaded', { loadSeconds: events.loadSeconds });
+      if (events.pausedAt === null && now - Date.parse(session.startedAt) > dataset.pausedTimeoutMs) {
+        this.fail(id, session, `PausedTimeout: nsml.paused() was not reached within ${formatInterval(dataset.pausedTimeoutMs)}`);
+      } else if (events.pausedAt !== null && events.inferSeconds === null && now - events.pausedAt > dataset.inferTimeoutMs) {
+        this.fail(id, session, `InferTimeout: loading and inference did not finish within ${formatInterval(dataset.inferTimeoutMs)}`);
+      }
+    };
+    const timer = setInterval(tick, this.d.pollMs ?? SUBMIT_POLL_MS);
+    timer.unref();
+    this.watchers.set(id, timer);
+    tick();
+  }
+
+  private unwatch(id: number): void {
+    clearInterval(this.watchers.get(id));
+    this.watchers.delete(id);
+  }
+
+  private fail(id: number, session: SessionRow, error: string): void {
+    this.d.submits.finish(id, { error });
+    this.d.sessionService.stop(session);
+  }
+
+  /** The session ended: score what it predicted, or name what went wrong. */
+  private async onSessionEnded(session: SessionRow): Promise<void> {
+    const submit = this.d.submits.bySession(session.id);
+    if (!submit) return;
+    this.unwatch(submit.id);
+    if (submit.status !== 'evaluating') return;
+    const events = this.d.events.read(this.d.dataDir.events(session.id));
+    if (events.loadSeconds !== null) this.d.submits.setStage(submit.id, 'loaded', { loadSeconds: events.loadSeconds });
+    const out = this.d.dataDir.submitOutput(session.id);
+    if (events.inferSeconds === null || !existsSync(join(out, PREDICTIONS_FILE))) {
+      this.d.submits.finish(submit.id, { error: failureClass(session, events.pausedAt !== null, events.loadSeconds !== null) });
+      return;
+    }
+    this.d.submits.setStage(submit.id, 'scoring', { inferSeconds: events.inferSeconds });
+    const dataset = this.d.datasets.byId(submit.datasetId)!;
+    const priv = this.d.dataDir.datasetPrivate(dataset.name);
+    try {
+      const score = await this.d.scorer.score({
+        metric: dataset.metric, predictionsDir: out, predictionsFile: PREDICTIONS_FILE, labelsDir: priv,
+        labelsFile: submit.test ? 'test_submit_label' : 'test_label',
+        evaluationPy: existsSync(join(priv, 'evaluation.py')) ? join(priv, 'evaluation.py') : null,
+        scratchDir: this.d.dataDir.session(session.id),
+      });
+      this.d.submits.finish(submit.id, { score });
+    } catch (err) {
+      const kind = err instanceof PredictionError ? 'WrongPredictions' : 'ScoringError';
+      this.d.submits.finish(submit.id, { error: `${kind}: ${(err as Error).message}` });
+    }
+  }
+
+  /** After a restart: finished sessions get their outcome, the others are watched again. */
+  recover(): void {
+    for (const submit of this.d.submits.evaluating()) {
+      const session = submit.sessionId === null ? undefined : this.d.sessions.byId(submit.sessionId);
+      if (!session) this.d.submits.finish(submit.id, { error: 'PlatformError: the submit session is gone' });
+      else if (isFinished(session.status)) void this.onSessionEnded(session);
+      else this.watch(submit.id);
+    }
+  }
+
+  get(user: UserRow, id: number): SubmitInfo {
+    const submit = this.d.submits.byId(id);
+    if (!submit || submit.teamId !== user.teamId) throw new KhdError('KHD_SUBMIT_NOT_FOUND', `submit ${id} does not exist`);
+    return this.view(submit);
+  }
+
+  /** The team's own submissions to a dataset, newest first. */
+  history(user: UserRow, datasetName: string): SubmitInfo[] {
+    const dataset = this.visibleDataset(user, datasetName);
+    return this.d.submits.forTeam(user.teamId, dataset.id).map((s) => this.view(s));
+  }
+
+  visibleDataset(user: UserRow, name: string): DatasetRow {
+    const dataset = this.d.datasets.byName(name);
+    if (!dataset || (dataset.private && !user.admin)) {
+      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${name}' does not exist: see khd dataset ls`);
+    }
+    return dataset;
+  }
+
+  private view(s: SubmitRow): SubmitInfo {
+    const { userId: _u, teamId: _t, datasetId: _d, sessionId: _s, ...info } = s;
+    return info;
+  }
+
+  stopAll(): void {
+    for (const id of [...this.watchers.keys()]) this.unwatch(id);
+  }
+}
+
+function failureClass(session: SessionRow, paused: boolean, loaded: boolean): string {
+  const code = session.exitCode === null ? (session.reason ?? session.status) : `exit code ${session.exitCode}`;
+  if (session.status === 'Stopped') return 'Stopped: the submit session was stopped';
+  if (session.status === 'Failed' && session.exitCode === null) return `PlatformError: ${session.reason ?? 'the session failed'}`;
+  if (!paused) {
+    return session.exitCode === 0
+      ? 'NoPause: the code ended without calling nsml.paused(); a submit runs it with --mode test --pause 1'
+      : `CrashBeforePause: the code failed before reaching nsml.paused() (${code})`;
+  }
+  if (!loaded) return `LoadError: loading the checkpoint failed (${code})`;
+  return `InferenceError: inference failed or wrote no predictions (${code})`;
+}
+
+function formatInterval(ms: number): string {
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+}
