@@ -44,3 +44,23 @@ echo "== khd run -d hello_nsml -i   (in examples/hello_nsml)" >&2
 
 echo "== khd ps -a" >&2
 khd ps -a
+
+echo "== the medical example: examples/breast_cancer (WDBC, 569 real cases)" >&2
+python3 examples/breast_cancer/prepare_dataset.py "$work/breast_cancer" >&2
+khd dataset push breast_cancer "$work/breast_cancer" --leaderboard --metric custom -m 'WDBC, scored the KHD2020 Track B way'
+
+echo "== khd run -d breast_cancer -i   (in examples/breast_cancer)" >&2
+run_out=$(cd examples/breast_cancer && node ../../bin/khd.js run -d breast_cancer -i | tee /dev/stderr)
+session=$(printf '%s\n' "$run_out" | sed -n 's/^Session \(.*\) is started$/\1/p')
+
+echo "== khd model ls $session" >&2
+khd model ls "$session" | sed -n '1p;/^best /p;/^30 /p'
+
+echo "== khd submit -t $session best   (public sample, does not count)" >&2
+khd submit -t "$session" best
+
+echo "== khd submit $session best   (hidden test set, counted)" >&2
+khd submit "$session" best
+
+echo "== khd dataset board breast_cancer" >&2
+khd dataset board breast_cancer

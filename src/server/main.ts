@@ -20,6 +20,7 @@ export interface ServerOptions {
   /** Password hashing cost and token lifetime; tests lower the cost. */
   auth?: AuthOptions;
   heartbeatMs?: number;
+  submitPollMs?: number;
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -49,6 +50,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     gpus: options.gpus ?? detectGpuCount(),
     auth: options.auth,
     heartbeatMs: options.heartbeatMs,
+    submitPollMs: options.submitPollMs,
     warn: options.warn,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);

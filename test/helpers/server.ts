@@ -28,6 +28,7 @@ export async function startTestServer(options: { gpus?: number; dataDir?: string
     adminPassword: ADMIN_PASSWORD,
     auth: { scrypt: TEST_SCRYPT },
     heartbeatMs: 200,
+    submitPollMs: 50,
     warn: (m) => warnings.push(m),
   });
   return {
@@ -70,7 +71,8 @@ export class Participant {
       io,
       env: { ...this.env, ...opts.env },
       cwd: opts.cwd ?? this.configDir,
-      sleep: async () => {},
+      // Back-off and polling run at test speed, but still yield to the server.
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
       onInterrupt: opts.onInterrupt ?? (() => () => {}),
     });
     return { code, stdout: io.stdoutText(), stderr: io.stderrText(), io };

@@ -27,6 +27,6 @@ export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'>): string 
 export function summaryText(summary: Record<string, number> | null): string {
   if (!summary) return '';
   return Object.entries(summary)
-    .map(([k, v]) => `${k.replace(/__/g, '/')}=${Number.isInteger(v) ? v : v.toPrecision(4)}`)
+    .map(([k, v]) => `${k.replace(/__/g, '/')}=${Number(v.toPrecision(4))}`)
     .join(' ');
 }

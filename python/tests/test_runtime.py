@@ -1,0 +1,151 @@
+"""The nsml API off the platform (local folders) and in a submit (KHD_SUBMIT set)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import nsml
+from nsml import _runtime
+
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def local_run(tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("KHD_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    _runtime._bound.clear()
+    yield tmp_path
+
+
+def events(path=".nsml/events.jsonl"):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def bind_text_model(state):
+    def save(d):
+        with open(os.path.join(d, "w.txt"), "w") as f:
+            f.write(state["w"])
+
+    def load(d):
+        with open(os.path.join(d, "w.txt")) as f:
+            state["w"] = f.read()
+
+    nsml.bind(save=save, load=load, infer=lambda data: [state["w"], data])
+
+
+def test_save_hands_a_fresh_folder_and_the_same_name_overwrites():
+    state = {"w": "one"}
+    bind_text_model(state)
+    nsml.save("best")
+    state["w"] = "two"
+    nsml.save("best")
+    assert os.listdir(".nsml/checkpoints") == ["best"]
+    assert open(".nsml/checkpoints/best/w.txt").read() == "two"
+    assert [e["checkpoint"] for e in events() if e["event"] == "save"] == ["best", "best"]
+
+
+def test_a_failing_save_leaves_no_checkpoint_behind():
+    def broken(d):
+        open(os.path.join(d, "half"), "w").write("x")
+        raise IOError("disk full")
+
+    nsml.bind(save=broken)
+    with pytest.raises(IOError):
+        nsml.save(3)
+    assert os.listdir(".nsml/checkpoints") == []
+
+
+def test_load_calls_the_bound_load_with_the_checkpoint_folder():
+    state = {"w": "saved"}
+    bind_text_model(state)
+    nsml.save(1)
+    state["w"] = "changed"
+    nsml.load(1)
+    assert state["w"] == "saved"
+    with pytest.raises(FileNotFoundError, match="checkpoint '9' not found"):
+        nsml.load(9)
+    with pytest.raises(RuntimeError, match="only on the platform"):
+        nsml.load(1, session="kim/mnist/2")
+
+
+def test_checkpoint_names_cannot_escape_the_folder():
+    bind_text_model({"w": ""})
+    for bad in ("../x", "a/b", ".hidden", ""):
+        with pytest.raises(ValueError):
+            nsml.save(bad)
+
+
+def test_calls_without_bind_say_what_to_bind():
+    with pytest.raises(RuntimeError, match=r"call nsml.bind\(save=...\) first"):
+        nsml.save("x")
+    with pytest.raises(RuntimeError, match=r"nsml.bind\(infer=...\)"):
+        nsml.infer([1])
+
+
+def test_infer_calls_the_bound_function_locally():
+    bind_text_model({"w": "m"})
+    assert nsml.infer("data") == ["m", "data"]
+
+
+def test_report_takes_numbers_including_numpy_and_records_them(capsys):
+    nsml.report(summary=True, step=2, epoch=2, train__loss=np.float32(0.25), n=np.int64(3))
+    (event,) = events()
+    assert event["event"] == "report" and event["summary"] is True and event["step"] == 2
+    assert event["metrics"] == {"epoch": 2, "train__loss": 0.25, "n": 3}
+    assert "train/loss=0.25" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, why", [("0.5", "is a str"), (None, "is a NoneType"), (True, "is a bool"),
+                                        (float("nan"), "not a finite number"), ([1], "is a list")])
+def test_report_refuses_what_is_not_a_json_number(value, why):
+    with pytest.raises(TypeError, match="nsml.report: loss=.* %s" % why):
+        nsml.report(loss=value)
+
+
+def test_paused_returns_at_once_in_training():
+    assert nsml.paused(scope=locals()) is None
+
+
+SUBMIT_SCRIPT = textwrap.dedent("""
+    import os, sys
+    import nsml
+    model = {}
+    def load(d):
+        model['w'] = open(os.path.join(d, 'w.txt')).read()
+    def infer(test_path):
+        return [model['w'] + ':' + name for name in sorted(os.listdir(test_path))]
+    nsml.bind(save=lambda d: None, load=load, infer=infer)
+    nsml.save('ignored')  # a submit keeps no checkpoints
+    nsml.paused(scope=locals())
+    print('training would start here')
+""")
+
+
+def test_paused_in_a_submit_loads_infers_writes_predictions_and_exits(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "w.txt").write_text("W")
+    data = tmp_path / "data" / "test"
+    data.mkdir(parents=True)
+    for name in ("a", "b"):
+        (data / name).write_text("")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, KHD_SUBMIT="real", KHD_SESSION="1",
+               KHD_SUBMIT_CHECKPOINT=str(ckpt), KHD_SUBMIT_OUTPUT=str(out / "predictions"),
+               KHD_DATASET_PATH=str(tmp_path / "data"), KHD_EVENTS_FILE=str(tmp_path / "events.jsonl"),
+               KHD_CHECKPOINT_DIR=str(tmp_path / "own"))
+    result = subprocess.run([sys.executable, "-c", SUBMIT_SCRIPT], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "training would start here" not in result.stdout
+    assert (out / "predictions").read_text() == "W:a\nW:b\n"
+    assert [e["event"] for e in events(tmp_path / "events.jsonl")] == ["paused", "loaded", "inferred"]
+    assert not (tmp_path / "own").exists()
