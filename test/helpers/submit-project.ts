@@ -42,14 +42,14 @@ if args.mode == 'train':
 `;
 
 /** Four hidden test items (labels 1 1 1 0), two public ones (labels 1 1). */
-export function submitDataset(extra: Record<string, string> = {}) {
+export function submitDataset(extra: Record<string, string> = {}, options: { publicSample?: boolean } = {}) {
+  const sample: Record<string, string> = options.publicSample === false ? {} : { 'test_submit/a': '', 'test_submit/b': '', test_submit_label: '1\n1\n' };
   return makeTree(
     {
       'train/x.txt': 'train',
       'test/a': '', 'test/b': '', 'test/c': '', 'test/d': '',
       test_label: '1\n1\n1\n0\n',
-      'test_submit/a': '', 'test_submit/b': '',
-      test_submit_label: '1\n1\n',
+      ...sample,
       ...extra,
     },
     'khd-submit-dataset-',

@@ -17,8 +17,8 @@ async function addUser(name: string, team: string) {
   await users[name].login(name, `${name}-password`);
 }
 
-async function push(name: string, args: string[], extra: Record<string, string> = {}) {
-  const data = submitDataset(extra);
+async function push(name: string, args: string[], extra: Record<string, string> = {}, publicSample = true) {
+  const data = submitDataset(extra, { publicSample });
   cleanups.push(data.cleanup);
   const r = await admin.khd(['dataset', 'push', name, data.root, ...args]);
   expect(r.code, r.stderr).toBe(EXIT.ok);
@@ -69,6 +69,28 @@ describe('checkpoints', () => {
     expect(table).toMatch(/best\s+(now|\d+ seconds? ago)\s+\d+ s\s+epoch=1 train\/loss=0.5\s+1 B/);
     const ps = JSON.parse((await users.kim!.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
     expect(ps.find((s) => s.name === name)).toMatchObject({ summary: { epoch: 2, train__loss: 0.75 }, models: 2, modelsSize: 2 });
+  });
+
+  it('nsml.load(session=) loads a checkpoint of another of one’s own sessions, read-only', async () => {
+    const first = await train('kim', 'toy');
+    const loader = project({
+      'main.py': [
+        'import os, nsml',
+        "nsml.bind(load=lambda d: print('loaded', open(os.path.join(d, 'm.txt')).read()))",
+        `nsml.load('best', session='${first}')`,
+        "try:",
+        `    open(os.path.join(os.environ['KHD_USER_CHECKPOINTS'], '${first.split('/').slice(1).join('/')}', 'best', 'x'), 'w')`,
+        "except OSError:",
+        "    print('read-only')",
+        "try:",
+        "    nsml.load('best', session='lee/toy/1')",
+        "except ValueError as e:",
+        "    print(e)",
+      ].join('\n'),
+    });
+    cleanups.push(loader.cleanup);
+    const r = await users.kim!.khd(['run', '-d', 'toy', '-i'], { cwd: loader.root });
+    expect(r.stdout).toContain('loaded 1\nread-only\nsession lee/toy/1 is not yours');
   });
 
   it('model rm removes by name or glob, and says when nothing matches', async () => {
@@ -185,13 +207,14 @@ describe('rules checked before anything runs', () => {
   });
 
   it('refuses -t without test_submit/, a real submit without a leaderboard, and outside the window', async () => {
-    const data = submitDataset();
-    cleanups.push(data.cleanup);
-    await push('plain', [], {});
+    await push('plain', [], {}, false);
     await push('closed', ['--leaderboard', '--submit-until', '2020-01-01T00:00:00Z']);
     const plain = await train('choi', 'plain');
     expect((await users.choi!.khd(['submit', plain, 'best'])).stderr).toBe(
       'error: dataset plain keeps no leaderboard: only test submits (-t) are possible\n',
+    );
+    expect((await users.choi!.khd(['submit', '-t', plain, 'best'])).stderr).toBe(
+      'error: dataset plain has no test_submit/: test submits are not possible on it\n',
     );
     const closed = await train('choi', 'closed');
     expect((await users.choi!.khd(['submit', '-t', closed, 'best'])).stderr).toBe(
