@@ -3,11 +3,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { parseSessionName } from '../../protocol/session-name.js';
-import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type SubmitInfo, type SubmitRequest } from '../../protocol/types.js';
 import type { DataDir } from '../data-dir.js';
 import { PredictionError, type Scorer } from '../scoring/scorer.js';
-import { folderSize } from '../sessions/checkpoints.js';
+import { checkSubmit, failureClass, formatInterval } from './submit-rules.js';
 import type { SessionEvents } from '../sessions/session-events.js';
 import type { LaunchPlan, SessionService } from '../sessions/session-service.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
@@ -48,7 +47,7 @@ export class SubmitService {
   }
 
   async submit(user: UserRow, req: SubmitRequest): Promise<SubmitInfo> {
-    const { source, dataset } = this.check(user, req);
+    const { source, dataset } = checkSubmit(this.d, user, req);
     const reserved = this.d.submits.reserve(
       { sourceName: source.name, checkpoint: req.checkpoint, userId: user.id, teamId: user.teamId, datasetId: dataset.id, test: req.test },
       dataset.submitIntervalMs,
@@ -77,43 +76,6 @@ export class SubmitService {
     }
     this.watch(id);
     return this.view(this.d.submits.byId(id)!);
-  }
-
-  /** Every rule that can be checked before anything runs, each with its own sentence. */
-  private check(user: UserRow, req: SubmitRequest): { source: SessionRow; dataset: DatasetRow } {
-    const name = parseSessionName(req.session);
-    const source = this.d.sessions.byName(name.user, name.dataset, name.number);
-    const owner = source ? this.d.accounts.userByName(source.user) : undefined;
-    if (!source || !owner || owner.teamId !== user.teamId) {
-      throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${req.session} does not exist: see khd ps -a`);
-    }
-    if (source.type !== 'normal') {
-      throw new KhdError('KHD_SUBMIT_INVALID', `${source.name} is a ${source.type} session: submit a checkpoint of a training session`);
-    }
-    const dataset = source.datasetId === null ? undefined : this.d.datasets.byId(source.datasetId);
-    if (!dataset) throw new KhdError('KHD_SUBMIT_INVALID', `${source.name} ran without a dataset: there is nothing to evaluate it on`);
-    if (!req.test && !dataset.leaderboard) {
-      throw new KhdError('KHD_SUBMIT_INVALID', `dataset ${dataset.name} keeps no leaderboard: only test submits (-t) are possible`);
-    }
-    const checkpointDir = join(this.d.sessionService.checkpointDir(source), req.checkpoint);
-    if (req.checkpoint.startsWith('.') || req.checkpoint.includes('/') || !existsSync(checkpointDir)) {
-      throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${req.checkpoint}': see khd model ls ${source.name}`);
-    }
-    const size = folderSize(checkpointDir);
-    if (size > dataset.modelSizeLimit) {
-      throw new KhdError('KHD_MODEL_TOO_LARGE', `checkpoint '${req.checkpoint}' is ${formatSize(size)}; ${dataset.name} allows at most ${formatSize(dataset.modelSizeLimit)}`);
-    }
-    if (req.test && !existsSync(join(this.d.dataDir.datasetPrivate(dataset.name), 'test_submit'))) {
-      throw new KhdError('KHD_SUBMIT_INVALID', `dataset ${dataset.name} has no test_submit/: test submits are not possible on it`);
-    }
-    const now = this.d.now();
-    if (dataset.submitFrom && now < Date.parse(dataset.submitFrom)) {
-      throw new KhdError('KHD_SUBMIT_CLOSED', `submits to ${dataset.name} open at ${dataset.submitFrom}`);
-    }
-    if (dataset.submitUntil && now > Date.parse(dataset.submitUntil)) {
-      throw new KhdError('KHD_SUBMIT_CLOSED', `submits to ${dataset.name} closed at ${dataset.submitUntil}`);
-    }
-    return { source, dataset };
   }
 
   /** The submit session sees test inputs, the checkpoint (read-only), a folder for predictions. */
@@ -246,21 +208,4 @@ export class SubmitService {
   stopAll(): void {
     for (const id of [...this.watchers.keys()]) this.unwatch(id);
   }
-}
-
-function failureClass(session: SessionRow, paused: boolean, loaded: boolean): string {
-  const code = session.exitCode === null ? (session.reason ?? session.status) : `exit code ${session.exitCode}`;
-  if (session.status === 'Stopped') return 'Stopped: the submit session was stopped';
-  if (session.status === 'Failed' && session.exitCode === null) return `PlatformError: ${session.reason ?? 'the session failed'}`;
-  if (!paused) {
-    return session.exitCode === 0
-      ? 'NoPause: the code ended without calling nsml.paused(); a submit runs it with --mode test --pause 1'
-      : `CrashBeforePause: the code failed before reaching nsml.paused() (${code})`;
-  }
-  if (!loaded) return `LoadError: loading the checkpoint failed (${code})`;
-  return `InferenceError: inference failed or wrote no predictions (${code})`;
-}
-
-function formatInterval(ms: number): string {
-  return ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }
