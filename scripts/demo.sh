@@ -50,8 +50,8 @@ python3 examples/breast_cancer/prepare_dataset.py "$work/breast_cancer" >&2
 khd dataset push breast_cancer "$work/breast_cancer" --leaderboard --metric custom -m 'WDBC, scored the KHD2020 Track B way'
 
 echo "== khd run -d breast_cancer -i   (in examples/breast_cancer)" >&2
-run_out=$(cd examples/breast_cancer && node ../../bin/khd.js run -d breast_cancer -i | tee /dev/stderr)
-session=$(printf '%s\n' "$run_out" | sed -n 's/^Session \(.*\) is started$/\1/p')
+(cd examples/breast_cancer && node ../../bin/khd.js run -d breast_cancer -i) | tee "$work/run.out"
+session=$(sed -n 's/^Session \(.*\) is started$/\1/p' "$work/run.out")
 
 echo "== khd model ls $session" >&2
 khd model ls "$session" | sed -n '1p;/^best /p;/^30 /p'
