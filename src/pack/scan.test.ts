@@ -60,15 +60,21 @@ describe('scanProject with .nsmlignore', () => {
     expect(paths(result)).toContain('env/config.yaml');
   });
 
-  it('does not follow symbolic links and skips FIFOs, saying so', async () => {
-    const { root } = await scan({ 'main.py': '', 'real.txt': 'x' });
+  it('sends a link to a file inside the project as that file, and leaves out the other links and FIFOs, saying why', async () => {
+    const { root } = await scan({ 'main.py': '', 'real.txt': 'x', 'lib/a.py': 'a' });
     symlinkSync('/etc/hostname', join(root, 'outside'));
+    symlinkSync('../main.py', join(root, 'lib', 'up'));
     symlinkSync('real.txt', join(root, 'inside'));
+    symlinkSync('lib', join(root, 'folder-link'));
+    symlinkSync('nowhere', join(root, 'dangling'));
     execFileSync('mkfifo', [join(root, 'pipe')]);
     const result = await scanProject(root, { useIgnoreRules: true });
-    expect(paths(result)).toEqual(['main.py', 'real.txt']);
-    expect(reasonOf(result, 'outside')).toMatch(/symbolic link/);
-    expect(reasonOf(result, 'inside')).toMatch(/symbolic link/);
+    expect(paths(result)).toEqual(['inside', 'lib/a.py', 'lib/up', 'main.py', 'real.txt']);
+    expect(result.included.find((f) => f.path === 'inside')).toMatchObject({ readFrom: 'real.txt', size: 1 });
+    expect(result.included.find((f) => f.path === 'lib/up')?.readFrom).toBe('main.py');
+    expect(reasonOf(result, 'outside')).toBe('symbolic link pointing outside the project (not followed)');
+    expect(reasonOf(result, 'folder-link')).toBe('symbolic link to a folder (not followed)');
+    expect(reasonOf(result, 'dangling')).toBe('broken symbolic link');
     expect(reasonOf(result, 'pipe')).toMatch(/FIFO/);
   });
 

@@ -1,6 +1,6 @@
 import { constants, type Dirent } from 'node:fs';
-import { access, lstat, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { DEFAULT_NSMLIGNORE, NSMLIGNORE_FILE } from './default-ignores.js';
 
@@ -10,6 +10,8 @@ export interface IncludedFile {
   size: number;
   mode: number;
   mtimeMs: number;
+  /** For a symbolic link to a file inside the project: that file, sent under the link's name. */
+  readFrom?: string;
 }
 
 export interface LeftOut {
@@ -80,19 +82,39 @@ async function walk(root: string, rel: string, ig: Ignore | undefined, out: Scan
       await walk(root, path, ig, out);
     } else if (entry.isFile()) {
       await addFile(root, path, out);
+    } else if (entry.isSymbolicLink()) {
+      await addLink(root, path, out);
     } else {
-      const what = entry.isSymbolicLink() ? 'symbolic link (not followed)' : 'not a regular file (FIFO, socket or device)';
-      out.leftOut.push({ path, directory: false, reason: what });
+      out.leftOut.push({ path, directory: false, reason: 'not a regular file (FIFO, socket or device)' });
     }
   }
 }
 
-async function addFile(root: string, path: string, out: ScanResult): Promise<void> {
-  const abs = join(root, path);
+/**
+ * A link to a file inside the project is sent as a copy of that file under the link's name;
+ * a link to a folder, out of the project, or to nothing is left out, saying which.
+ */
+async function addLink(root: string, path: string, out: ScanResult): Promise<void> {
+  const leave = (reason: string): void => void out.leftOut.push({ path, directory: false, reason });
+  let target: string;
+  let realRoot: string;
+  try {
+    [target, realRoot] = await Promise.all([realpath(join(root, path)), realpath(root)]);
+  } catch {
+    return leave('broken symbolic link');
+  }
+  const inside = relative(realRoot, target);
+  if (inside.startsWith('..') || isAbsolute(inside)) return leave('symbolic link pointing outside the project (not followed)');
+  if ((await stat(target)).isDirectory()) return leave('symbolic link to a folder (not followed)');
+  await addFile(root, path, out, inside.split(sep).join('/'));
+}
+
+async function addFile(root: string, path: string, out: ScanResult, readFrom?: string): Promise<void> {
+  const abs = join(root, readFrom ?? path);
   try {
     await access(abs, constants.R_OK);
     const st = await lstat(abs);
-    out.included.push({ path, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644, mtimeMs: st.mtimeMs });
+    out.included.push({ path, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644, mtimeMs: st.mtimeMs, ...(readFrom ? { readFrom } : {}) });
     out.totalBytes += st.size;
   } catch {
     out.unreadable.push(path);

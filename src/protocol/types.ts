@@ -67,6 +67,8 @@ export interface CreateUploadRequest {
 
 export interface UploadInfo {
   id: string;
+  /** The paths whose contents the server lacks (one per content): the only ones to send. */
+  send: string[];
   /** receiving → extracting → ready → used; a failed extraction goes back to receiving. */
   state: 'receiving' | 'extracting' | 'ready' | 'used' | 'cancelled';
 }

@@ -18,6 +18,11 @@ export class DataDir {
     return join(this.root, 'logs');
   }
 
+  /** File contents by sha256, stored once: what uploads are laid out from. */
+  get blobs(): string {
+    return join(this.root, 'blobs');
+  }
+
   get uploadsRoot(): string {
     return join(this.root, 'uploads');
   }

@@ -18,6 +18,7 @@ import { SessionEvents } from './sessions/session-events.js';
 import { Scorer } from './scoring/scorer.js';
 import { SubmitService } from './submits/submit-service.js';
 import { UploadService } from './uploads/upload-service.js';
+import { BlobStore } from './uploads/blob-store.js';
 
 export interface ServicesOptions {
   dataDir: string;
@@ -68,7 +69,8 @@ export function createServices(options: ServicesOptions): Services {
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
     gpus, dataDir, now, warn: options.warn ?? (() => {}),
   });
-  const uploads = new UploadService(uploadStore, sessionStore, sessions, dataDir);
+  const blobs = new BlobStore(db, dataDir.blobs, now);
+  const uploads = new UploadService(uploadStore, sessionStore, sessions, blobs, dataDir);
   const submits = new SubmitService({
     submits: submitStore, sessions: sessionStore, sessionService: sessions, datasets: datasetStore, accounts, events,
     scorer: new Scorer(options.executor), dataDir, now, pollMs: options.submitPollMs,

@@ -1,32 +1,56 @@
 import { describe, expect, it } from 'vitest';
 import { testIO } from '../test-io.js';
-import { createUploadProgress } from './upload-progress.js';
+import { createUploadProgress, planLine } from './upload-progress.js';
 
 const event = (index: number, bytesDone: number) => ({ path: `f${index}.py`, size: 100, index, count: 4, bytesDone, bytesTotal: 400 });
 
 describe('upload progress', () => {
-  it('prints NSML’s per-file lines when stderr is not a terminal', async () => {
+  it('prints the plan and NSML’s per-file lines when stderr is not a terminal', async () => {
     const io = testIO();
     const progress = await createUploadProgress(io);
+    progress.plan({ files: 1204, bytes: 312 * 1024 ** 2, sendFiles: 4, sendBytes: 400 });
     progress.fileSent(event(1, 100));
     progress.fileSent(event(2, 200));
     progress.done();
     expect(io.stderrText()).toBe(
-      'f1.py 100 B - done (1/4 25.00%) (100 B / 400 B)\nf2.py 100 B - done (2/4 50.00%) (200 B / 400 B)\n',
+      '1,204 files, 312 MB: 4 files (400 B) to send, the rest already on the server\n' +
+        'f1.py 100 B - done (1/4 25.00%) (100 B / 400 B)\nf2.py 100 B - done (2/4 50.00%) (200 B / 400 B)\n',
     );
     expect(io.stdoutText()).toBe('');
   });
 
-  it('draws a live bar with bytes and files on a terminal', async () => {
+  it('says so when nothing needs sending, and when everything does', () => {
+    expect(planLine({ files: 3, bytes: 3000, sendFiles: 0, sendBytes: 0 })).toBe('3 files, 2.9 KB: all already on the server, nothing to send');
+    expect(planLine({ files: 1, bytes: 10, sendFiles: 1, sendBytes: 10 })).toBe('1 file, 10 B: all to send');
+  });
+
+  it('draws a live bar with bytes, files, rate and ETA on a terminal', async () => {
     const io = testIO({ tty: true });
     const chunks: string[] = [];
     io.stderr.on('data', (c: Buffer) => chunks.push(c.toString()));
-    const progress = await createUploadProgress(io);
+    let now = 0;
+    const progress = await createUploadProgress(io, { now: () => now });
+    progress.plan({ files: 4, bytes: 400, sendFiles: 4, sendBytes: 400 });
+    now = 2000;
     progress.fileSent(event(3, 300));
     await new Promise((r) => setTimeout(r, 150));
     progress.done();
     const drawn = chunks.join('');
-    expect(drawn).toContain('Uploading ██████████████████░░░░░░ 75%  3/4 files  300 B / 400 B');
+    expect(drawn).toContain('4 files, 400 B: all to send');
+    expect(drawn).toContain('Uploading ██████████████████░░░░░░ 75%  300 B / 400 B  3/4 files  150 B/s  ETA 1 s');
     expect(io.stdoutText()).toBe('');
+  });
+
+  it('emits JSON events on stdout for tools', async () => {
+    const io = testIO();
+    const progress = await createUploadProgress(io, { json: true });
+    progress.plan({ files: 4, bytes: 400, sendFiles: 1, sendBytes: 100 });
+    progress.fileSent(event(1, 100));
+    const events = io.stdoutText().trim().split('\n').map((l) => JSON.parse(l));
+    expect(events).toEqual([
+      { event: 'plan', files: 4, bytes: 400, sendFiles: 1, sendBytes: 100 },
+      { event: 'file', ...event(1, 100) },
+    ]);
+    expect(io.stderrText()).toBe('');
   });
 });

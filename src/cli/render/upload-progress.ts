@@ -2,35 +2,90 @@ import { formatSize } from '../../protocol/sizes.js';
 import type { FileSent } from '../../pack/tar-stream.js';
 import type { IOStreams } from '../iostreams.js';
 
+/** What the upload knows once the server has answered the manifest. */
+export interface UploadPlan {
+  files: number;
+  bytes: number;
+  sendFiles: number;
+  sendBytes: number;
+}
+
+/** The events of an upload, rendered three ways: NSML lines, a live bar, JSON for tools. */
 export interface UploadProgress {
+  hashing(done: number, total: number): void;
+  plan(p: UploadPlan): void;
   fileSent(e: FileSent): void;
+  retry(attempt: number, delayMs: number, reason: string): void;
   done(): void;
 }
 
 const BAR_WIDTH = 24;
+const count = (n: number) => n.toLocaleString('en-US');
 
-/**
- * NSML's per-file lines when stderr is not a terminal (`main.py 365 B - done (2/3 66.67%)`),
- * a live bar on a terminal. Both on stderr, so stdout keeps only the session name.
- */
-export async function createUploadProgress(io: IOStreams): Promise<UploadProgress> {
-  if (!io.stderrIsTTY) {
-    return {
-      fileSent: (e) => {
-        const pct = ((e.index / e.count) * 100).toFixed(2);
-        io.err(`${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct}%) (${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)})\n`);
-      },
-      done: () => {},
-    };
-  }
-  const { default: ora } = await import('ora');
-  const spinner = ora({ stream: io.stderr, text: 'Uploading…', isEnabled: true }).start();
+/** `1,204 files, 312 MB: 3 files (4.1 MB) to send, the rest already on the server` */
+export function planLine(p: UploadPlan): string {
+  const head = `${count(p.files)} file${p.files === 1 ? '' : 's'}, ${formatSize(p.bytes)}`;
+  if (p.sendFiles === 0) return `${head}: all already on the server, nothing to send`;
+  if (p.sendFiles === p.files) return `${head}: all to send`;
+  return `${head}: ${count(p.sendFiles)} file${p.sendFiles === 1 ? '' : 's'} (${formatSize(p.sendBytes)}) to send, the rest already on the server`;
+}
+
+export async function createUploadProgress(io: IOStreams, options: { json?: boolean; now?: () => number } = {}): Promise<UploadProgress> {
+  if (options.json) return jsonProgress(io);
+  if (!io.stderrIsTTY) return lineProgress(io);
+  return barProgress(io, options.now ?? Date.now);
+}
+
+function jsonProgress(io: IOStreams): UploadProgress {
+  const emit = (event: string, data: object) => io.out(`${JSON.stringify({ event, ...data })}\n`);
   return {
+    hashing: () => {},
+    plan: (p) => emit('plan', p),
+    fileSent: (e) => emit('file', e),
+    retry: (attempt, delayMs, reason) => emit('retry', { attempt, delayMs, reason }),
+    done: () => {},
+  };
+}
+
+/** NSML's per-file lines, for logs and CI: only files actually sent are listed. */
+function lineProgress(io: IOStreams): UploadProgress {
+  return {
+    hashing: () => {},
+    plan: (p) => io.err(`${planLine(p)}\n`),
+    fileSent: (e) => {
+      const pct = ((e.index / e.count) * 100).toFixed(2);
+      io.err(`${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct}%) (${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)})\n`);
+    },
+    retry: (attempt, delayMs, reason) => io.err(`upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})\n`),
+    done: () => {},
+  };
+}
+
+async function barProgress(io: IOStreams, now: () => number): Promise<UploadProgress> {
+  const { default: ora } = await import('ora');
+  const spinner = ora({ stream: io.stderr, text: 'Reading the project…', isEnabled: true }).start();
+  let started = 0;
+  return {
+    hashing: (done, total) => {
+      spinner.text = `Hashing ${count(done)}/${count(total)} files…`;
+    },
+    plan: (p) => {
+      spinner.stopAndPersist({ symbol: '•', text: planLine(p) });
+      if (p.sendFiles > 0) spinner.start('Uploading…');
+      started = now();
+    },
     fileSent: (e) => {
       const ratio = e.bytesTotal > 0 ? e.bytesDone / e.bytesTotal : e.index / e.count;
       const filled = Math.round(ratio * BAR_WIDTH);
-      const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
-      spinner.text = `Uploading ${bar} ${(ratio * 100).toFixed(0)}%  ${e.index}/${e.count} files  ${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)}`;
+      const seconds = Math.max((now() - started) / 1000, 0.001);
+      const rate = e.bytesDone / seconds;
+      const eta = rate > 0 ? Math.ceil((e.bytesTotal - e.bytesDone) / rate) : 0;
+      spinner.text =
+        `Uploading ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${(ratio * 100).toFixed(0)}%  ` +
+        `${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)}  ${e.index}/${e.count} files  ${formatSize(rate)}/s  ETA ${eta} s`;
+    },
+    retry: (attempt, delayMs, reason) => {
+      spinner.text = `Upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`;
     },
     done: () => spinner.stop(),
   };

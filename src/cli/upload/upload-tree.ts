@@ -1,16 +1,19 @@
+import { join } from 'node:path';
 import { EXIT } from '../../protocol/errors.js';
 import type { ManifestEntry, UploadPurpose } from '../../protocol/types.js';
-import type { FileSent } from '../../pack/tar-stream.js';
 import type { IncludedFile } from '../../pack/scan.js';
 import type { Api, Context } from '../context.js';
 import { CliError, SilentExit } from '../errors.js';
+import type { UploadProgress } from '../render/upload-progress.js';
+
+export const UPLOAD_ATTEMPTS = 5;
+export const RETRY_BASE_MS = 500;
 
 export interface UploadTreeOptions {
   root: string;
   files: IncludedFile[];
   purpose: UploadPurpose;
-  onStart?: (manifest: ManifestEntry[]) => void;
-  onFileSent?: (e: FileSent) => void;
+  progress: UploadProgress;
 }
 
 export interface UploadHandle {
@@ -20,42 +23,78 @@ export interface UploadHandle {
   release(): void;
 }
 
+/** A failure worth another try: the network, or the server (5xx, or going away). */
+function transient(err: unknown): boolean {
+  const e = err as Error & { status?: number };
+  return e.name === 'ConnectionError' || (e.name === 'ApiError' && (e.status ?? 0) >= 500) || e.name === 'CanceledError' || e.name === 'AxiosError';
+}
+
 /**
- * Hashes the files, announces the manifest, streams them as one gzipped tar, and keeps a Ctrl-C
- * handler that cancels the upload on the server until the caller releases it.
+ * Hashes the files (through the hash cache), sends the manifest, and streams only the contents
+ * the server lacks. A transient failure is retried with back-off; each retry asks the server
+ * again, so what already arrived is never sent twice. Ctrl-C cancels the upload on the server.
  */
 export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions): Promise<UploadHandle> {
-  const [{ buildManifest }, { packStream }] = await Promise.all([
+  const [{ buildManifest }, { packStream, FileChangedError }, { HashCache }] = await Promise.all([
     import('../../pack/manifest.js'),
     import('../../pack/tar-stream.js'),
+    import('../../pack/hash-cache.js'),
   ]);
+  const cache = new HashCache(join(ctx.config.dir, 'hash-cache.json'), opts.root);
   let manifest: ManifestEntry[];
   try {
-    manifest = await buildManifest(opts.root, opts.files);
+    manifest = await buildManifest(opts.root, opts.files, cache, (p) => opts.progress.hashing(p.cached + p.hashed, opts.files.length));
   } catch (err) {
     throw new CliError(`cannot read the project (${(err as Error).message}): fix the file or add it to .nsmlignore`);
   }
-  const upload = await api.calls.createUpload({ purpose: opts.purpose, files: manifest });
+  await cache.save().catch(() => {});
+
+  let current: string | undefined;
   const controller = new AbortController();
   let cancelling: Promise<void> | undefined;
   const cancel = () =>
     (cancelling ??= (async () => {
       controller.abort();
-      await api.calls.cancelUpload(upload.id).catch(() => {});
+      if (current) await api.calls.cancelUpload(current).catch(() => {});
       ctx.io.err('\ncancelled: the upload was dropped on the server and no session was left behind\n');
     })());
   const release = ctx.onInterrupt(cancel);
-  try {
-    opts.onStart?.(manifest);
-    await api.calls.sendUpload(upload.id, packStream(opts.root, manifest, (e) => opts.onFileSent?.(e)), controller.signal);
-  } catch (err) {
-    release();
-    if (cancelling) {
-      await cancelling;
-      throw new SilentExit(EXIT.interrupted);
+  const byPath = new Map(manifest.map((m) => [m.path, m]));
+  let packError: Error | undefined;
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const upload = await api.calls.createUpload({ purpose: opts.purpose, files: manifest });
+      current = upload.id;
+      // Ctrl-C while the manifest was on its way: this upload too is dropped.
+      if (controller.signal.aborted) await api.calls.cancelUpload(upload.id).catch(() => {});
+      const send = upload.send.map((p) => byPath.get(p)!);
+      const bytes = manifest.reduce((s, m) => s + m.size, 0);
+      if (attempt === 1) {
+        opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
+      }
+      if (send.length > 0) {
+        const body = packStream(opts.root, send, (e) => opts.progress.fileSent(e));
+        body.on('error', (err) => (packError = err));
+        await api.calls.sendUpload(upload.id, body, controller.signal);
+      }
+      return { id: upload.id, cancel, release };
+    } catch (err) {
+      if (cancelling) {
+        await cancelling;
+        throw new SilentExit(EXIT.interrupted);
+      }
+      // A file that changed under us is not a network problem: retrying would send it again.
+      const changed = packError instanceof FileChangedError ? packError : undefined;
+      if (changed || attempt >= UPLOAD_ATTEMPTS || !transient(err)) {
+        release();
+        if (current) await api.calls.cancelUpload(current).catch(() => {});
+        if (changed) throw new CliError(changed.message);
+        throw err;
+      }
+      const delay = RETRY_BASE_MS * 2 ** (attempt - 1);
+      opts.progress.retry(attempt, delay, (err as Error).message);
+      await ctx.sleep(delay);
     }
-    await api.calls.cancelUpload(upload.id).catch(() => {});
-    throw err;
   }
-  return { id: upload.id, cancel, release };
 }

@@ -36,7 +36,7 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
     api.addHook('preHandler', requireUser(services));
     // A manifest of a large dataset can be big; everything else stays under the default limit.
     api.post<{ Body: CreateUploadRequest }>('/uploads', { schema: createSchema, bodyLimit: 512 * 1024 * 1024 }, async (request, reply) =>
-      reply.status(201).send(services.uploads.create(request.user, request.body)),
+      reply.status(201).send(await services.uploads.create(request.user, request.body)),
     );
     api.put<IdParams>('/uploads/:id', async (request) => {
       const upload = services.uploads.get(request.user, request.params.id);

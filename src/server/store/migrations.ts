@@ -109,4 +109,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX submits_team ON submits(team_id, dataset_id, status);
   `,
+  // 3: content-addressed uploads: each content stored once, owned by the users who sent it
+  `
+  CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE user_blobs (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    PRIMARY KEY (user_id, sha256)
+  );
+  `,
 ];

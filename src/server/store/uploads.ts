@@ -1,7 +1,7 @@
 import type { Db } from './db.js';
 import type { ManifestEntry, UploadInfo, UploadPurpose } from '../../protocol/types.js';
 
-export interface UploadRow extends UploadInfo {
+export interface UploadRow extends Omit<UploadInfo, 'send'> {
   userId: number;
   purpose: UploadPurpose;
   files: ManifestEntry[];

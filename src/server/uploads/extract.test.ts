@@ -1,15 +1,19 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { craftTar, gz, manifestOf, type CraftedEntry } from '../../../test/helpers/craft-tar.js';
 import { UPLOAD_LIMITS } from '../config.js';
-import { extractUpload } from './extract.js';
+import type { ManifestEntry } from '../../protocol/types.js';
+import { layOut, receiveContents, type BlobSink } from './extract.js';
 
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'khd-extract-'));
+  mkdirSync(join(root, 'tmp'));
+  mkdirSync(join(root, 'blobs'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -20,25 +24,49 @@ const honest: CraftedEntry[] = [
   { path: 'lib/util.py', body: files['lib/util.py'] },
 ];
 
-function extract(body: Buffer | Readable, manifest = manifestOf(files)) {
+let counter = 0;
+/** A content store on disk: verified contents land in blobs/ under their hash. */
+const sink: BlobSink = {
+  tmpFile: () => join(root, 'tmp', `t${++counter}`),
+  commit: async (tmp, sha) => renameSync(tmp, join(root, 'blobs', sha)),
+};
+const stored = () => readdirSync(join(root, 'blobs')).sort();
+const wantedOf = (manifest: ManifestEntry[]) => new Map(manifest.map((e) => [e.path, e]));
+
+function receive(body: Buffer | Readable, manifest = manifestOf(files)) {
   const stream = body instanceof Readable ? body : Readable.from([body]);
-  return extractUpload(stream, join(root, 'dest'), manifest, UPLOAD_LIMITS.session);
+  return receiveContents(stream, wantedOf(manifest), sink, UPLOAD_LIMITS.session);
 }
 
-/** After a refusal nothing may be left: no destination, no half-written staging folder. */
+/** After a refusal no temporary file may be left behind, and nothing was laid out. */
 function expectNothingLeft() {
-  expect(readdirSync(root)).toEqual([]);
+  expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+  expect(existsSync(join(root, 'dest'))).toBe(false);
 }
 
-describe('extractUpload', () => {
-  it('lays out an honest upload with the manifest’s modes', async () => {
-    await extract(gz(craftTar(honest)));
+describe('receiveContents and layOut', () => {
+  it('stores each content under its hash and lays the files out with the manifest’s modes', async () => {
+    const manifest = manifestOf(files).map((e) => (e.path === 'main.py' ? { ...e, mode: 0o755 } : e));
+    await receive(gz(craftTar(honest)), manifest);
+    expect(stored()).toEqual(manifest.map((e) => e.sha256).sort());
+    await layOut(join(root, 'dest'), manifest, (sha) => join(root, 'blobs', sha));
     expect(readFileSync(join(root, 'dest/lib/util.py'), 'utf8')).toBe('X = 1\n');
-    expect(statSync(join(root, 'dest/main.py')).mode & 0o7777).toBe(0o644);
-    expect(readdirSync(root)).toEqual(['dest']);
+    expect(statSync(join(root, 'dest/main.py')).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(root, 'dest/lib/util.py')).mode & 0o7777).toBe(0o644);
+    expect(readdirSync(root).sort()).toEqual(['blobs', 'dest', 'tmp']);
   });
 
-  const hostile: Record<string, { entries: CraftedEntry[]; manifest?: Record<string, string>; error: RegExp }> = {
+  it('keeps the contents that arrived whole when the rest never comes (the next run sends only the rest)', async () => {
+    await receive(gz(craftTar([honest[0]!])));
+    expect(stored()).toEqual([manifestOf({ 'main.py': files['main.py'] })[0]!.sha256]);
+  });
+
+  it('lays out nothing when a content is missing', async () => {
+    await expect(layOut(join(root, 'dest'), manifestOf(files), (sha) => join(root, 'blobs', sha))).rejects.toThrow(/ENOENT/);
+    expect(readdirSync(root).sort()).toEqual(['blobs', 'tmp']);
+  });
+
+const hostile: Record<string, { entries: CraftedEntry[]; manifest?: Record<string, string>; error: RegExp }> = {
     'symlink entry': { entries: [...honest, { path: 'evil', type: 'SymbolicLink', linkpath: '/etc/passwd' }], error: /SymbolicLink/ },
     'hardlink entry': { entries: [...honest, { path: 'evil', type: 'Link', linkpath: '/etc/shadow' }], error: /Link/ },
     'character device entry': { entries: [...honest, { path: 'tty', type: 'CharacterDevice' }], error: /CharacterDevice/ },
@@ -48,6 +76,7 @@ describe('extractUpload', () => {
     'backslash path': { entries: [...honest, { path: '..\\evil', body: 'x' }], error: /backslash/ },
     'drive-letter path': { entries: [...honest, { path: 'C:../evil', body: 'x' }], error: /drive-letter/ },
     'file not in the manifest': { entries: [...honest, { path: 'extra.py', body: 'x' }], error: /not in the manifest/ },
+    'upper-case twin of a manifest path': { entries: [{ path: 'MAIN.py', body: files['main.py'] }], error: /not in the manifest/ },
     'file listed twice': { entries: [...honest, { path: 'main.py', body: files['main.py'] }], error: /twice/ },
     'content that differs from its hash': {
       entries: [{ path: 'main.py', body: 'print("HI")\n' }, honest[2]!],
@@ -57,30 +86,33 @@ describe('extractUpload', () => {
       entries: [{ path: 'main.py', body: 'short' }, honest[2]!],
       error: /the manifest says/,
     },
-    'manifest entry that never arrives': { entries: [honest[0]!], error: /never arrived: lib\/util.py/ },
   };
 
   for (const [name, { entries, error }] of Object.entries(hostile)) {
     it(`refuses a ${name} and leaves nothing behind`, async () => {
-      await expect(extract(gz(craftTar(entries)))).rejects.toThrow(error);
+      await expect(receive(gz(craftTar(entries)))).rejects.toThrow(error);
       expectNothingLeft();
     });
   }
 
   it('refuses a truncated archive (an upload cut off midway)', async () => {
-    const whole = gz(craftTar([...honest, { path: 'big.bin', body: 'z'.repeat(100_000) }]));
-    const manifest = manifestOf({ ...files, 'big.bin': 'z'.repeat(100_000) });
-    await expect(extract(whole.subarray(0, Math.floor(whole.length / 2)), manifest)).rejects.toThrow(/upload refused/);
+    // Incompressible, so that half of the gzip stream ends inside big.bin.
+    const big = randomBytes(100_000).toString('base64');
+    const whole = gz(craftTar([...honest, { path: 'big.bin', body: big }]));
+    const manifest = manifestOf({ ...files, 'big.bin': big });
+    await expect(receive(whole.subarray(0, Math.floor(whole.length / 2)), manifest)).rejects.toThrow(/upload refused/);
     expectNothingLeft();
+    // The two small files came before the cut, whole and verified: they are kept.
+    expect(stored().length).toBe(2);
   });
 
   it('refuses bytes that are not a gzipped tar', async () => {
-    await expect(extract(Buffer.from('this is not an archive at all, just text '.repeat(40)))).rejects.toThrow(/upload refused/);
+    await expect(receive(Buffer.from('this is not an archive at all, just text '.repeat(40)))).rejects.toThrow(/upload refused/);
     expectNothingLeft();
   });
 
   it('refuses an empty body', async () => {
-    await expect(extract(Buffer.alloc(0))).rejects.toThrow(/upload refused/);
+    await expect(receive(Buffer.alloc(0))).rejects.toThrow(/upload refused/);
     expectNothingLeft();
   });
 
@@ -88,10 +120,9 @@ describe('extractUpload', () => {
     const body = new Readable({ read() {} });
     const whole = gz(craftTar(honest));
     body.push(whole.subarray(0, 20));
-    const pending = extract(body);
+    const pending = receive(body);
     setTimeout(() => body.destroy(new Error('socket hang up')), 20);
     await expect(pending).rejects.toThrow(/socket hang up|connection closed/);
     expectNothingLeft();
-    expect(existsSync(join(root, 'dest'))).toBe(false);
   });
 });

@@ -3,52 +3,50 @@ import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { KhdError } from '../../protocol/errors.js';
 import { pathProblem } from '../../protocol/paths.js';
-import type { CreateUploadRequest, UploadInfo } from '../../protocol/types.js';
+import type { CreateUploadRequest, ManifestEntry, UploadInfo } from '../../protocol/types.js';
 import { UPLOAD_LIMITS } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { UserRow } from '../store/accounts.js';
 import type { SessionStore } from '../store/sessions.js';
 import type { UploadRow, UploadStore } from '../store/uploads.js';
-import { extractUpload } from './extract.js';
+import type { BlobStore } from './blob-store.js';
+import { layOut, receiveContents } from './extract.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** Uploads: a manifest first, then the files as one gzipped tar checked against it. */
+/**
+ * Uploads: a manifest first; the server answers which contents it lacks for this user; the CLI
+ * sends only those, as one gzipped tar checked against the manifest; the code is laid out
+ * from the stored contents once every one of them is here.
+ */
 export class UploadService {
   constructor(
     private readonly uploads: UploadStore,
     private readonly sessions: SessionStore,
     private readonly sessionService: SessionService,
+    private readonly blobs: BlobStore,
     private readonly dataDir: DataDir,
   ) {}
 
-  create(user: UserRow, req: CreateUploadRequest): UploadInfo {
+  async create(user: UserRow, req: CreateUploadRequest): Promise<UploadInfo> {
     if (req.purpose === 'dataset' && !user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can push datasets');
-    const limits = UPLOAD_LIMITS[req.purpose];
-    if (req.files.length === 0) throw new KhdError('KHD_UPLOAD_INVALID', 'the upload holds no files');
-    if (req.files.length > limits.maxFiles) {
-      throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload has ${req.files.length} files; the limit is ${limits.maxFiles}: list what to leave out in .nsmlignore`);
-    }
-    const seen = new Set<string>();
-    let total = 0;
-    for (const f of req.files) {
-      const problem = pathProblem(f.path, limits.maxDepth, limits.maxPathLength);
-      if (problem) throw new KhdError('KHD_UPLOAD_INVALID', `manifest entry '${f.path.slice(0, 200)}': ${problem}`);
-      if (seen.has(f.path)) throw new KhdError('KHD_UPLOAD_INVALID', `manifest lists '${f.path}' twice`);
-      if (!SHA256_HEX.test(f.sha256)) throw new KhdError('KHD_UPLOAD_INVALID', `manifest entry '${f.path}' has no valid sha256`);
-      if (f.size > limits.maxFileBytes) {
-        throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `'${f.path}' is ${f.size} bytes; the limit for one file is ${limits.maxFileBytes}`);
-      }
-      seen.add(f.path);
-      total += f.size;
-    }
-    if (total > limits.maxTotalBytes) {
-      throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload is ${total} bytes; the limit is ${limits.maxTotalBytes}: list what to leave out in .nsmlignore`);
-    }
+    checkManifest(req);
     const id = randomUUID();
     this.uploads.insert(id, user.id, req.purpose, req.files);
-    return { id, state: 'receiving' };
+    const send = this.toSend(user, req.files);
+    if (send.length === 0) return { id, state: await this.complete(id, req.files), send };
+    return { id, state: 'receiving', send };
+  }
+
+  /** One path per content the user has not sent before. */
+  private toSend(user: UserRow, files: ManifestEntry[]): string[] {
+    const missing = new Set(this.blobs.missing(user.id, files.map((f) => f.sha256)));
+    const send: string[] = [];
+    for (const f of files) {
+      if (missing.delete(f.sha256)) send.push(f.path);
+    }
+    return send;
   }
 
   /** The upload, if it is the user's; another user's is answered like a missing one. */
@@ -66,24 +64,41 @@ export class UploadService {
 
   async receive(user: UserRow, id: string, body: Readable): Promise<UploadInfo> {
     const upload = this.get(user, id);
-    // One body at a time: a second PUT while the first is being extracted is refused.
+    // One body at a time: a second PUT while the first is being read is refused.
     if (!this.uploads.transition(id, 'receiving', 'extracting')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
     }
-    const dest = this.dataDir.upload(id);
     try {
-      await extractUpload(body, dest, upload.files, UPLOAD_LIMITS[upload.purpose]);
+      // Any manifest path may carry its content; one path per content is enough.
+      const wanted = new Map<string, ManifestEntry>();
+      const seen = new Set<string>();
+      for (const f of upload.files) {
+        if (!seen.has(f.sha256)) (seen.add(f.sha256), wanted.set(f.path, f));
+      }
+      const limits = UPLOAD_LIMITS[upload.purpose];
+      await receiveContents(body, wanted, { tmpFile: () => this.blobs.tmpFile(), commit: (tmp, sha, size) => this.blobs.commit(tmp, sha, size, user.id) }, limits);
+      const send = this.toSend(user, upload.files);
+      if (send.length > 0) {
+        throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
+      }
     } catch (err) {
-      // Nothing was laid out; the same upload may be sent again.
+      // What arrived whole is kept; the same upload, or a new run, sends the rest.
       this.uploads.transition(id, 'extracting', 'receiving');
       throw err;
     }
-    if (!this.uploads.transition(id, 'extracting', 'ready')) {
-      // Cancelled while the files were arriving.
+    const state = await this.complete(id, upload.files, 'extracting');
+    return { id, state, send: [] };
+  }
+
+  /** Lays the code out from the stored contents; a cancel that came first wins. */
+  private async complete(id: string, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving'): Promise<UploadInfo['state']> {
+    const dest = this.dataDir.upload(id);
+    await layOut(dest, files, (sha) => this.blobs.path(sha));
+    if (!this.uploads.transition(id, from, 'ready')) {
       await rm(dest, { recursive: true, force: true });
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
     }
-    return { id, state: 'ready' };
+    return 'ready';
   }
 
   /** Removes uploads that never became a session or a dataset, with their files. */
@@ -106,5 +121,41 @@ export class UploadService {
     }
     this.uploads.transition(id, upload.state, 'cancelled');
     await rm(this.dataDir.upload(id), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Refuses a manifest the server could not lay out faithfully: bad paths, duplicates (also
+ * paths that differ only by Unicode normalisation or case, which collide on many laptops'
+ * file systems), bad hashes, and anything over the limits.
+ */
+export function checkManifest(req: CreateUploadRequest): void {
+  const limits = UPLOAD_LIMITS[req.purpose];
+  if (req.files.length === 0) throw new KhdError('KHD_UPLOAD_INVALID', 'the upload holds no files');
+  if (req.files.length > limits.maxFiles) {
+    throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload has ${req.files.length} files; the limit is ${limits.maxFiles}: list what to leave out in .nsmlignore`);
+  }
+  const seen = new Map<string, string>();
+  let total = 0;
+  for (const f of req.files) {
+    const problem = pathProblem(f.path, limits.maxDepth, limits.maxPathLength);
+    if (problem) throw new KhdError('KHD_UPLOAD_INVALID', `manifest entry '${f.path.slice(0, 200)}': ${problem}`);
+    const key = f.path.normalize('NFC').toLowerCase();
+    const twin = seen.get(key);
+    if (twin !== undefined) {
+      throw new KhdError(
+        'KHD_UPLOAD_INVALID',
+        twin === f.path ? `manifest lists '${f.path}' twice` : `'${twin}' and '${f.path}' differ only by case or Unicode normalisation: rename one`,
+      );
+    }
+    if (!SHA256_HEX.test(f.sha256)) throw new KhdError('KHD_UPLOAD_INVALID', `manifest entry '${f.path}' has no valid sha256`);
+    if (f.size > limits.maxFileBytes) {
+      throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `'${f.path}' is ${f.size} bytes; the limit for one file is ${limits.maxFileBytes}`);
+    }
+    seen.set(key, f.path);
+    total += f.size;
+  }
+  if (total > limits.maxTotalBytes) {
+    throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload is ${total} bytes; the limit is ${limits.maxTotalBytes}: list what to leave out in .nsmlignore`);
   }
 }

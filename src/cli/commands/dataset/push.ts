@@ -32,12 +32,7 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
     throw new CliError(`dataset '${name}' already exists: push under a new name`);
   }
   const progress = await createUploadProgress(ctx.io);
-  const upload = await uploadTree(ctx, api, {
-    root,
-    files: scan.included,
-    purpose: 'dataset',
-    onFileSent: (e) => progress.fileSent(e),
-  }).finally(() => progress.done());
+  const upload = await uploadTree(ctx, api, { root, files: scan.included, purpose: 'dataset', progress }).finally(() => progress.done());
   try {
     const info = await api.calls.pushDataset({
       name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,

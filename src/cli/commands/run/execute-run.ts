@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { EXIT } from '../../../protocol/errors.js';
 import { formatSize } from '../../../protocol/sizes.js';
 import type { SessionInfo } from '../../../protocol/types.js';
+import { collisionProblem, limitProblem } from '../../../pack/limits.js';
 import { scanProject, type ScanResult } from '../../../pack/scan.js';
 import type { Api, Context } from '../../context.js';
 import { CliError, SilentExit } from '../../errors.js';
@@ -21,6 +22,8 @@ export function checkProject(scan: ScanResult, entry: string, home: string): voi
     const list = scan.unreadable.slice(0, 10).join(', ');
     throw new CliError(`cannot read ${scan.unreadable.length} path(s) in the project: ${list}. Fix their permissions or add them to .nsmlignore`);
   }
+  const collision = collisionProblem(scan.included);
+  if (collision) throw new CliError(collision);
   if (scan.included.length === 0) {
     throw new CliError(`nothing to upload in ${scan.root}: the folder is empty or every file is ignored (see khd run --dry-run)`);
   }
@@ -36,7 +39,7 @@ export function checkProject(scan: ScanResult, entry: string, home: string): voi
 
 export function printDryRun(ctx: Context, scan: ScanResult): void {
   ctx.io.out(`Would send ${scan.included.length} file(s), ${formatSize(scan.totalBytes)}:\n`);
-  for (const f of scan.included) ctx.io.out(`  ${f.path}  ${formatSize(f.size)}\n`);
+  for (const f of scan.included) ctx.io.out(`  ${f.path}  ${formatSize(f.size)}${f.readFrom ? `  (link to ${f.readFrom})` : ''}\n`);
   if (scan.leftOut.length > 0) {
     ctx.io.out(`Left out:\n`);
     for (const l of scan.leftOut) ctx.io.out(`  ${l.path}${l.directory ? '/' : ''}  (${l.reason})\n`);
@@ -54,8 +57,10 @@ export async function showLimits(ctx: Context): Promise<void> {
   );
 }
 
-async function preflight(api: Api, opts: RunOptions): Promise<void> {
+async function preflight(api: Api, opts: RunOptions, scan: ScanResult): Promise<void> {
   const [info, datasets] = await Promise.all([api.calls.info(), opts.dataset ? api.calls.datasets() : []]);
+  const problem = limitProblem(scan.included, info.limits);
+  if (problem) throw new CliError(problem);
   if (opts.dataset && !datasets.some((d) => d.name === opts.dataset)) {
     throw new CliError(`dataset '${opts.dataset}' does not exist: see khd dataset ls`);
   }
@@ -70,14 +75,11 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
   if (opts.dryRun) return printDryRun(ctx, scan);
 
   const api = await ctx.api();
-  await preflight(api, opts);
-  const progress = await createUploadProgress(ctx.io);
-  const upload = await uploadTree(ctx, api, {
-    root: scan.root,
-    files: scan.included,
-    purpose: 'session',
-    onFileSent: (e) => progress.fileSent(e),
-  }).finally(() => progress.done());
+  await preflight(api, opts, scan);
+  const progress = await createUploadProgress(ctx.io, { json: opts.json });
+  const upload = await uploadTree(ctx, api, { root: scan.root, files: scan.included, purpose: 'session', progress }).finally(() =>
+    progress.done(),
+  );
   let session: SessionInfo;
   try {
     session = await api.calls.run({
@@ -87,13 +89,16 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
   } finally {
     upload.release();
   }
-  ctx.io.out(
-    session.status === 'Queued'
-      ? `Session ${session.name} is queued: waiting for ${session.gpus} free GPU(s)\n`
-      : `Session ${session.name} is started\n`,
-  );
+  if (opts.json) ctx.io.out(`${JSON.stringify({ event: 'session', name: session.name, status: session.status })}\n`);
+  else {
+    ctx.io.out(
+      session.status === 'Queued'
+        ? `Session ${session.name} is queued: waiting for ${session.gpus} free GPU(s)\n`
+        : `Session ${session.name} is started\n`,
+    );
+  }
   if (!opts.interactive) return;
-  const end = await followLog(ctx, { user: session.user, dataset: session.dataset ?? 'None', number: session.number }, { follow: true });
+  const end = await followLog(ctx, { user: session.user, dataset: session.dataset ?? 'None', number: session.number }, { follow: true, json: opts.json });
   if (!end) return;
   if (end.status !== 'Exited') ctx.io.err(`session ${session.name} ${end.status.toLowerCase()}${end.reason ? `: ${end.reason}` : ''}\n`);
   const code = end.exitCode ?? EXIT.failure;

@@ -15,6 +15,7 @@ export interface RunOptions {
   dryRun?: boolean;
   showLimits?: boolean;
   showDefaultNsmlignore?: boolean;
+  json?: boolean;
 }
 
 export const DEFAULT_CPUS = 2;
@@ -36,6 +37,7 @@ export function newRunCommand(ctx: Context): Command {
     .option('--dry-run', 'list what would be sent and what is left out, then stop')
     .option('--show-limits', 'print the server’s upload limits')
     .option('--show-default-nsmlignore', 'print the built-in ignore rules')
+    .option('--json', 'progress and the session as JSON lines on stdout, for tools')
     .action((opts: RunOptions) => runRun(opts, ctx));
 }
 
