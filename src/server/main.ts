@@ -7,7 +7,7 @@ import { LocalExecutor } from './executor/local-executor.js';
 import { resolvePython } from './executor/python.js';
 import { nsmlRuntimeDir } from './executor/runtime-path.js';
 import { findBubblewrap } from './executor/sandbox.js';
-import { createServices, type Services } from './services.js';
+import { createServices, type Services, type ServicesOptions } from './services.js';
 
 export interface ServerOptions {
   host: string;
@@ -21,6 +21,7 @@ export interface ServerOptions {
   auth?: AuthOptions;
   heartbeatMs?: number;
   submitPollMs?: number;
+  limits?: ServicesOptions['limits'];
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -51,6 +52,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     auth: options.auth,
     heartbeatMs: options.heartbeatMs,
     submitPollMs: options.submitPollMs,
+    limits: options.limits,
     warn: options.warn,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);

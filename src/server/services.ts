@@ -1,5 +1,5 @@
 import { VERSION } from '../protocol/version.js';
-import type { ServerInfo } from '../protocol/types.js';
+import type { ServerInfo, UploadLimits, UploadPurpose } from '../protocol/types.js';
 import { AuthService, type AuthOptions } from './auth/auth-service.js';
 import { LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS } from './config.js';
 import { DataDir } from './data-dir.js';
@@ -27,6 +27,8 @@ export interface ServicesOptions {
   auth?: AuthOptions;
   heartbeatMs?: number;
   submitPollMs?: number;
+  /** Upload limits per purpose (default UPLOAD_LIMITS); tests make them small. */
+  limits?: Partial<Record<UploadPurpose, UploadLimits>>;
   now?: () => number;
   warn?: (message: string) => void;
 }
@@ -70,7 +72,8 @@ export function createServices(options: ServicesOptions): Services {
     gpus, dataDir, now, warn: options.warn ?? (() => {}),
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
-  const uploads = new UploadService(uploadStore, sessionStore, sessions, blobs, dataDir);
+  const limits = { ...UPLOAD_LIMITS, ...options.limits };
+  const uploads = new UploadService(uploadStore, sessionStore, sessions, blobs, dataDir, limits);
   const submits = new SubmitService({
     submits: submitStore, sessions: sessionStore, sessionService: sessions, datasets: datasetStore, accounts, events,
     scorer: new Scorer(options.executor), dataDir, now, pollMs: options.submitPollMs,
@@ -80,7 +83,7 @@ export function createServices(options: ServicesOptions): Services {
     db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, options.auth),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir),
-    info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: UPLOAD_LIMITS.session },
+    info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
     startSweeping() {
       sweep();

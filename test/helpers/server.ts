@@ -17,18 +17,21 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(options: { gpus?: number; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { gpus?: number; dataDir?: string; port?: number; limits?: Parameters<typeof startServer>[0]['limits'] } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
   const warnings: string[] = [];
   const server = await startServer({
     host: '127.0.0.1',
-    port: 0,
+    port: options.port ?? 0,
     dataDir,
     gpus: options.gpus ?? 0,
     adminPassword: ADMIN_PASSWORD,
     auth: { scrypt: TEST_SCRYPT },
     heartbeatMs: 200,
     submitPollMs: 50,
+    limits: options.limits,
     warn: (m) => warnings.push(m),
   });
   return {

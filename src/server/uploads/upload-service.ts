@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { KhdError } from '../../protocol/errors.js';
 import { pathProblem } from '../../protocol/paths.js';
-import type { CreateUploadRequest, ManifestEntry, UploadInfo } from '../../protocol/types.js';
+import type { CreateUploadRequest, ManifestEntry, UploadInfo, UploadLimits, UploadPurpose } from '../../protocol/types.js';
 import { UPLOAD_LIMITS } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -27,11 +27,12 @@ export class UploadService {
     private readonly sessionService: SessionService,
     private readonly blobs: BlobStore,
     private readonly dataDir: DataDir,
+    private readonly limits: Record<UploadPurpose, UploadLimits> = UPLOAD_LIMITS,
   ) {}
 
   async create(user: UserRow, req: CreateUploadRequest): Promise<UploadInfo> {
     if (req.purpose === 'dataset' && !user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can push datasets');
-    checkManifest(req);
+    checkManifest(req, this.limits[req.purpose]);
     const id = randomUUID();
     this.uploads.insert(id, user.id, req.purpose, req.files);
     const send = this.toSend(user, req.files);
@@ -75,7 +76,7 @@ export class UploadService {
       for (const f of upload.files) {
         if (!seen.has(f.sha256)) (seen.add(f.sha256), wanted.set(f.path, f));
       }
-      const limits = UPLOAD_LIMITS[upload.purpose];
+      const limits = this.limits[upload.purpose];
       await receiveContents(body, wanted, { tmpFile: () => this.blobs.tmpFile(), commit: (tmp, sha, size) => this.blobs.commit(tmp, sha, size, user.id) }, limits);
       const send = this.toSend(user, upload.files);
       if (send.length > 0) {
@@ -129,8 +130,7 @@ export class UploadService {
  * paths that differ only by Unicode normalisation or case, which collide on many laptops'
  * file systems), bad hashes, and anything over the limits.
  */
-export function checkManifest(req: CreateUploadRequest): void {
-  const limits = UPLOAD_LIMITS[req.purpose];
+export function checkManifest(req: CreateUploadRequest, limits: UploadLimits): void {
   if (req.files.length === 0) throw new KhdError('KHD_UPLOAD_INVALID', 'the upload holds no files');
   if (req.files.length > limits.maxFiles) {
     throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload has ${req.files.length} files; the limit is ${limits.maxFiles}: list what to leave out in .nsmlignore`);

@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UPLOAD_LIMITS } from '../server/config.js';
+import { receiveContents } from '../server/uploads/extract.js';
+import type { ManifestEntry } from '../protocol/types.js';
+import { FileChangedError, packStream } from './tar-stream.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'khd-pack-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function file(path: string, content: string): ManifestEntry {
+  mkdirSync(join(root, 'src', path, '..'), { recursive: true });
+  writeFileSync(join(root, 'src', path), content);
+  return { path, size: Buffer.byteLength(content), mode: 0o644, sha256: createHash('sha256').update(content).digest('hex') };
+}
+
+async function roundTrip(files: ManifestEntry[]): Promise<string[]> {
+  mkdirSync(join(root, 'blobs'));
+  let n = 0;
+  const sent: string[] = [];
+  await receiveContents(
+    packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`)),
+    new Map(files.map((f) => [f.path, f])),
+    {
+      tmpFile: () => join(root, `tmp${++n}`),
+      commit: async (tmp, sha) => {
+        writeFileSync(join(root, 'blobs', sha), '');
+        rmSync(tmp);
+      },
+    },
+    UPLOAD_LIMITS.session,
+  );
+  return sent;
+}
+
+describe('packStream', () => {
+  it('writes a tar the server reads, long paths included (PAX), reporting each file once', async () => {
+    const long = `${'deep/'.repeat(30)}file.py`;
+    const files = [file('a.py', 'A'), file(long, 'L'.repeat(1000)), file('empty', '')];
+    expect(await roundTrip(files)).toEqual(['1/3 a.py', `2/3 ${long}`, '3/3 empty']);
+    expect(readdirSync(join(root, 'blobs')).sort()).toEqual(files.map((f) => f.sha256).sort());
+  });
+
+  const changes: [string, (f: ManifestEntry) => void, RegExp][] = [
+    ['grew', (f) => writeFileSync(join(root, 'src', f.path), 'hello world, longer now'), /a\.py grew while it was being sent/],
+    ['shrank', (f) => writeFileSync(join(root, 'src', f.path), 'h'), /a\.py shrank or vanished/],
+    ['changed with the same size', (f) => writeFileSync(join(root, 'src', f.path), 'HELLO'), /a\.py changed while it was being sent/],
+    ['vanished', (f) => rmSync(join(root, 'src', f.path)), /a\.py could not be read \(ENOENT\)/],
+  ];
+  for (const [what, change, message] of changes) {
+    it(`stops with the file named when one ${what} after hashing`, async () => {
+      const f = file('a.py', 'hello');
+      change(f);
+      const stream = packStream(join(root, 'src'), [f], () => {});
+      const error = await new Promise<Error>((resolve) => {
+        stream.on('error', resolve);
+        stream.resume();
+      });
+      expect(error).toBeInstanceOf(FileChangedError);
+      expect(error.message).toMatch(message);
+    });
+  }
+});
