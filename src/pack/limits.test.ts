@@ -17,7 +17,6 @@ describe('limitProblem', () => {
         "the project is over the server's upload limits: 8 files (the server takes 5); 17.0 MB in all (the server takes 10.0 MB); 1 file(s) over 4.0 MB each.",
         'Largest folders:',
         '  data/  6 files, 12.0 MB',
-        '  data/raw/  6 files, 12.0 MB',
         'Largest files:',
         '  weights.pth  5.0 MB',
         '  data/raw/p0.npy  2.0 MB',

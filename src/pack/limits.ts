@@ -7,18 +7,17 @@ function mb(n: number): string {
   return `${(n / 1024 ** 2).toFixed(1)} MB`;
 }
 
-/** The biggest folders (by bytes) at every depth, as `.nsmlignore` would name them. */
+/** The biggest top-level folders (by bytes, then files), as `.nsmlignore` would name them. */
 function biggestFolders(files: IncludedFile[], top: number): { path: string; files: number; bytes: number }[] {
   const folders = new Map<string, { files: number; bytes: number }>();
   for (const f of files) {
-    const parts = f.path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      const agg = folders.get(dir) ?? { files: 0, bytes: 0 };
-      agg.files += 1;
-      agg.bytes += f.size;
-      folders.set(dir, agg);
-    }
+    const slash = f.path.indexOf('/');
+    if (slash === -1) continue;
+    const dir = f.path.slice(0, slash);
+    const agg = folders.get(dir) ?? { files: 0, bytes: 0 };
+    agg.files += 1;
+    agg.bytes += f.size;
+    folders.set(dir, agg);
   }
   return [...folders].map(([path, a]) => ({ path, ...a })).sort((a, b) => b.bytes - a.bytes || b.files - a.files).slice(0, top);
 }

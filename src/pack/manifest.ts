@@ -1,14 +1,20 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
+import pMap from 'p-map';
 import { join } from 'node:path';
 import type { ManifestEntry } from '../protocol/types.js';
 import type { HashCache } from './hash-cache.js';
 import type { IncludedFile } from './scan.js';
 
-async function sha256File(file: string): Promise<string> {
+/** Small files are read in one call; many at a time, since per-file latency dominates. */
+const SMALL_FILE = 1024 * 1024;
+const HASH_CONCURRENCY = 16;
+
+async function sha256File(file: string, size: bigint): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  if (size <= SMALL_FILE) return hash.update(await readFile(file)).digest('hex');
+  for await (const chunk of createReadStream(file, { highWaterMark: SMALL_FILE })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -22,7 +28,7 @@ export interface ManifestProgress {
 /**
  * Hashes every included file, through the hash cache when one is given: an unchanged file is
  * not read. The size in the manifest is what the file has now, so a file that changed since
- * the scan is described as it is.
+ * the scan is described as it is. The manifest keeps the scan's order.
  */
 export async function buildManifest(
   root: string,
@@ -31,21 +37,23 @@ export async function buildManifest(
   onFile?: (p: ManifestProgress) => void,
 ): Promise<ManifestEntry[]> {
   const progress: ManifestProgress = { cached: 0, hashed: 0, hashedBytes: 0 };
-  const manifest: ManifestEntry[] = [];
-  for (const f of files) {
-    const abs = join(root, f.readFrom ?? f.path);
-    const st = await lstat(abs, { bigint: true });
-    const stamp = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev };
-    let sha256 = cache?.get(f.path, stamp);
-    if (sha256) progress.cached += 1;
-    else {
-      sha256 = await sha256File(abs);
-      cache?.set(f.path, stamp, sha256);
-      progress.hashed += 1;
-      progress.hashedBytes += Number(st.size);
-    }
-    manifest.push({ path: f.path, size: Number(st.size), mode: f.mode, sha256 });
-    onFile?.(progress);
-  }
-  return manifest;
+  return pMap(
+    files,
+    async (f) => {
+      const abs = join(root, f.readFrom ?? f.path);
+      const st = await lstat(abs, { bigint: true });
+      const stamp = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev };
+      let sha256 = cache?.get(f.path, stamp);
+      if (sha256) progress.cached += 1;
+      else {
+        sha256 = await sha256File(abs, st.size);
+        cache?.set(f.path, stamp, sha256);
+        progress.hashed += 1;
+        progress.hashedBytes += Number(st.size);
+      }
+      onFile?.(progress);
+      return { path: f.path, size: Number(st.size), mode: f.mode, sha256 };
+    },
+    { concurrency: HASH_CONCURRENCY },
+  );
 }

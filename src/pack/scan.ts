@@ -56,7 +56,10 @@ export async function scanProject(root: string, options: ScanOptions): Promise<S
   const ig = options.useIgnoreRules ? await loadIgnoreRules(root) : undefined;
   const result: ScanResult = { root, included: [], leftOut: [], unreadable: [], totalBytes: 0 };
   await walk(root, '', ig, result);
-  result.included.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  result.included.sort(byPath);
+  result.leftOut.sort(byPath);
+  result.unreadable.sort();
   return result;
 }
 
@@ -68,25 +71,25 @@ async function walk(root: string, rel: string, ig: Ignore | undefined, out: Scan
     out.unreadable.push(rel ? `${rel}/` : '.');
     return;
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const entry of entries) {
-    const path = rel ? `${rel}/${entry.name}` : entry.name;
-    const directory = entry.isDirectory();
-    const test = ig?.test(directory ? `${path}/` : path);
-    if (test?.ignored) {
-      const rule = test.rule!;
-      out.leftOut.push({ path, directory, reason: `${rule.mark}: ${rule.pattern}` });
-      continue;
-    }
-    if (directory) {
-      await walk(root, path, ig, out);
-    } else if (entry.isFile()) {
-      await addFile(root, path, out);
-    } else if (entry.isSymbolicLink()) {
-      await addLink(root, path, out);
-    } else {
-      out.leftOut.push({ path, directory: false, reason: 'not a regular file (FIFO, socket or device)' });
-    }
+  // Every entry of a folder at once: the time goes in per-file system calls, not in CPU.
+  await Promise.all(entries.map((entry) => visit(root, rel, entry, ig, out)));
+}
+
+async function visit(root: string, rel: string, entry: Dirent, ig: Ignore | undefined, out: ScanResult): Promise<void> {
+  const path = rel ? `${rel}/${entry.name}` : entry.name;
+  const directory = entry.isDirectory();
+  const test = ig?.test(directory ? `${path}/` : path);
+  if (test?.ignored) {
+    const rule = test.rule!;
+    out.leftOut.push({ path, directory, reason: `${rule.mark}: ${rule.pattern}` });
+  } else if (directory) {
+    await walk(root, path, ig, out);
+  } else if (entry.isFile()) {
+    await addFile(root, path, out);
+  } else if (entry.isSymbolicLink()) {
+    await addLink(root, path, out);
+  } else {
+    out.leftOut.push({ path, directory: false, reason: 'not a regular file (FIFO, socket or device)' });
   }
 }
 

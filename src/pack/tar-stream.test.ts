@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UPLOAD_LIMITS } from '../server/config.js';
 import { receiveContents } from '../server/uploads/extract.js';
 import type { ManifestEntry } from '../protocol/types.js';
-import { FileChangedError, packStream } from './tar-stream.js';
+import { FileChangedError, incompressibleShare, packStream } from './tar-stream.js';
 
 let root: string;
 beforeEach(() => {
@@ -16,8 +16,9 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 function file(path: string, content: string): ManifestEntry {
   mkdirSync(join(root, 'src', path, '..'), { recursive: true });
-  writeFileSync(join(root, 'src', path), content);
-  return { path, size: Buffer.byteLength(content), mode: 0o644, sha256: createHash('sha256').update(content).digest('hex') };
+  const bytes = Buffer.from(content, 'latin1');
+  writeFileSync(join(root, 'src', path), bytes);
+  return { path, size: bytes.length, mode: 0o644, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 async function roundTrip(files: ManifestEntry[]): Promise<string[]> {
@@ -25,7 +26,7 @@ async function roundTrip(files: ManifestEntry[]): Promise<string[]> {
   let n = 0;
   const sent: string[] = [];
   await receiveContents(
-    packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`)),
+    (await packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`))).stream,
     new Map(files.map((f) => [f.path, f])),
     {
       tmpFile: () => join(root, `tmp${++n}`),
@@ -33,6 +34,7 @@ async function roundTrip(files: ManifestEntry[]): Promise<string[]> {
         writeFileSync(join(root, 'blobs', sha), '');
         rmSync(tmp);
       },
+      store: async (_data, sha) => writeFileSync(join(root, 'blobs', sha), ''),
     },
     UPLOAD_LIMITS.session,
   );
@@ -40,6 +42,14 @@ async function roundTrip(files: ManifestEntry[]): Promise<string[]> {
 }
 
 describe('packStream', () => {
+  it('gzips what compresses, and sends a tar of mostly random weights as it is', async () => {
+    const text = file('model.py', 'import numpy\n'.repeat(20_000));
+    expect((await packStream(join(root, 'src'), [text], () => {})).contentType).toBe('application/gzip');
+    const weights = file('weights.bin', randomBytes(400_000).toString('latin1'));
+    expect(await incompressibleShare(join(root, 'src'), [text, weights])).toBeGreaterThan(0.5);
+    expect((await packStream(join(root, 'src'), [text, weights], () => {})).contentType).toBe('application/x-tar');
+  });
+
   it('writes a tar the server reads, long paths included (PAX), reporting each file once', async () => {
     const long = `${'deep/'.repeat(30)}file.py`;
     const files = [file('a.py', 'A'), file(long, 'L'.repeat(1000)), file('empty', '')];
@@ -57,7 +67,7 @@ describe('packStream', () => {
     it(`stops with the file named when one ${what} after hashing`, async () => {
       const f = file('a.py', 'hello');
       change(f);
-      const stream = packStream(join(root, 'src'), [f], () => {});
+      const { stream } = await packStream(join(root, 'src'), [f], () => {});
       const error = await new Promise<Error>((resolve) => {
         stream.on('error', resolve);
         stream.resume();

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGzip, constants as zlib } from 'node:zlib';
+import { createGzip, deflateRawSync, constants as zlib } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import type { ManifestEntry } from '../protocol/types.js';
 
@@ -28,6 +29,12 @@ const BLOCK = 512;
 // Speed over ratio: the link is rarely slower than gzip's default level on two cores.
 const GZIP_LEVEL = zlib.Z_BEST_SPEED;
 const READ_CHUNK = 1024 * 1024;
+const SMALL_FILE = 1024 * 1024;
+const PREFETCH_FILES = 32;
+const COALESCE_BYTES = 256 * 1024;
+const SAMPLE_BYTES = 64 * 1024;
+/** A sample that deflates to more than this share of its size is stored, not compressed. */
+const INCOMPRESSIBLE_RATIO = 0.9;
 
 function headerBlocks(f: ManifestEntry): Buffer[] {
   const fields = { path: f.path, mode: f.mode, size: f.size, type: 'File' as const, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
@@ -46,13 +53,23 @@ function headerBlocks(f: ManifestEntry): Buffer[] {
 export async function* tarChunks(root: string, files: ManifestEntry[], onFileSent: (e: FileSent) => void): AsyncGenerator<Buffer> {
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
   let bytesDone = 0;
+  // Small files are read ahead, several at a time, while earlier ones are being sent.
+  const ahead = new Map<number, Promise<Buffer | Error>>();
+  const readAhead = (from: number) => {
+    for (let j = from; j < files.length && ahead.size < PREFETCH_FILES; j++) {
+      const f = files[j]!;
+      if (f.size <= SMALL_FILE && !ahead.has(j)) ahead.set(j, readFile(join(root, f.path)).catch((err: Error) => err));
+    }
+  };
   for (const [i, f] of files.entries()) {
+    readAhead(i);
     yield* headerBlocks(f);
     const hash = createHash('sha256');
     let read = 0;
+    const chunks: AsyncIterable<Buffer> | Buffer[] = ahead.has(i) ? [await whole(ahead.get(i)!, f)] : createReadStream(join(root, f.path), { highWaterMark: READ_CHUNK });
+    ahead.delete(i);
     try {
-      for await (const chunk of createReadStream(join(root, f.path), { highWaterMark: READ_CHUNK })) {
-        const buf = chunk as Buffer;
+      for await (const buf of chunks) {
         read += buf.length;
         if (read > f.size) throw new FileChangedError(f.path, 'grew');
         hash.update(buf);
@@ -71,10 +88,77 @@ export async function* tarChunks(root: string, files: ManifestEntry[], onFileSen
   yield Buffer.alloc(2 * BLOCK);
 }
 
-/** The gzipped tar as a Node stream, with back-pressure from the socket to the disk reads. */
-export function packStream(root: string, files: ManifestEntry[], onFileSent: (e: FileSent) => void): Readable {
-  const tar = Readable.from(tarChunks(root, files, onFileSent), { objectMode: false });
-  const gzip = createGzip({ level: GZIP_LEVEL });
-  tar.on('error', (err) => gzip.destroy(err));
-  return tar.pipe(gzip);
+async function whole(pending: Promise<Buffer | Error>, f: ManifestEntry): Promise<Buffer> {
+  const result = await pending;
+  if (result instanceof Error) {
+    throw new FileChangedError(f.path, `could not be read (${(result as NodeJS.ErrnoException).code ?? result.message})`);
+  }
+  return result;
+}
+
+/**
+ * Joins small pieces (headers, padding, small files) into chunks of at least COALESCE_BYTES:
+ * every chunk is a trip through gzip and the socket, and 15,000 tiny ones cost more than the
+ * data.
+ */
+export async function* coalesce(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    pending.push(chunk);
+    size += chunk.length;
+    if (size >= COALESCE_BYTES) {
+      yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
+      pending = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield Buffer.concat(pending, size);
+}
+
+/** Whether a sample of a file shrinks under deflate: random weights and archives do not. */
+function compressible(sample: Buffer): boolean {
+  if (sample.length < 4096) return true;
+  return deflateRawSync(sample, { level: 1 }).length < sample.length * INCOMPRESSIBLE_RATIO;
+}
+
+/** The share of the bytes to send that must be incompressible for the tar to go uncompressed. */
+const STORE_SHARE = 0.5;
+
+/**
+ * Samples the files: the share of their bytes that deflate would not shrink. (Node 20's zlib
+ * cannot switch a gzip stream to stored blocks mid-way, so the choice is made per upload.)
+ */
+export async function incompressibleShare(root: string, files: ManifestEntry[]): Promise<number> {
+  const total = files.reduce((s, f) => s + f.size, 0);
+  if (total === 0) return 0;
+  let stored = 0;
+  for (const f of [...files].sort((a, b) => b.size - a.size).slice(0, 64)) {
+    if (f.size < SAMPLE_BYTES) break;
+    const handle = await open(join(root, f.path), 'r').catch(() => undefined);
+    if (!handle) continue;
+    const sample = Buffer.alloc(SAMPLE_BYTES);
+    const { bytesRead } = await handle.read(sample, 0, SAMPLE_BYTES, 0).finally(() => handle.close());
+    if (!compressible(sample.subarray(0, bytesRead))) stored += f.size;
+  }
+  return stored / total;
+}
+
+export interface PackedStream {
+  stream: Readable;
+  contentType: 'application/gzip' | 'application/x-tar';
+}
+
+/**
+ * The tar as a Node stream, with back-pressure from the socket to the disk reads: gzipped at
+ * the fastest level, or plain when most of it would not shrink (weights, archives), where
+ * compressing only costs time.
+ */
+export async function packStream(root: string, files: ManifestEntry[], onFileSent: (e: FileSent) => void): Promise<PackedStream> {
+  const gzip = (await incompressibleShare(root, files)) < STORE_SHARE;
+  const tar = Readable.from(coalesce(tarChunks(root, files, onFileSent)), { objectMode: false });
+  if (!gzip) return { stream: tar, contentType: 'application/x-tar' };
+  const zipped = createGzip({ level: GZIP_LEVEL });
+  tar.on('error', (err) => zipped.destroy(err));
+  return { stream: tar.pipe(zipped), contentType: 'application/gzip' };
 }

@@ -26,7 +26,7 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, return503OnClosing: true });
   app.decorateRequest('user', null as unknown as UserRow);
   // Upload bodies are streamed to the extractor, never buffered.
-  app.addContentTypeParser('application/gzip', (_request, _payload, done) => done(null));
+  app.addContentTypeParser(['application/gzip', 'application/x-tar'], (_request, _payload, done) => done(null));
 
   app.setErrorHandler((err: FastifyError | KhdError, request, reply) => {
     if (err instanceof KhdError) return reply.status(err.status).send(errorBody(err.code, err.message));

@@ -23,13 +23,16 @@ export class DataDir {
     return join(this.root, 'blobs');
   }
 
-  get uploadsRoot(): string {
-    return join(this.root, 'uploads');
+  /**
+   * A laid-out code tree, named by the hash of its manifest and shared by every upload of the
+   * same tree: immutable, the source of each session's work folder. Never mounted anywhere.
+   */
+  tree(key: string): string {
+    return join(this.root, 'trees', key);
   }
 
-  /** An upload's files, immutable once complete: the code of every session started from it. */
-  upload(id: string): string {
-    return join(this.uploadsRoot, id);
+  get treesRoot(): string {
+    return join(this.root, 'trees');
   }
 
   /** What sessions may see of a dataset (its `train/`): mounted read-only as DATASET_PATH. */
@@ -75,7 +78,7 @@ export class DataDir {
   }
 
   create(): void {
-    for (const dir of [this.root, this.logs, this.uploadsRoot, join(this.root, 'datasets'), join(this.root, 'sessions'), join(this.root, 'checkpoints')]) {
+    for (const dir of [this.root, this.logs, this.treesRoot, join(this.root, 'datasets'), join(this.root, 'sessions'), join(this.root, 'checkpoints')]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
   }

@@ -82,7 +82,7 @@ export function createServices(options: ServicesOptions): Services {
   return {
     db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, options.auth),
-    datasets: new DatasetService(datasetStore, uploadStore, dataDir),
+    datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
     info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
     startSweeping() {

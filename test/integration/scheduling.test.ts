@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
+import { treeKey } from '../../src/server/uploads/extract.js';
 import { craftTar, gz, manifestOf } from '../helpers/craft-tar.js';
 import { project } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
@@ -102,9 +103,10 @@ describe('an upload cut off midway', () => {
       req.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => req.destroy(), 100));
     });
     await new Promise((r) => setTimeout(r, 200));
-    const uploads = join(server.dataDir, 'uploads');
-    expect(existsSync(join(uploads, id))).toBe(false);
-    expect(readdirSync(uploads).filter((f) => f.startsWith('.partial-'))).toEqual([]);
+    // Nothing was laid out: not this upload's tree, and no half-written one.
+    expect(existsSync(join(server.dataDir, 'trees', treeKey(manifestOf(files))))).toBe(false);
+    expect(readdirSync(join(server.dataDir, 'trees')).filter((f) => f.startsWith('.partial-'))).toEqual([]);
+    expect(readdirSync(join(server.dataDir, 'blobs', '.tmp'))).toEqual([]);
 
     const run = await fetch(`${server.url}/api/v1/sessions`, {
       method: 'POST',

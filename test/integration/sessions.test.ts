@@ -259,11 +259,11 @@ describe('abandoned uploads', () => {
   it('are swept with their files after a day', async () => {
     const kimRow = server.services.accounts.userByName('kim')!;
     server.services.db
-      .prepare("INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES ('old-one', ?, 'session', 'ready', '[]', 0)")
+      .prepare("INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at, tree) VALUES ('old-one', ?, 'session', 'ready', '[]', 0, 'oldtree')")
       .run(kimRow.id);
-    mkdirSync(join(server.dataDir, 'uploads', 'old-one'));
+    mkdirSync(join(server.dataDir, 'trees', 'oldtree'));
     expect(await server.services.uploads.sweep(Date.now() - 24 * 3600 * 1000)).toBeGreaterThanOrEqual(1);
-    expect(existsSync(join(server.dataDir, 'uploads', 'old-one'))).toBe(false);
+    expect(existsSync(join(server.dataDir, 'trees', 'oldtree'))).toBe(false);
     expect(server.services.db.prepare("SELECT 1 FROM uploads WHERE id = 'old-one'").get()).toBeUndefined();
   });
 });

@@ -150,8 +150,8 @@ describe('uploads that send only what changed', () => {
     const root = newProject({ 'main.py': 'print("json")' });
     const r = await kim.khd(['run', '--json'], { cwd: root });
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
-    expect(events.map((e) => e.event)).toEqual(['plan', 'file', 'session']);
-    expect(events[2]).toMatchObject({ event: 'session', status: 'Running' });
+    expect(events.map((e) => e.event)).toEqual(['plan', 'file', 'uploaded', 'session']);
+    expect(events[3]).toMatchObject({ event: 'session', status: 'Running' });
   });
 });
 

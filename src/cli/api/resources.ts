@@ -22,12 +22,12 @@ export function resources(api: ApiClient) {
     pushDataset: (req: PushDatasetRequest) => api.request<DatasetInfo>({ method: 'POST', url: '/datasets', data: req }),
 
     createUpload: (req: CreateUploadRequest) => api.request<UploadInfo>({ method: 'POST', url: '/uploads', data: req }),
-    sendUpload: (id: string, body: Readable, signal?: AbortSignal) =>
+    sendUpload: (id: string, body: Readable, contentType: string, signal?: AbortSignal) =>
       api.request<UploadInfo>({
         method: 'PUT',
         url: `/uploads/${id}`,
         data: body,
-        headers: { 'Content-Type': 'application/gzip' },
+        headers: { 'Content-Type': contentType },
         // A large upload takes as long as it takes; the socket's own errors still end it.
         timeout: 0,
         signal,

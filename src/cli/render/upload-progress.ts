@@ -16,6 +16,8 @@ export interface UploadProgress {
   plan(p: UploadPlan): void;
   fileSent(e: FileSent): void;
   retry(attempt: number, delayMs: number, reason: string): void;
+  /** Everything is on the server and laid out; the session comes next. */
+  uploaded(): void;
   done(): void;
 }
 
@@ -43,6 +45,7 @@ function jsonProgress(io: IOStreams): UploadProgress {
     plan: (p) => emit('plan', p),
     fileSent: (e) => emit('file', e),
     retry: (attempt, delayMs, reason) => emit('retry', { attempt, delayMs, reason }),
+    uploaded: () => emit('uploaded', {}),
     done: () => {},
   };
 }
@@ -57,6 +60,7 @@ function lineProgress(io: IOStreams): UploadProgress {
       io.err(`${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct}%) (${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)})\n`);
     },
     retry: (attempt, delayMs, reason) => io.err(`upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})\n`),
+    uploaded: () => {},
     done: () => {},
   };
 }
@@ -87,6 +91,7 @@ async function barProgress(io: IOStreams, now: () => number): Promise<UploadProg
     retry: (attempt, delayMs, reason) => {
       spinner.text = `Upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`;
     },
+    uploaded: () => {},
     done: () => spinner.stop(),
   };
 }

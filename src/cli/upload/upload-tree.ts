@@ -74,10 +74,11 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
         opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
       }
       if (send.length > 0) {
-        const body = packStream(opts.root, send, (e) => opts.progress.fileSent(e));
-        body.on('error', (err) => (packError = err));
-        await api.calls.sendUpload(upload.id, body, controller.signal);
+        const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e));
+        body.stream.on('error', (err) => (packError = err));
+        await api.calls.sendUpload(upload.id, body.stream, body.contentType, controller.signal);
       }
+      opts.progress.uploaded();
       return { id: upload.id, cancel, release };
     } catch (err) {
       if (cancelling) {

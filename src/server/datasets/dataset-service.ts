@@ -1,8 +1,9 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { layOut } from '../uploads/extract.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { checkName } from '../../protocol/session-name.js';
-import type { DatasetOptions, PushDatasetRequest } from '../../protocol/types.js';
+import type { DatasetOptions, ManifestEntry, PushDatasetRequest } from '../../protocol/types.js';
 import { DEFAULT_INFER_TIMEOUT_MS, DEFAULT_MODEL_SIZE_LIMIT, DEFAULT_PAUSED_TIMEOUT_MS, DEFAULT_SUBMIT_INTERVAL_MS } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { UserRow } from '../store/accounts.js';
@@ -29,6 +30,7 @@ export class DatasetService {
     private readonly datasets: DatasetStore,
     private readonly uploads: UploadStore,
     private readonly dataDir: DataDir,
+    private readonly contentPath: (sha256: string) => string,
   ) {}
 
   list(user: UserRow): DatasetRow[] {
@@ -51,7 +53,7 @@ export class DatasetService {
     if (!this.uploads.transition(upload.id, 'ready', 'used')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: push again`);
     }
-    await this.layOut(name, this.dataDir.upload(upload.id));
+    await this.layOut(name, upload.files);
     const { name: _name, upload: _upload, ...given } = req;
     const options = { ...DEFAULT_DATASET_OPTIONS, ...given };
     const size = upload.files.reduce((sum, f) => sum + f.size, 0);
@@ -61,15 +63,14 @@ export class DatasetService {
   }
 
   /** `train/` goes to the public side; everything else (test/, test_label, loaders) stays private. */
-  private async layOut(name: string, source: string): Promise<void> {
+  private async layOut(name: string, files: ManifestEntry[]): Promise<void> {
     const pub = this.dataDir.datasetPublic(name);
     const priv = this.dataDir.datasetPrivate(name);
     await rm(join(pub, '..'), { recursive: true, force: true });
-    await mkdir(pub, { recursive: true, mode: 0o755 });
-    await mkdir(priv, { recursive: true, mode: 0o700 });
-    for (const entry of await readdir(source)) {
-      await rename(join(source, entry), join(entry === 'train' ? pub : priv, entry));
-    }
-    await rm(source, { recursive: true, force: true });
+    await mkdir(join(pub, '..'), { recursive: true, mode: 0o755 });
+    const isPublic = (f: ManifestEntry) => f.path.startsWith('train/');
+    await layOut(pub, files.filter(isPublic), this.contentPath);
+    await layOut(priv, files.filter((f) => !isPublic(f)), this.contentPath);
+    await chmod(priv, 0o700);
   }
 }

@@ -40,8 +40,9 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
     );
     api.put<IdParams>('/uploads/:id', async (request) => {
       const upload = services.uploads.get(request.user, request.params.id);
-      if (request.headers['content-type'] !== 'application/gzip') {
-        throw new KhdError('KHD_BAD_REQUEST', 'upload bodies must be application/gzip (a gzipped tar)');
+      const type = request.headers['content-type'];
+      if (type !== 'application/gzip' && type !== 'application/x-tar') {
+        throw new KhdError('KHD_BAD_REQUEST', 'upload bodies must be a tar, application/x-tar or gzipped as application/gzip');
       }
       const declared = Number(request.headers['content-length'] ?? 0);
       const max = services.uploads.maxBodyBytes(upload);

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { copyTree } from '../uploads/extract.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
@@ -163,7 +164,9 @@ export class SessionService {
     let plan: LaunchPlan;
     try {
       await this.d.logs.open(s.id);
-      await cp(this.d.dataDir.upload(s.uploadId), this.d.dataDir.work(s.id), { recursive: true, errorOnExist: true });
+      const tree = this.d.uploads.get(s.uploadId)?.tree;
+      if (!tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
+      await copyTree(this.d.dataDir.tree(tree), this.d.dataDir.work(s.id));
       plan = await this.plan(s);
     } catch (err) {
       this.d.gpus.release(gpuIds);
@@ -238,8 +241,9 @@ export class SessionService {
     await rm(this.d.dataDir.session(s.id), { recursive: true, force: true });
     await rm(this.checkpointDir(s), { recursive: true, force: true });
     if (!this.d.uploads.isReferenced(s.uploadId)) {
+      const tree = this.d.uploads.get(s.uploadId)?.tree;
       this.d.uploads.delete(s.uploadId);
-      await rm(this.d.dataDir.upload(s.uploadId), { recursive: true, force: true });
+      if (tree && !this.d.uploads.treeInUse(tree)) await rm(this.d.dataDir.tree(tree), { recursive: true, force: true });
     }
   }
 

@@ -121,5 +121,7 @@ export const MIGRATIONS: readonly string[] = [
     sha256 TEXT NOT NULL REFERENCES blobs(sha256),
     PRIMARY KEY (user_id, sha256)
   );
+  ALTER TABLE uploads ADD COLUMN tree TEXT;
+  CREATE INDEX uploads_tree ON uploads(tree);
   `,
 ];

@@ -6,6 +6,8 @@ export interface UploadRow extends Omit<UploadInfo, 'send'> {
   purpose: UploadPurpose;
   files: ManifestEntry[];
   createdAt: number;
+  /** The laid-out tree (manifest hash), once complete. */
+  tree: string | null;
 }
 
 interface RawUpload {
@@ -15,6 +17,7 @@ interface RawUpload {
   state: UploadInfo['state'];
   manifest: string;
   created_at: number;
+  tree: string | null;
 }
 
 export class UploadStore {
@@ -39,6 +42,7 @@ export class UploadStore {
         state: r.state,
         files: JSON.parse(r.manifest) as ManifestEntry[],
         createdAt: r.created_at,
+        tree: r.tree,
       }
     );
   }
@@ -55,6 +59,14 @@ export class UploadStore {
         .prepare("SELECT id FROM uploads WHERE state IN ('receiving', 'ready', 'cancelled') AND created_at < ?")
         .all(before) as { id: string }[]
     ).map((r) => r.id);
+  }
+
+  setTree(id: string, tree: string): void {
+    this.db.prepare('UPDATE uploads SET tree = ? WHERE id = ?').run(tree, id);
+  }
+
+  treeInUse(tree: string): boolean {
+    return this.db.prepare('SELECT 1 FROM uploads WHERE tree = ? LIMIT 1').get(tree) !== undefined;
   }
 
   isReferenced(id: string): boolean {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
 
 /**
@@ -11,6 +12,8 @@ import type { Db } from '../store/db.js';
  */
 export class BlobStore {
   readonly tmpDir: string;
+  private readonly hasBlob: Statement<[string]>;
+  private readonly recordTx: (sha256: string, size: number, userId: number) => void;
 
   constructor(
     private readonly db: Db,
@@ -19,6 +22,15 @@ export class BlobStore {
   ) {
     this.tmpDir = join(root, '.tmp');
     mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
+    // All 256 shard folders up front: no mkdir per content on the way in.
+    for (let i = 0; i < 256; i++) mkdirSync(join(root, i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 });
+    this.hasBlob = db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?');
+    const addBlob = db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)');
+    const addOwner = db.prepare('INSERT OR IGNORE INTO user_blobs (user_id, sha256) VALUES (?, ?)');
+    this.recordTx = db.transaction((sha256: string, size: number, userId: number) => {
+      addBlob.run(sha256, size, this.now());
+      addOwner.run(userId, sha256);
+    });
   }
 
   path(sha256: string): string {
@@ -30,24 +42,41 @@ export class BlobStore {
     return join(this.tmpDir, randomBytes(12).toString('hex'));
   }
 
-  /** The contents among `shas` this user has not sent yet (and so must send). */
+  /** The contents among `shas` this user has not sent yet (and so must send), in one query. */
   missing(userId: number, shas: string[]): string[] {
-    const has = this.db.prepare('SELECT 1 FROM user_blobs ub JOIN blobs b ON b.sha256 = ub.sha256 WHERE ub.user_id = ? AND ub.sha256 = ?');
-    return [...new Set(shas)].filter((sha) => !has.get(userId, sha) || !existsSync(this.path(sha)));
+    const rows = this.db
+      .prepare(
+        `SELECT DISTINCT j.value AS sha FROM json_each(?) j
+         WHERE NOT EXISTS (SELECT 1 FROM user_blobs ub WHERE ub.user_id = ? AND ub.sha256 = j.value)`,
+      )
+      .all(JSON.stringify(shas), userId) as { sha: string }[];
+    return rows.map((r) => r.sha);
   }
 
   /** Moves a verified temporary file into the store (or drops it when the content is there) and records the owner. */
   async commit(tmp: string, sha256: string, size: number, userId: number): Promise<void> {
-    const dest = this.path(sha256);
-    if (existsSync(dest)) {
-      await rm(tmp, { force: true });
-    } else {
-      await mkdir(join(this.root, sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
-      await rename(tmp, dest);
-    }
-    this.db.transaction(() => {
-      this.db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)').run(sha256, size, this.now());
-      this.db.prepare('INSERT OR IGNORE INTO user_blobs (user_id, sha256) VALUES (?, ?)').run(userId, sha256);
-    })();
+    if (this.known(sha256)) await rm(tmp, { force: true });
+    else await rename(tmp, this.path(sha256));
+    this.record(sha256, size, userId);
   }
+
+  /**
+   * Stores a small content verified in memory, written straight to its place: only a recorded
+   * content is ever used, and a file left half-written by a crash has no record, so it is
+   * written over the next time that content arrives.
+   */
+  async store(data: Buffer, sha256: string, userId: number): Promise<void> {
+    if (!this.known(sha256)) await writeFile(this.path(sha256), data, { mode: 0o644 });
+    this.record(sha256, data.length, userId);
+  }
+
+  private known(sha256: string): boolean {
+    return this.hasBlob.get(sha256) !== undefined;
+  }
+
+  private record(sha256: string, size: number, userId: number): void {
+    this.recordTx(sha256, size, userId);
+  }
+
+
 }

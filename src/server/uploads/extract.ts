@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, createWriteStream, linkSync, mkdirSync } from 'node:fs';
+import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
@@ -10,7 +11,8 @@ import type { ManifestEntry, UploadLimits } from '../../protocol/types.js';
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 const EXEC_MODE = 0o755;
-const PLAIN_MODE = 0o644;
+/** Stored contents are 0644, so a tree can link them as ordinary files. */
+export const CONTENT_MODE = 0o644;
 
 function invalid(message: string): KhdError {
   return new KhdError('KHD_UPLOAD_INVALID', `upload refused: ${message}`);
@@ -20,6 +22,8 @@ function invalid(message: string): KhdError {
 export interface BlobSink {
   tmpFile(): string;
   commit(tmp: string, sha256: string, size: number): Promise<void>;
+  /** A small content, verified in memory. */
+  store(data: Buffer, sha256: string): Promise<void>;
 }
 
 /**
@@ -38,6 +42,7 @@ export function receiveContents(
   const received = new Set<string>();
   const jobs: Promise<void>[] = [];
   const abort = new AbortController();
+  const window = new WriteWindow();
   let entries = 0;
   let failure: unknown;
 
@@ -60,7 +65,7 @@ export function receiveContents(
         try {
           entries += 1;
           if (entries > limits.maxFiles * 2 + 16) throw invalid(`more than ${limits.maxFiles} entries`);
-          jobs.push(acceptEntry(entry, wanted, received, sink, limits, abort.signal).catch(fail));
+          jobs.push(acceptEntry(entry, wanted, received, sink, limits, abort.signal, window).catch(fail));
         } catch (err) {
           entry.resume();
           fail(err);
@@ -89,6 +94,7 @@ function acceptEntry(
   sink: BlobSink,
   limits: UploadLimits,
   signal: AbortSignal,
+  window: WriteWindow,
 ): Promise<void> {
   const path = entry.path.replace(/\/$/, '');
   const problem = pathProblem(path, limits.maxDepth, limits.maxPathLength);
@@ -103,13 +109,91 @@ function acceptEntry(
   if (received.has(path)) throw invalid(`entry '${path}' appears twice`);
   if (entry.size !== want.size) throw invalid(`entry '${path}' is ${entry.size} bytes, the manifest says ${want.size}`);
   received.add(path);
-  return receiveOne(entry, want, sink, signal);
+  return receiveOne(entry, want, sink, signal, window);
 }
 
-async function receiveOne(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal): Promise<void> {
+/** Contents up to this size are read into memory and written while the next ones arrive. */
+const SMALL_CONTENT = 1024 * 1024;
+const WINDOW_BYTES = 64 * 1024 * 1024;
+const WINDOW_FILES = 64;
+
+/**
+ * Bounds the small contents held in memory while they are written: when full, the next entry
+ * waits unread, so the parser (and the socket behind it) waits too.
+ */
+class WriteWindow {
+  private bytes = 0;
+  private files = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  async enter(size: number): Promise<void> {
+    while (this.files >= WINDOW_FILES || (this.bytes > 0 && this.bytes + size > WINDOW_BYTES)) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.bytes += size;
+    this.files += 1;
+  }
+
+  leave(size: number): void {
+    this.bytes -= size;
+    this.files -= 1;
+    this.waiting.shift()?.();
+  }
+}
+
+function receiveOne(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
+  return want.size <= SMALL_CONTENT ? receiveSmall(entry, want, sink, signal, window) : receiveLarge(entry, want, sink, signal);
+}
+
+/** Listens for the abort only while the entry is being read, so listeners do not pile up. */
+function onAbort(signal: AbortSignal, entry: ReadEntry, listener: () => void): void {
+  signal.addEventListener('abort', listener, { once: true });
+  entry.once('end', () => signal.removeEventListener('abort', listener));
+  entry.once('error', () => signal.removeEventListener('abort', listener));
+}
+
+function checkDigest(want: ManifestEntry, digest: string): void {
+  if (digest !== want.sha256) {
+    throw invalid(`'${want.path}' arrived with sha256 ${digest.slice(0, 12)}…, the manifest says ${want.sha256.slice(0, 12)}…`);
+  }
+}
+
+/** Read whole, verified in memory, then written while the parser goes on to the next entry. */
+async function receiveSmall(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
+  await window.enter(want.size);
+  try {
+    if (signal.aborted) {
+      entry.resume();
+      throw invalid('aborted');
+    }
+    const hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let whole = false;
+      entry.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        chunks.push(chunk);
+      });
+      entry.on('end', () => {
+        whole = true;
+        resolve();
+      });
+      entry.on('error', reject);
+      onAbort(signal, entry, () => whole || reject(invalid('aborted')));
+    });
+    const digest = hash.digest('hex');
+    checkDigest(want, digest);
+    await sink.store(Buffer.concat(chunks), digest);
+  } finally {
+    window.leave(want.size);
+  }
+}
+
+/** Streamed to a temporary file as it arrives; the parser waits for the disk. */
+async function receiveLarge(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal): Promise<void> {
   const tmp = sink.tmpFile();
   const hash = createHash('sha256');
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+  const out = createWriteStream(tmp, { flags: 'wx', mode: CONTENT_MODE });
   try {
     await new Promise<void>((resolve, reject) => {
       entry.on('data', (chunk: Buffer) => {
@@ -128,16 +212,14 @@ async function receiveOne(entry: ReadEntry, want: ManifestEntry, sink: BlobSink,
       out.on('error', reject);
       out.on('finish', resolve);
       // A content that arrived whole is still verified and kept when a later one fails.
-      signal.addEventListener('abort', () => {
+      onAbort(signal, entry, () => {
         if (whole) return;
         out.destroy();
         reject(invalid('aborted'));
       });
     });
     const digest = hash.digest('hex');
-    if (digest !== want.sha256) {
-      throw invalid(`'${want.path}' arrived with sha256 ${digest.slice(0, 12)}…, the manifest says ${want.sha256.slice(0, 12)}…`);
-    }
+    checkDigest(want, digest);
     await sink.commit(tmp, digest, want.size);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -145,24 +227,61 @@ async function receiveOne(entry: ReadEntry, want: ManifestEntry, sink: BlobSink,
   }
 }
 
+/** Files laid out per turn of the event loop: synchronous links are ~15 µs, the async ones ~100 µs. */
+const LAYOUT_BATCH = 256;
+
 /**
- * Lays the manifest's files out from the stored contents into `dest`: in a hidden sibling
- * folder first, renamed into place only when complete, so nothing half-laid-out is ever run.
+ * Lays the manifest's files out from the stored contents into `dest`: hard links to the
+ * contents (the tree is never written to), copies for executables (a mode of their own). In a
+ * hidden sibling folder first, renamed into place only when complete, so nothing
+ * half-laid-out is ever used. A `dest` that already exists is the same tree.
  */
 export async function layOut(dest: string, manifest: ManifestEntry[], contentPath: (sha256: string) => string): Promise<void> {
   const staging = join(dirname(dest), `.partial-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true, mode: 0o700 });
   try {
-    for (const f of manifest) {
-      const file = join(staging, f.path);
-      await mkdir(dirname(file), { recursive: true, mode: 0o755 });
-      await copyFile(contentPath(f.sha256), file);
-      await chmod(file, f.mode & 0o111 ? EXEC_MODE : PLAIN_MODE);
+    const dirs = [...new Set(manifest.map((f) => dirname(join(staging, f.path))))].sort();
+    for (const dir of dirs) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
+      for (const f of manifest.slice(i, i + LAYOUT_BATCH)) {
+        const file = join(staging, f.path);
+        if (f.mode & 0o111) {
+          copyFileSync(contentPath(f.sha256), file);
+          chmodSync(file, EXEC_MODE);
+        } else {
+          linkSync(contentPath(f.sha256), file);
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
     }
     await chmod(staging, 0o755);
-    await rename(staging, dest);
+    await rename(staging, dest).catch(async (err: NodeJS.ErrnoException) => {
+      // Laid out meanwhile by an upload of the same tree: that one serves.
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      await rm(staging, { recursive: true, force: true });
+    });
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * A writable copy of a laid-out tree (a session's work folder), by coreutils' cp: per-file
+ * system calls from C cost a fraction of Node's thread-pool round trips (0.3 s against 2 s for
+ * 5,000 files here). Hard links are not kept: every file of the copy is its own.
+ */
+export async function copyTree(src: string, dest: string): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  await new Promise<void>((resolve, reject) => {
+    execFile('cp', ['-R', '--preserve=mode', `${src}/.`, dest], (err, _stdout, stderr) =>
+      err ? reject(new Error(`copying the code failed: ${stderr.trim() || err.message}`)) : resolve(),
+    );
+  });
+}
+
+/** The name of a tree: the hash of its paths, executable bits and contents. */
+export function treeKey(manifest: ManifestEntry[]): string {
+  const canonical = manifest.map((f) => [f.path, f.mode & 0o111 ? 1 : 0, f.sha256]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { KhdError } from '../../protocol/errors.js';
@@ -11,7 +12,7 @@ import type { UserRow } from '../store/accounts.js';
 import type { SessionStore } from '../store/sessions.js';
 import type { UploadRow, UploadStore } from '../store/uploads.js';
 import type { BlobStore } from './blob-store.js';
-import { layOut, receiveContents } from './extract.js';
+import { layOut, receiveContents, treeKey } from './extract.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -77,7 +78,11 @@ export class UploadService {
         if (!seen.has(f.sha256)) (seen.add(f.sha256), wanted.set(f.path, f));
       }
       const limits = this.limits[upload.purpose];
-      await receiveContents(body, wanted, { tmpFile: () => this.blobs.tmpFile(), commit: (tmp, sha, size) => this.blobs.commit(tmp, sha, size, user.id) }, limits);
+      await receiveContents(body, wanted, {
+          tmpFile: () => this.blobs.tmpFile(),
+          commit: (tmp, sha, size) => this.blobs.commit(tmp, sha, size, user.id),
+          store: (data, sha) => this.blobs.store(data, sha, user.id),
+        }, limits);
       const send = this.toSend(user, upload.files);
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
@@ -91,24 +96,36 @@ export class UploadService {
     return { id, state, send: [] };
   }
 
-  /** Lays the code out from the stored contents; a cancel that came first wins. */
+  /**
+   * Lays the code out from the stored contents, once per distinct tree: an unchanged project
+   * reuses the tree of its last run. Datasets are laid out by the dataset service instead.
+   * A cancel that came first wins.
+   */
   private async complete(id: string, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving'): Promise<UploadInfo['state']> {
-    const dest = this.dataDir.upload(id);
-    await layOut(dest, files, (sha) => this.blobs.path(sha));
-    if (!this.uploads.transition(id, from, 'ready')) {
-      await rm(dest, { recursive: true, force: true });
-      throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
+    if (this.uploads.get(id)?.purpose === 'session') {
+      const key = treeKey(files);
+      if (!existsSync(this.dataDir.tree(key))) await layOut(this.dataDir.tree(key), files, (sha) => this.blobs.path(sha));
+      this.uploads.setTree(id, key);
     }
+    if (!this.uploads.transition(id, from, 'ready')) throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
     return 'ready';
+  }
+
+  /** Deletes an upload record, and its tree when no other upload uses it. */
+  async forget(id: string): Promise<void> {
+    const tree = this.uploads.get(id)?.tree;
+    this.uploads.delete(id);
+    if (tree && !this.uploads.treeInUse(tree)) await rm(this.dataDir.tree(tree), { recursive: true, force: true });
+  }
+
+  contentPath(sha256: string): string {
+    return this.blobs.path(sha256);
   }
 
   /** Removes uploads that never became a session or a dataset, with their files. */
   async sweep(olderThan: number): Promise<number> {
     const ids = this.uploads.stale(olderThan);
-    for (const id of ids) {
-      this.uploads.delete(id);
-      await rm(this.dataDir.upload(id), { recursive: true, force: true });
-    }
+    for (const id of ids) await this.forget(id);
     return ids.length;
   }
 
@@ -121,7 +138,6 @@ export class UploadService {
       return;
     }
     this.uploads.transition(id, upload.state, 'cancelled');
-    await rm(this.dataDir.upload(id), { recursive: true, force: true });
   }
 }
 

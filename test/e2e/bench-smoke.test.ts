@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const RUN = fileURLToPath(new URL('../../bench/run.mjs', import.meta.url));
+
+// The benches at a small size, so CI knows they still run; their figures are never asserted.
+describe('npm run bench (small)', () => {
+  it('prints every figure beside its baseline', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [RUN], {
+      env: { ...process.env, BENCH_SCALE: 'small' },
+      timeout: 120_000,
+    });
+    const names = stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s{2,}/)[0]);
+    expect(names).toEqual([
+      'node -e 0',
+      'khd --version',
+      'khd --help',
+      expect.stringMatching(/^first upload \(203 files, \d+ MB\)$/),
+      're-run, nothing changed',
+      're-run, one 1 MB file changed',
+      expect.stringMatching(/^peak memory sending 0\.\d+ GB$/),
+    ]);
+    expect(stdout).toMatch(/\d+\.\d{3}×/);
+  }, 180_000);
+});
