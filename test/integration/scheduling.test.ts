@@ -1,11 +1,11 @@
-import { request } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
 import { treeKey } from '../../src/server/uploads/extract.js';
-import { craftTar, gz, manifestOf } from '../helpers/craft-tar.js';
+import { manifestOf } from '../helpers/craft-tar.js';
+import { createUpload, sendPartialUpload } from '../helpers/raw-upload.js';
 import { project } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -87,21 +87,8 @@ describe('an upload cut off midway', () => {
   it('leaves nothing extracted, and the upload cannot start a session', async () => {
     const token = admin.token();
     const files = { 'main.py': 'print(1)\n', 'big.bin': 'b'.repeat(2_000_000) };
-    const create = await fetch(`${server.url}/api/v1/uploads`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ purpose: 'session', files: manifestOf(files) }),
-    });
-    const { id } = (await create.json()) as { id: string };
-    const body = gz(craftTar(Object.entries(files).map(([path, b]) => ({ path, body: b }))));
-    await new Promise<void>((resolve) => {
-      const req = request(`${server.url}/api/v1/uploads/${id}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip', 'content-length': body.length },
-      });
-      req.on('error', () => resolve());
-      req.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => req.destroy(), 100));
-    });
+    const { id } = await createUpload(server.url, token, files);
+    await sendPartialUpload(server.url, token, id, files, 0.5);
     await new Promise((r) => setTimeout(r, 200));
     // Nothing was laid out: not this upload's tree, and no half-written one.
     expect(existsSync(join(server.dataDir, 'trees', treeKey(manifestOf(files))))).toBe(false);

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { symlinkSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
-import { craftTar, gz, manifestOf } from '../helpers/craft-tar.js';
+import { manifestOf } from '../helpers/craft-tar.js';
+import { createUpload, sendPartialUpload } from '../helpers/raw-upload.js';
 import { project } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -82,23 +82,9 @@ describe('uploads that send only what changed', () => {
   it('after an upload cut off midway, the next run sends only what did not arrive', async () => {
     const files = { 'main.py': SHOW_PY, 'a.txt': 'a'.repeat(1000), 'b.bin': randomBytes(300_000).toString('base64') };
     const root = newProject(files);
-    const manifest = manifestOf(files);
     const token = kim.token();
-    const create = await fetch(`${server.url}/api/v1/uploads`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ purpose: 'session', files: manifest }),
-    });
-    const { id } = (await create.json()) as { id: string };
-    const body = gz(craftTar(Object.entries(files).map(([path, b]) => ({ path, body: b }))));
-    await new Promise<void>((resolve) => {
-      const req = request(`${server.url}/api/v1/uploads/${id}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip', 'content-length': body.length },
-      });
-      req.on('error', () => resolve());
-      req.write(body.subarray(0, Math.floor(body.length * 0.6)), () => setTimeout(() => req.destroy(), 200));
-    });
+    const { id } = await createUpload(server.url, token, files);
+    await sendPartialUpload(server.url, token, id, files, 0.6);
     await new Promise((r) => setTimeout(r, 200));
     const resumed = await kim.khd(['run', '-i'], { cwd: root });
     expect(planOf(resumed.stderr)).toMatch(/^3 files, .*: 1 file \(\d+\.\d KB\) to send, the rest already on the server$/);
@@ -162,24 +148,8 @@ describe('a server restarted in the middle of an upload', () => {
     await p.login('admin', ADMIN_PASSWORD);
     const files = { 'main.py': SHOW_PY, 'first.txt': 'f'.repeat(500), 'rest.bin': randomBytes(400_000).toString('base64') };
     const root = newProject(files);
-    const manifest = manifestOf(files);
-    const { id } = (await (
-      await fetch(`${own.url}/api/v1/uploads`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${p.token()}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ purpose: 'session', files: manifest }),
-      })
-    ).json()) as { id: string };
-    const body = gz(craftTar(Object.entries(files).map(([path, b]) => ({ path, body: b }))));
-    const put = new Promise<void>((resolve) => {
-      const req = request(`${own.url}/api/v1/uploads/${id}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${p.token()}`, 'content-type': 'application/gzip', 'content-length': body.length },
-      });
-      req.on('error', () => resolve());
-      req.on('response', () => resolve());
-      req.write(body.subarray(0, Math.floor(body.length * 0.5)));
-    });
+    const { id } = await createUpload(own.url, p.token(), files);
+    const put = sendPartialUpload(own.url, p.token(), id, files, 0.5, true);
     await new Promise((r) => setTimeout(r, 200));
     const port = new URL(own.url).port;
     own.app.server.closeAllConnections();
