@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { IncludedFile } from './scan.js';
 import { collisionProblem, limitProblem } from './limits.js';
 
-const f = (path: string, size: number): IncludedFile => ({ path, size, mode: 0o644, mtimeMs: 0 });
+const stamp = { size: 0n, mtimeNs: 0n, ctimeNs: 0n, ino: 0n, dev: 0n };
+const f = (path: string, size: number): IncludedFile => ({ path, size, mode: 0o644, stamp });
 const limits = { maxFiles: 5, maxTotalBytes: 10 * 1024 ** 2, maxFileBytes: 4 * 1024 ** 2, maxDepth: 3, maxPathLength: 100 };
 
 describe('limitProblem', () => {

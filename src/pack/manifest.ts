@@ -18,6 +18,15 @@ async function sha256File(file: string, size: bigint): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Stamped again just before reading, so what the cache records describes what was hashed. */
+async function hashNow(root: string, f: IncludedFile, cache: HashCache | undefined): Promise<ManifestEntry> {
+  const abs = join(root, f.readFrom ?? f.path);
+  const st = await lstat(abs, { bigint: true });
+  const sha256 = await sha256File(abs, st.size);
+  cache?.set(f.path, { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev }, sha256);
+  return { path: f.path, size: Number(st.size), mode: f.mode, sha256 };
+}
+
 export interface ManifestProgress {
   /** Files whose hash came from the cache, and files read and hashed now. */
   cached: number;
@@ -39,20 +48,16 @@ export async function buildManifest(
   const progress: ManifestProgress = { cached: 0, hashed: 0, hashedBytes: 0 };
   return pMap(
     files,
-    async (f) => {
-      const abs = join(root, f.readFrom ?? f.path);
-      const st = await lstat(abs, { bigint: true });
-      const stamp = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev };
-      let sha256 = cache?.get(f.path, stamp);
-      if (sha256) progress.cached += 1;
+    async (f): Promise<ManifestEntry> => {
+      const cached = cache?.get(f.path, f.stamp);
+      const entry = cached ? { path: f.path, size: f.size, mode: f.mode, sha256: cached } : await hashNow(root, f, cache);
+      if (cached) progress.cached += 1;
       else {
-        sha256 = await sha256File(abs, st.size);
-        cache?.set(f.path, stamp, sha256);
         progress.hashed += 1;
-        progress.hashedBytes += Number(st.size);
+        progress.hashedBytes += entry.size;
       }
       onFile?.(progress);
-      return { path: f.path, size: Number(st.size), mode: f.mode, sha256 };
+      return entry;
     },
     { concurrency: HASH_CONCURRENCY },
   );
