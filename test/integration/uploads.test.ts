@@ -132,6 +132,19 @@ describe('uploads that send only what changed', () => {
     expect(res.status).toBe(422);
   });
 
+  it('takes the manifest gzipped, and refuses a body that is not gzip with a 400', async () => {
+    const res = await fetch(`${server.url}/api/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${kim.token()}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: '{"purpose":"session","files":[]}',
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'KHD_BAD_REQUEST',
+      message: expect.stringContaining('the manifest is not valid gzip'),
+    });
+  });
+
   it('--json prints the plan, each file and the session as JSON lines', async () => {
     const root = newProject({ 'main.py': 'print("json")' });
     const r = await kim.khd(['run', '--json'], { cwd: root });

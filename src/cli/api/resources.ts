@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { formatSessionName, type SessionName } from '../../protocol/session-name.js';
 import type {
   AddUserRequest, BoardRow, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, RunRequest,
@@ -21,7 +22,14 @@ export function resources(api: ApiClient) {
     datasets: () => api.request<DatasetInfo[]>({ method: 'GET', url: '/datasets' }),
     pushDataset: (req: PushDatasetRequest) => api.request<DatasetInfo>({ method: 'POST', url: '/datasets', data: req }),
 
-    createUpload: (req: CreateUploadRequest) => api.request<UploadInfo>({ method: 'POST', url: '/uploads', data: req }),
+    // A manifest is mostly paths and hashes: gzip halves it (it is most of a small change's bytes).
+    createUpload: (req: CreateUploadRequest) =>
+      api.request<UploadInfo>({
+        method: 'POST',
+        url: '/uploads',
+        data: gzipSync(JSON.stringify(req), { level: 1 }),
+        headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+      }),
     sendUpload: (id: string, body: Readable, contentType: string, signal?: AbortSignal) =>
       api.request<UploadInfo>({
         method: 'PUT',

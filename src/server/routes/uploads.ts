@@ -1,3 +1,4 @@
+import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
 import type { CreateUploadRequest } from '../../protocol/types.js';
@@ -31,12 +32,30 @@ const createSchema = {
 
 type IdParams = { Params: { id: string } };
 
+const MANIFEST_BODY_LIMIT = 512 * 1024 * 1024;
+
 export function uploadRoutes(services: Services): FastifyPluginAsync {
   return async (api) => {
     api.addHook('preHandler', requireUser(services));
     // A manifest of a large dataset can be big; everything else stays under the default limit.
-    api.post<{ Body: CreateUploadRequest }>('/uploads', { schema: createSchema, bodyLimit: 512 * 1024 * 1024 }, async (request, reply) =>
-      reply.status(201).send(await services.uploads.create(request.user, request.body)),
+    // The CLI sends it gzipped; the limit applies to what it inflates to.
+    api.post<{ Body: CreateUploadRequest }>(
+      '/uploads',
+      {
+        schema: createSchema,
+        bodyLimit: MANIFEST_BODY_LIMIT,
+        preParsing: async (request, _reply, payload) => {
+          if (request.headers['content-encoding'] !== 'gzip') return payload;
+          delete request.headers['content-length'];
+          const gunzip = createGunzip();
+          gunzip.on('error', (err: Error & { statusCode?: number }) => {
+            err.statusCode = 400;
+            err.message = `the manifest is not valid gzip (${err.message})`;
+          });
+          return payload.pipe(gunzip);
+        },
+      },
+      async (request, reply) => reply.status(201).send(await services.uploads.create(request.user, request.body)),
     );
     api.put<IdParams>('/uploads/:id', async (request) => {
       const upload = services.uploads.get(request.user, request.params.id);
