@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
-import { treeKey } from '../../src/server/uploads/extract.js';
+import { treeKey } from '../../src/server/uploads/trees.js';
 import { manifestOf } from '../helpers/craft-tar.js';
 import { createUpload, sendPartialUpload } from '../helpers/raw-upload.js';
 import { project } from '../helpers/projects.js';

@@ -1,5 +1,5 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { layOut } from '../uploads/extract.js';
+import { layOut } from '../uploads/trees.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { checkName } from '../../protocol/session-name.js';

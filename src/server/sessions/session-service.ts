@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { copyTree } from '../uploads/extract.js';
+import { copyTree } from '../uploads/trees.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { craftTar, gz, manifestOf, type CraftedEntry } from '../../../test/helpers/craft-tar.js';
 import { UPLOAD_LIMITS } from '../config.js';
 import type { ManifestEntry } from '../../protocol/types.js';
-import { layOut, receiveContents, type BlobSink } from './extract.js';
+import { receiveContents, type BlobSink } from './extract.js';
+import { layOut } from './trees.js';
 
 let root: string;
 beforeEach(() => {

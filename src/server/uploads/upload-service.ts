@@ -12,7 +12,8 @@ import type { UserRow } from '../store/accounts.js';
 import type { SessionStore } from '../store/sessions.js';
 import type { UploadRow, UploadStore } from '../store/uploads.js';
 import type { BlobStore } from './blob-store.js';
-import { layOut, receiveContents, treeKey } from './extract.js';
+import { receiveContents } from './extract.js';
+import { layOut, treeKey } from './trees.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -75,14 +76,16 @@ export class UploadService {
       const wanted = new Map<string, ManifestEntry>();
       const seen = new Set<string>();
       for (const f of upload.files) {
-        if (!seen.has(f.sha256)) (seen.add(f.sha256), wanted.set(f.path, f));
+        if (seen.has(f.sha256)) continue;
+        seen.add(f.sha256);
+        wanted.set(f.path, f);
       }
-      const limits = this.limits[upload.purpose];
-      await receiveContents(body, wanted, {
-          tmpFile: () => this.blobs.tmpFile(),
-          commit: (tmp, sha, size) => this.blobs.commit(tmp, sha, size, user.id),
-          store: (data, sha) => this.blobs.store(data, sha, user.id),
-        }, limits);
+      const sink = {
+        tmpFile: () => this.blobs.tmpFile(),
+        commit: (tmp: string, sha: string, size: number) => this.blobs.commit(tmp, sha, size, user.id),
+        store: (data: Buffer, sha: string) => this.blobs.store(data, sha, user.id),
+      };
+      await receiveContents(body, wanted, sink, this.limits[upload.purpose]);
       const send = this.toSend(user, upload.files);
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
@@ -104,8 +107,9 @@ export class UploadService {
   private async complete(id: string, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving'): Promise<UploadInfo['state']> {
     if (this.uploads.get(id)?.purpose === 'session') {
       const key = treeKey(files);
-      if (!existsSync(this.dataDir.tree(key))) await layOut(this.dataDir.tree(key), files, (sha) => this.blobs.path(sha));
+      // Recorded first, so a sweep of another upload of the same tree keeps it.
       this.uploads.setTree(id, key);
+      if (!existsSync(this.dataDir.tree(key))) await layOut(this.dataDir.tree(key), files, (sha) => this.blobs.path(sha));
     }
     if (!this.uploads.transition(id, from, 'ready')) throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
     return 'ready';

@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
+import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { ManifestEntry } from '../../protocol/types.js';
+
+const EXEC_MODE = 0o755;
+
+/** Files laid out per turn of the event loop: synchronous links are ~15 µs, the async ones ~100 µs. */
+const LAYOUT_BATCH = 256;
+
+/**
+ * Lays the manifest's files out from the stored contents into `dest`: hard links to the
+ * contents (the tree is never written to), copies for executables (a mode of their own). In a
+ * hidden sibling folder first, renamed into place only when complete, so nothing
+ * half-laid-out is ever used. A `dest` that already exists is the same tree.
+ */
+export async function layOut(dest: string, manifest: ManifestEntry[], contentPath: (sha256: string) => string): Promise<void> {
+  const staging = join(dirname(dest), `.partial-${randomBytes(6).toString('hex')}`);
+  await mkdir(staging, { recursive: true, mode: 0o700 });
+  try {
+    const dirs = [...new Set(manifest.map((f) => dirname(join(staging, f.path))))].sort();
+    for (const dir of dirs) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
+      for (const f of manifest.slice(i, i + LAYOUT_BATCH)) {
+        const file = join(staging, f.path);
+        if (f.mode & 0o111) {
+          copyFileSync(contentPath(f.sha256), file);
+          chmodSync(file, EXEC_MODE);
+        } else {
+          linkSync(contentPath(f.sha256), file);
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await chmod(staging, 0o755);
+    await rename(staging, dest).catch(async (err: NodeJS.ErrnoException) => {
+      // Laid out meanwhile by an upload of the same tree: that one serves.
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      await rm(staging, { recursive: true, force: true });
+    });
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * A writable copy of a laid-out tree (a session's work folder), by coreutils' cp: per-file
+ * system calls from C cost a fraction of Node's thread-pool round trips (0.3 s against 2 s for
+ * 5,000 files here). Hard links are not kept: every file of the copy is its own.
+ */
+export async function copyTree(src: string, dest: string): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  await new Promise<void>((resolve, reject) => {
+    execFile('cp', ['-R', '--preserve=mode', `${src}/.`, dest], (err, _stdout, stderr) =>
+      err ? reject(new Error(`copying the code failed: ${stderr.trim() || err.message}`)) : resolve(),
+    );
+  });
+}
+
+/** The name of a tree: the hash of its paths, executable bits and contents. */
+export function treeKey(manifest: ManifestEntry[]): string {
+  const canonical = manifest.map((f) => [f.path, f.mode & 0o111 ? 1 : 0, f.sha256]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
