@@ -26,7 +26,7 @@ export interface UploadHandle {
 /** A failure worth another try: the network, or the server (5xx, or going away). */
 function transient(err: unknown): boolean {
   const e = err as Error & { status?: number };
-  return e.name === 'ConnectionError' || (e.name === 'ApiError' && (e.status ?? 0) >= 500) || e.name === 'CanceledError' || e.name === 'AxiosError';
+  return e.name === 'ConnectionError' || (e.name === 'ApiError' && (e.status ?? 0) >= 500);
 }
 
 /**
