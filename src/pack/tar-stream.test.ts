@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UPLOAD_LIMITS } from '../server/config.js';
 import { receiveContents } from '../server/uploads/extract.js';
 import type { ManifestEntry } from '../protocol/types.js';
+import { ReadCache } from './manifest.js';
 import { FileChangedError, incompressibleShare, packStream } from './tar-stream.js';
 
 let root: string;
@@ -21,12 +22,12 @@ function file(path: string, content: string): ManifestEntry {
   return { path, size: bytes.length, mode: 0o644, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-async function roundTrip(files: ManifestEntry[]): Promise<string[]> {
+async function roundTrip(files: ManifestEntry[], kept?: ReadCache): Promise<string[]> {
   mkdirSync(join(root, 'blobs'));
   let n = 0;
   const sent: string[] = [];
   await receiveContents(
-    (await packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`))).stream,
+    (await packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`), kept)).stream,
     new Map(files.map((f) => [f.path, f])),
     {
       tmpFile: () => join(root, `tmp${++n}`),
@@ -55,6 +56,16 @@ describe('packStream', () => {
     const files = [file('a.py', 'A'), file(long, 'L'.repeat(1000)), file('empty', '')];
     expect(await roundTrip(files)).toEqual(['1/3 a.py', `2/3 ${long}`, '3/3 empty']);
     expect(readdirSync(join(root, 'blobs')).sort()).toEqual(files.map((f) => f.sha256).sort());
+  });
+
+  it('sends what the hash pass kept in memory: the snapshot the manifest describes, no second read', async () => {
+    const f = file('a.py', 'hashed');
+    const kept = new ReadCache(1024);
+    kept.keep('a.py', Buffer.from('hashed'));
+    kept.keep('too-big.bin', Buffer.alloc(2048));
+    rmSync(join(root, 'src', 'a.py'));
+    expect(await roundTrip([f], kept)).toEqual(['1/1 a.py']);
+    expect(kept.take('too-big.bin')).toBeUndefined();
   });
 
   const changes: [string, (f: ManifestEntry) => void, RegExp][] = [

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { createGzip, deflateRawSync, constants as zlib } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import type { ManifestEntry } from '../protocol/types.js';
+import type { ReadCache } from './manifest.js';
 
 export interface FileSent {
   path: string;
@@ -50,7 +51,12 @@ function headerBlocks(f: ManifestEntry): Buffer[] {
  * stream with a FileChangedError naming it, rather than sending what the manifest does not
  * say. `onFileSent` fires when a file's last byte has been handed to the stream.
  */
-export async function* tarChunks(root: string, files: ManifestEntry[], onFileSent: (e: FileSent) => void): AsyncGenerator<Buffer> {
+export async function* tarChunks(
+  root: string,
+  files: ManifestEntry[],
+  onFileSent: (e: FileSent) => void,
+  kept?: ReadCache,
+): AsyncGenerator<Buffer> {
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
   let bytesDone = 0;
   // Small files are read ahead, several at a time, while earlier ones are being sent.
@@ -62,11 +68,16 @@ export async function* tarChunks(root: string, files: ManifestEntry[], onFileSen
     }
   };
   for (const [i, f] of files.entries()) {
-    readAhead(i);
+    const inMemory = kept?.take(f.path);
+    if (!inMemory) readAhead(i);
     yield* headerBlocks(f);
     const hash = createHash('sha256');
     let read = 0;
-    const chunks: AsyncIterable<Buffer> | Buffer[] = ahead.has(i) ? [await whole(ahead.get(i)!, f)] : createReadStream(join(root, f.path), { highWaterMark: READ_CHUNK });
+    const chunks: AsyncIterable<Buffer> | Buffer[] = inMemory
+      ? [inMemory]
+      : ahead.has(i)
+        ? [await whole(ahead.get(i)!, f)]
+        : createReadStream(join(root, f.path), { highWaterMark: READ_CHUNK });
     ahead.delete(i);
     try {
       for await (const buf of chunks) {
@@ -154,9 +165,14 @@ export interface PackedStream {
  * the fastest level, or plain when most of it would not shrink (weights, archives), where
  * compressing only costs time.
  */
-export async function packStream(root: string, files: ManifestEntry[], onFileSent: (e: FileSent) => void): Promise<PackedStream> {
+export async function packStream(
+  root: string,
+  files: ManifestEntry[],
+  onFileSent: (e: FileSent) => void,
+  kept?: ReadCache,
+): Promise<PackedStream> {
   const gzip = (await incompressibleShare(root, files)) < STORE_SHARE;
-  const tar = Readable.from(coalesce(tarChunks(root, files, onFileSent)), { objectMode: false });
+  const tar = Readable.from(coalesce(tarChunks(root, files, onFileSent, kept)), { objectMode: false });
   if (!gzip) return { stream: tar, contentType: 'application/x-tar' };
   const zipped = createGzip({ level: GZIP_LEVEL });
   tar.on('error', (err) => zipped.destroy(err));

@@ -35,15 +35,16 @@ function transient(err: unknown): boolean {
  * again, so what already arrived is never sent twice. Ctrl-C cancels the upload on the server.
  */
 export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions): Promise<UploadHandle> {
-  const [{ buildManifest }, { packStream, FileChangedError }, { HashCache }] = await Promise.all([
+  const [{ buildManifest, ReadCache }, { packStream, FileChangedError }, { HashCache }] = await Promise.all([
     import('../../pack/manifest.js'),
     import('../../pack/tar-stream.js'),
     import('../../pack/hash-cache.js'),
   ]);
   const cache = new HashCache(join(ctx.config.dir, 'hash-cache.json'), opts.root);
+  const kept = new ReadCache();
   let manifest: ManifestEntry[];
   try {
-    manifest = await buildManifest(opts.root, opts.files, cache, (p) => opts.progress.hashing(p.cached + p.hashed, opts.files.length));
+    manifest = await buildManifest(opts.root, opts.files, cache, (p) => opts.progress.hashing(p.cached + p.hashed, opts.files.length), kept);
   } catch (err) {
     throw new CliError(`cannot read the project (${(err as Error).message}): fix the file or add it to .nsmlignore`);
   }
@@ -74,7 +75,7 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
         opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
       }
       if (send.length > 0) {
-        const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e));
+        const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e), kept);
         body.stream.on('error', (err) => (packError = err));
         await api.calls.sendUpload(upload.id, body.stream, body.contentType, controller.signal);
       }
