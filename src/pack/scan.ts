@@ -120,12 +120,15 @@ async function addLink(root: string, path: string, out: ScanResult): Promise<voi
  * when it is read.
  */
 function readable(st: BigIntStats): boolean {
-  const uid = process.getuid?.();
-  if (uid === undefined || uid === 0) return true;
-  if (BigInt(uid) === st.uid) return (st.mode & 0o400n) !== 0n;
-  if ((process.getgroups?.() ?? []).some((g) => BigInt(g) === st.gid)) return (st.mode & 0o040n) !== 0n;
+  if (UID === undefined || UID === 0n) return true;
+  if (UID === st.uid) return (st.mode & 0o400n) !== 0n;
+  if (GROUPS.includes(st.gid)) return (st.mode & 0o040n) !== 0n;
   return (st.mode & 0o004n) !== 0n;
 }
+
+// Asked once: each is a system call, and a scan checks thousands of files.
+const UID = process.getuid === undefined ? undefined : BigInt(process.getuid());
+const GROUPS = (process.getgroups?.() ?? []).map((g) => BigInt(g));
 
 async function addFile(root: string, path: string, out: ScanResult, readFrom?: string): Promise<void> {
   const abs = join(root, readFrom ?? path);

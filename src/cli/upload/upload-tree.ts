@@ -35,11 +35,12 @@ function transient(err: unknown): boolean {
  * again, so what already arrived is never sent twice. Ctrl-C cancels the upload on the server.
  */
 export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions): Promise<UploadHandle> {
-  const [{ buildManifest, ReadCache }, { packStream, FileChangedError }, { HashCache }] = await Promise.all([
+  const [{ buildManifest, ReadCache }, { HashCache }] = await Promise.all([
     import('../../pack/manifest.js'),
-    import('../../pack/tar-stream.js'),
     import('../../pack/hash-cache.js'),
   ]);
+  // The tar writer (and node-tar) load only when something is to be sent.
+  let changedClass: typeof import('../../pack/tar-stream.js').FileChangedError | undefined;
   const cache = new HashCache(join(ctx.config.dir, 'hash-cache.json'), opts.root);
   const kept = new ReadCache();
   let manifest: ManifestEntry[];
@@ -75,6 +76,8 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
         opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
       }
       if (send.length > 0) {
+        const { packStream, FileChangedError } = await import('../../pack/tar-stream.js');
+        changedClass = FileChangedError;
         const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e), kept);
         body.stream.on('error', (err) => (packError = err));
         await api.calls.sendUpload(upload.id, body.stream, body.contentType, controller.signal);
@@ -87,7 +90,7 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
         throw new SilentExit(EXIT.interrupted);
       }
       // A file that changed under us is not a network problem: retrying would send it again.
-      const changed = packError instanceof FileChangedError ? packError : undefined;
+      const changed = changedClass && packError instanceof changedClass ? packError : undefined;
       if (changed || attempt >= UPLOAD_ATTEMPTS || !transient(err)) {
         release();
         if (current) await api.calls.cancelUpload(current).catch(() => {});
