@@ -37,6 +37,10 @@ export class DatasetService {
     return this.datasets.list(user.admin);
   }
 
+  visible(user: UserRow, name: string): DatasetRow {
+    return this.datasets.visible(name, user);
+  }
+
   async push(user: UserRow, req: PushDatasetRequest): Promise<DatasetRow> {
     if (!user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can push datasets');
     const name = checkName('dataset', req.name);

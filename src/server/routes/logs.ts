@@ -31,7 +31,8 @@ export function logRoutes(services: Services): FastifyPluginAsync {
       const follow = request.query.follow === '1';
       const lastId = parseCount(request.headers['last-event-id'] as string | undefined, 'Last-Event-ID');
       const tail = parseCount(request.query.tail, 'tail');
-      const count = await services.logs.count(session.id);
+      // Counting reads a finished log once more: only a resume or a tail needs it.
+      const count = lastId !== undefined || tail !== undefined ? await services.logs.count(session.id) : 0;
       if (lastId !== undefined && lastId > count) {
         throw new KhdError('KHD_BAD_REQUEST', `Last-Event-ID ${lastId} is past the end of the log (${count} lines)`);
       }

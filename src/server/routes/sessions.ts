@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
-import { NAME_PATTERN, NO_DATASET } from '../../protocol/session-name.js';
+import { NO_DATASET, parseSessionName } from '../../protocol/session-name.js';
 import type { RunRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
 import { removeCheckpoint } from '../sessions/checkpoints.js';
@@ -36,8 +36,13 @@ const runSchema = {
 export function findSession(services: Services, request: FastifyRequest<SessionParams>): SessionRow {
   const { user, dataset, number } = request.params;
   const name = `${user}/${dataset}/${number}`;
-  const valid = NAME_PATTERN.test(user) && NAME_PATTERN.test(dataset) && /^[1-9][0-9]{0,8}$/.test(number);
-  const session = valid ? services.sessionStore.byName(user, dataset, Number(number)) : undefined;
+  let session: SessionRow | undefined;
+  try {
+    const parsed = parseSessionName(name);
+    session = services.sessionStore.byName(parsed.user, parsed.dataset, parsed.number);
+  } catch {
+    // A malformed name is answered like a missing session.
+  }
   if (!session || (session.userId !== request.user.id && !request.user.admin)) {
     throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${name} does not exist: see khd ps -a`);
   }

@@ -33,7 +33,7 @@ export function submitRoutes(services: Services): FastifyPluginAsync {
     });
 
     api.get<{ Params: { name: string } }>('/datasets/:name/board', async (request) => {
-      const dataset = services.submits.visibleDataset(request.user, request.params.name);
+      const dataset = services.datasets.visible(request.user, request.params.name);
       if (!dataset.leaderboard) throw new KhdError('KHD_BAD_REQUEST', `dataset ${dataset.name} keeps no leaderboard`);
       return leaderboard(services.submitStore.counted(dataset.id), dataset.order);
     });

@@ -14,14 +14,17 @@ export function folderSize(path: string): number {
   return total;
 }
 
-/** The session's checkpoints (folders not starting with `.`, which are saves in progress). */
-export function listCheckpoints(dir: string, events: EventState, startedAt: string | null): CheckpointInfo[] {
-  let names: string[];
+/** The names of a session's checkpoints: its folders, less those starting with `.` (saves in progress). */
+export function checkpointNames(dir: string): string[] {
   try {
-    names = readdirSync(dir).filter((n) => !n.startsWith('.'));
+    return readdirSync(dir).filter((n) => !n.startsWith('.'));
   } catch {
     return [];
   }
+}
+
+export function listCheckpoints(dir: string, events: EventState, startedAt: string | null): CheckpointInfo[] {
+  const names = checkpointNames(dir);
   const start = startedAt ? Date.parse(startedAt) : null;
   return names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).map((name) => {
     const st = lstatSync(join(dir, name));

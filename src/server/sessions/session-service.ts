@@ -1,6 +1,6 @@
-import { readdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { copyTree } from '../uploads/trees.js';
+import { forgetUpload } from '../uploads/upload-service.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
@@ -15,7 +15,7 @@ import type { NewSession, SessionEnd, SessionRow, SessionStore } from '../store/
 import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
 import type { DatasetPart, Mount } from '../executor/executor.js';
-import { folderSize, listCheckpoints } from './checkpoints.js';
+import { checkpointNames, folderSize, listCheckpoints } from './checkpoints.js';
 import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
@@ -60,10 +60,7 @@ export class SessionService {
 
   /** Creates the session and, when its GPUs are free, starts it before answering. */
   async create(user: UserRow, req: RunRequest): Promise<SessionRow> {
-    const dataset = req.dataset === null ? undefined : this.d.datasets.byName(req.dataset);
-    if (req.dataset !== null && (!dataset || (dataset.private && !user.admin))) {
-      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${req.dataset}' does not exist: see 'khd dataset ls'`);
-    }
+    const dataset = req.dataset === null ? undefined : this.d.datasets.visible(req.dataset, user);
     const gpus = req.gpus ?? (this.d.gpus.total > 0 ? 1 : 0);
     if (gpus > this.d.gpus.total) {
       throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but this server has ${this.d.gpus.total}: use -g ${this.d.gpus.total} or fewer`);
@@ -114,7 +111,7 @@ export class SessionService {
     const { id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, ...info } = s;
     const events = this.d.events.read(this.d.dataDir.events(s.id));
     const dir = this.checkpointDir(s);
-    const names = listNames(dir);
+    const names = checkpointNames(dir);
     return {
       ...info,
       summary: events.lastSummary,
@@ -240,11 +237,7 @@ export class SessionService {
     this.d.events.forget(this.d.dataDir.events(s.id));
     await rm(this.d.dataDir.session(s.id), { recursive: true, force: true });
     await rm(this.checkpointDir(s), { recursive: true, force: true });
-    if (!this.d.uploads.isReferenced(s.uploadId)) {
-      const tree = this.d.uploads.get(s.uploadId)?.tree;
-      this.d.uploads.delete(s.uploadId);
-      if (tree && !this.d.uploads.treeInUse(tree)) await rm(this.d.dataDir.tree(tree), { recursive: true, force: true });
-    }
+    if (!this.d.uploads.isReferenced(s.uploadId)) await forgetUpload(this.d.uploads, this.d.dataDir, s.uploadId);
   }
 
   /** At boot: nothing stays Running from a previous process; queued sessions get their turn. */
@@ -263,13 +256,5 @@ export class SessionService {
     for (const id of ids) this.d.sessions.markEnded(id, this.failure(SHUTDOWN_REASON));
     for (const id of ids) this.running.get(id)?.execution.stop();
     await Promise.all(ids.map((id) => this.waitForEnd(id)));
-  }
-}
-
-function listNames(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
   }
 }

@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { KhdError } from '../../protocol/errors.js';
 import type { DatasetInfo, DatasetOptions } from '../../protocol/types.js';
 
 export interface DatasetRow extends DatasetInfo {
@@ -57,6 +58,15 @@ export class DatasetStore {
   byName(name: string): DatasetRow | undefined {
     const row = this.db.prepare('SELECT * FROM datasets WHERE name = ?').get(name) as RawDataset | undefined;
     return row && toDataset(row);
+  }
+
+  /** The dataset as `user` may see it: a private one is an admin's; a hidden one reads as missing. */
+  visible(name: string, user: { admin: boolean }): DatasetRow {
+    const dataset = this.byName(name);
+    if (!dataset || (dataset.private && !user.admin)) {
+      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${name}' does not exist: see khd dataset ls`);
+    }
+    return dataset;
   }
 
   byId(id: number): DatasetRow | undefined {

@@ -10,7 +10,7 @@ import { checkSubmit, failureClass, formatInterval } from './submit-rules.js';
 import type { SessionEvents } from '../sessions/session-events.js';
 import type { LaunchPlan, SessionService } from '../sessions/session-service.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
-import type { DatasetRow, DatasetStore } from '../store/datasets.js';
+import type { DatasetStore } from '../store/datasets.js';
 import type { SessionRow, SessionStore } from '../store/sessions.js';
 import type { SubmitRow, SubmitStore } from '../store/submits.js';
 
@@ -188,16 +188,8 @@ export class SubmitService {
 
   /** The team's own submissions to a dataset, newest first. */
   history(user: UserRow, datasetName: string): SubmitInfo[] {
-    const dataset = this.visibleDataset(user, datasetName);
+    const dataset = this.d.datasets.visible(datasetName, user);
     return this.d.submits.forTeam(user.teamId, dataset.id).map((s) => this.view(s));
-  }
-
-  visibleDataset(user: UserRow, name: string): DatasetRow {
-    const dataset = this.d.datasets.byName(name);
-    if (!dataset || (dataset.private && !user.admin)) {
-      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${name}' does not exist: see khd dataset ls`);
-    }
-    return dataset;
   }
 
   private view(s: SubmitRow): SubmitInfo {

@@ -115,12 +115,6 @@ export class UploadService {
     return 'ready';
   }
 
-  /** Deletes an upload record, and its tree when no other upload uses it. */
-  async forget(id: string): Promise<void> {
-    const tree = this.uploads.get(id)?.tree;
-    this.uploads.delete(id);
-    if (tree && !this.uploads.treeInUse(tree)) await rm(this.dataDir.tree(tree), { recursive: true, force: true });
-  }
 
   contentPath(sha256: string): string {
     return this.blobs.path(sha256);
@@ -129,7 +123,7 @@ export class UploadService {
   /** Removes uploads that never became a session or a dataset, with their files. */
   async sweep(olderThan: number): Promise<number> {
     const ids = this.uploads.stale(olderThan);
-    for (const id of ids) await this.forget(id);
+    for (const id of ids) await forgetUpload(this.uploads, this.dataDir, id);
     return ids.length;
   }
 
@@ -143,6 +137,13 @@ export class UploadService {
     }
     this.uploads.transition(id, upload.state, 'cancelled');
   }
+}
+
+/** Deletes an upload record, and its tree when no other upload uses it. */
+export async function forgetUpload(uploads: UploadStore, dataDir: DataDir, id: string): Promise<void> {
+  const tree = uploads.get(id)?.tree;
+  uploads.delete(id);
+  if (tree && !uploads.treeInUse(tree)) await rm(dataDir.tree(tree), { recursive: true, force: true });
 }
 
 /**
