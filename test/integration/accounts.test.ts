@@ -32,20 +32,15 @@ describe('login, whoami, logout', () => {
     p.cleanup();
   });
 
-  it('refuses a wrong password with exit 4 and stores nothing', async () => {
+  it.each([
+    ['a wrong password', 'admin', 'wrong-password'],
+    ['a user that does not exist (the same answer)', 'nobody', 'whatever1'],
+  ])('refuses %s with exit 4 and stores nothing', async (_what, user, password) => {
     const p = new Participant(server.url);
-    const r = await p.khd(['login', '-u', 'admin', '--password-stdin'], { input: 'wrong-password\n' });
+    const r = await p.khd(['login', '-u', user, '--password-stdin'], { input: `${password}\n` });
     expect(r.code).toBe(EXIT.auth);
     expect(r.stderr).toBe('error: wrong user name or password\n');
     expect(() => statSync(join(p.configDir, 'credentials.json'))).toThrow();
-    p.cleanup();
-  });
-
-  it('gives the same refusal for a user that does not exist', async () => {
-    const p = new Participant(server.url);
-    const r = await p.khd(['login', '-u', 'nobody', '--password-stdin'], { input: 'whatever1\n' });
-    expect(r.code).toBe(EXIT.auth);
-    expect(r.stderr).toBe('error: wrong user name or password\n');
     p.cleanup();
   });
 

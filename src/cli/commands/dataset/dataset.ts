@@ -1,5 +1,6 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import type { Context } from '../../context.js';
+import { choice } from '../../options.js';
 
 export interface DatasetPushOptions {
   leaderboard?: boolean;
@@ -15,11 +16,6 @@ export interface DatasetPushOptions {
   private?: boolean;
   message?: string;
 }
-
-const choice = <T extends string>(name: string, values: readonly T[]) => (text: string): T => {
-  if (!(values as readonly string[]).includes(text)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}`);
-  return text as T;
-};
 
 export function newDatasetCommand(ctx: Context): Command {
   const dataset = new Command('dataset').description('datasets: list, push (admin), leaderboards');

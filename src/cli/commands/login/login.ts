@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
+import { promptFor, readStdin } from '../../prompt.js';
 
 export interface LoginOptions {
   server?: string;
@@ -15,26 +16,6 @@ export function newLoginCommand(ctx: Context): Command {
     .option('-u, --user <name>', 'user name (prompted for when missing)')
     .option('--password-stdin', 'read the password from standard input')
     .action((opts: LoginOptions) => runLogin(opts, ctx));
-}
-
-/** Reads all of stdin; the one trailing newline `echo` adds is not part of the password. */
-export async function readStdin(ctx: Context): Promise<string> {
-  let text = '';
-  for await (const chunk of ctx.io.stdin) text += (chunk as Buffer).toString('utf8');
-  return text.replace(/\r?\n$/, '');
-}
-
-export async function promptFor(ctx: Context, message: string, hidden: boolean): Promise<string> {
-  if (!ctx.io.stdinIsTTY) {
-    throw new UsageError(`no terminal to ask for the ${message.toLowerCase()}: pass it with a flag (see --help)`);
-  }
-  const context = { input: ctx.io.stdin, output: ctx.io.stderr };
-  if (hidden) {
-    const { default: password } = await import('@inquirer/password');
-    return password({ message, mask: true }, context);
-  }
-  const { default: input } = await import('@inquirer/input');
-  return input({ message }, context);
 }
 
 export async function runLogin(opts: LoginOptions, ctx: Context): Promise<void> {

@@ -3,7 +3,7 @@ import type { SessionName } from '../../../protocol/session-name.js';
 import type { LogEnd, LogRecord } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 import { sessionArg } from '../../session-arg.js';
-import { parseWhole } from '../server/server.js';
+import { parseWhole } from '../../options.js';
 
 export interface LogsOptions {
   follow?: boolean;

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { parseWhole } from '../server/server.js';
+import { parseWhole } from '../../options.js';
 
 export interface RunOptions {
   dataset?: string;

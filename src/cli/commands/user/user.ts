@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
-import { promptFor, readStdin } from '../login/login.js';
+import { promptFor, readStdin } from '../../prompt.js';
 
 export interface UserAddOptions {
   team?: string;
