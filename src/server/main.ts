@@ -62,7 +62,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const app = buildApp(services, {
     logError: (err, request) => options.warn(`error: ${request.method} ${request.url.split('?')[0]}: ${err.stack ?? err.message}`),
   });
-  await app.listen({ host: options.host, port: options.port });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    // The data dir stays consistent and closed for whoever starts next.
+    await services.close();
+    throw err;
+  }
   services.sessions.recover();
   services.submits.recover();
   services.startSweeping();

@@ -38,6 +38,13 @@ describe('the khd binary', () => {
     expect(server.stderr).toContain('shown only this once');
   });
 
+  it('a second server on a port in use says so, without a stack, and exits 1', async () => {
+    const port = new URL(server.url).port;
+    const r = await khd(['server', '--port', port, '--data-dir', join(work, 'second')], { env: { ...env, KHD_ADMIN_PASSWORD: 'second-pass' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: 127.0.0.1:${port} is already in use: stop what listens there, or pick another --port\n`);
+  });
+
   it('login → dataset push → run → logs -f → ps, with the hello example', async () => {
     const login = await khd(['login', '-u', 'admin', '--password-stdin'], { env, input: `${password}\n` });
     expect(login.code).toBe(0);

@@ -193,6 +193,9 @@ describe('rules checked before anything runs', () => {
   it('refuses an unknown checkpoint, a checkpoint over the size limit, and a submit session', async () => {
     const session = await train('kim', 'toy');
     const before = (await submits('kim', 'toy')).length;
+    const empty = await users.kim!.khd(['submit', '-t', session, '']);
+    expect(empty.code).toBe(EXIT.usage);
+    expect(empty.stderr).toBe(`error: give the checkpoint to submit, e.g. best (khd model ls ${session} lists them)\n`);
     expect((await users.kim!.khd(['submit', '-t', session, 'nope'])).stderr).toBe(
       `error: session ${session} has no checkpoint 'nope': see khd model ls ${session}\n`,
     );

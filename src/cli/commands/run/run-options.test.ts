@@ -22,6 +22,10 @@ describe('parseRunOptions', () => {
     expect(() => parseRunOptions({ ...base, memory: 'lots' })).toThrow(/--memory 'lots' is not a size/);
   });
 
+  it('refuses an empty entry, saying what -e takes', () => {
+    expect(() => parseRunOptions({ ...base, entry: '' })).toThrow('-e needs the Python file to run, e.g. -e main.py');
+  });
+
   it('refuses an entry outside the project', () => {
     expect(() => parseRunOptions({ ...base, entry: '../x.py' })).toThrow(/inside the project/);
     expect(() => parseRunOptions({ ...base, entry: '/abs.py' })).toThrow(UsageError);

@@ -22,6 +22,7 @@ export function parseRunOptions(opts: RunOptions): ParsedRun {
     }
     args.push(token);
   }
+  if (opts.entry.trim() === '') throw new UsageError('-e needs the Python file to run, e.g. -e main.py');
   if (opts.entry.startsWith('/') || opts.entry.split('/').includes('..')) {
     throw new UsageError(`-e '${opts.entry}' must be a path inside the project`);
   }

@@ -1,8 +1,10 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { parseWhole } from '../../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
+import { CliError } from '../../errors.js';
 
 export interface ServerCommandOptions {
   host: string;
@@ -18,13 +20,6 @@ export function defaultDataDir(env: NodeJS.ProcessEnv): string {
   return join(base, 'khd');
 }
 
-export function parseWhole(min: number) {
-  return (text: string): number => {
-    if (!/^\d+$/.test(text) || Number(text) < min) throw new InvalidArgumentError(`expected a whole number ≥ ${min}`);
-    return Number(text);
-  };
-}
-
 export function newServerCommand(ctx: Context): Command {
   return new Command('server')
     .description('run the session server in the foreground (embedded SQLite, local sandboxed sessions)')
@@ -37,17 +32,35 @@ export function newServerCommand(ctx: Context): Command {
     .action((opts: ServerCommandOptions) => runServer(opts, ctx));
 }
 
+/** A start-up failure as a sentence: they are this machine's problems, not khd's, so no stack. */
+export function startFailure(err: NodeJS.ErrnoException, host: string, port: number, dataDir: string): CliError {
+  const where = `${host}:${port}`;
+  switch (err.syscall === 'listen' ? err.code : undefined) {
+    case 'EADDRINUSE':
+      return new CliError(`${where} is already in use: stop what listens there, or pick another --port`);
+    case 'EACCES':
+      return new CliError(`no permission to listen on ${where}: use a port above 1023`);
+    case 'EADDRNOTAVAIL':
+      return new CliError(`${host} is not an address of this machine: pass --host with one of its addresses`);
+  }
+  if (err.path) return new CliError(`cannot use the data dir ${dataDir} (${err.code} on ${err.path}): pick another with --data-dir`);
+  return new CliError(`the server could not start: ${err.message}`);
+}
+
 export async function runServer(opts: ServerCommandOptions, ctx: Context): Promise<void> {
   const { startServer } = await import('../../../server/main.js');
+  const dataDir = opts.dataDir ?? defaultDataDir(ctx.env);
   const server = await startServer({
     host: opts.host,
     port: opts.port,
-    dataDir: opts.dataDir ?? defaultDataDir(ctx.env),
+    dataDir,
     gpus: opts.gpus,
     python: opts.python,
     noSandbox: !opts.sandbox,
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw startFailure(err, opts.host, opts.port, dataDir);
   });
   ctx.io.out(`listening on ${server.url}\n`);
   await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 import type { SubmitInfo } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
-import { CliError } from '../../errors.js';
+import { CliError, UsageError } from '../../errors.js';
 import { sessionArg } from '../../session-arg.js';
 import { followLog } from '../logs/logs.js';
 import type { SubmitOptions } from './submit.js';
@@ -10,6 +10,7 @@ export const SUBMIT_POLL_MS = 500;
 /** Prints each stage once, as the server reports it, then `Score: X` and `Done`. */
 export async function runSubmit(session: string, checkpoint: string, opts: SubmitOptions, ctx: Context): Promise<void> {
   sessionArg(session);
+  if (!checkpoint.trim()) throw new UsageError(`give the checkpoint to submit, e.g. best (khd model ls ${session} lists them)`);
   const api = await ctx.api();
   const started = ctx.clock();
   let submit = await api.calls.submit({ session, checkpoint, test: opts.test ?? false });
