@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,16 @@ import { nsmlRuntimeDir } from './runtime-path.js';
 import { findBubblewrap } from './sandbox.js';
 
 const python = resolvePython();
+
+/** A process's state letter from /proc (Z: dead, waiting to be reaped), or 'gone'. */
+function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return 'gone';
+  }
+}
 let work: string;
 beforeEach(() => {
   work = mkdtempSync(join(tmpdir(), 'khd-exec-'));
@@ -81,8 +91,16 @@ describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => 
 
   it('kills what the code left running in its process group when it exits', async () => {
     const code = 'import subprocess, sys\np = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])\nprint(p.pid, flush=True)\n';
-    const { execution } = run(make(), code);
+    const { execution, lines } = run(make(), code);
     expect((await execution.result).exitCode).toBe(0);
+    // Unsandboxed the pid is the host's, so its end can be checked (in a sandbox the test
+    // would hang instead: the orphan would hold the output pipe open).
+    if (_kind === 'plain') {
+      // Its pipes close early in its exit, so give the kernel a moment to finish it.
+      const pid = Number(lines[0]![1]);
+      for (let i = 0; i < 50 && !/^(gone|Z)$/.test(processState(pid)); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(processState(pid)).toMatch(/^(gone|Z)$/);
+    }
   });
 
   it('reports a start failure instead of throwing', async () => {
