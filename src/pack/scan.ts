@@ -1,5 +1,5 @@
-import type { BigIntStats, Dirent } from 'node:fs';
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, realpathSync, statSync, type BigIntStats, type Dirent } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { DEFAULT_NSMLIGNORE, NSMLIGNORE_FILE } from './default-ignores.js';
@@ -53,11 +53,15 @@ export async function loadIgnoreRules(root: string): Promise<Ignore> {
   return ig;
 }
 
-/** Walks the project once: what will be sent, what is left out and why, what cannot be read. */
+/**
+ * Walks the project once: what will be sent, what is left out and why, what cannot be read.
+ * With synchronous calls: a cached `lstat` is a few microseconds in C, against ~50 µs for a
+ * round trip through Node's thread pool, and the CLI has nothing else to do meanwhile.
+ */
 export async function scanProject(root: string, options: ScanOptions): Promise<ScanResult> {
   const ig = options.useIgnoreRules ? await loadIgnoreRules(root) : undefined;
   const result: ScanResult = { root, included: [], leftOut: [], unreadable: [], totalBytes: 0 };
-  await walk(root, '', ig, result);
+  walk(root, '', ig, result);
   const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   result.included.sort(byPath);
   result.leftOut.sort(byPath);
@@ -65,19 +69,18 @@ export async function scanProject(root: string, options: ScanOptions): Promise<S
   return result;
 }
 
-async function walk(root: string, rel: string, ig: Ignore | undefined, out: ScanResult): Promise<void> {
+function walk(root: string, rel: string, ig: Ignore | undefined, out: ScanResult): void {
   let entries: Dirent[];
   try {
-    entries = await readdir(join(root, rel), { withFileTypes: true });
+    entries = readdirSync(join(root, rel), { withFileTypes: true });
   } catch {
     out.unreadable.push(rel ? `${rel}/` : '.');
     return;
   }
-  // Every entry of a folder at once: the time goes in per-file system calls, not in CPU.
-  await Promise.all(entries.map((entry) => visit(root, rel, entry, ig, out)));
+  for (const entry of entries) visit(root, rel, entry, ig, out);
 }
 
-async function visit(root: string, rel: string, entry: Dirent, ig: Ignore | undefined, out: ScanResult): Promise<void> {
+function visit(root: string, rel: string, entry: Dirent, ig: Ignore | undefined, out: ScanResult): void {
   const path = rel ? `${rel}/${entry.name}` : entry.name;
   const directory = entry.isDirectory();
   const test = ig?.test(directory ? `${path}/` : path);
@@ -85,11 +88,11 @@ async function visit(root: string, rel: string, entry: Dirent, ig: Ignore | unde
     const rule = test.rule!;
     out.leftOut.push({ path, directory, reason: `${rule.mark}: ${rule.pattern}` });
   } else if (directory) {
-    await walk(root, path, ig, out);
+    walk(root, path, ig, out);
   } else if (entry.isFile()) {
-    await addFile(root, path, out);
+    addFile(root, path, out);
   } else if (entry.isSymbolicLink()) {
-    await addLink(root, path, out);
+    addLink(root, path, out);
   } else {
     out.leftOut.push({ path, directory: false, reason: 'not a regular file (FIFO, socket or device)' });
   }
@@ -99,19 +102,20 @@ async function visit(root: string, rel: string, entry: Dirent, ig: Ignore | unde
  * A link to a file inside the project is sent as a copy of that file under the link's name;
  * a link to a folder, out of the project, or to nothing is left out, saying which.
  */
-async function addLink(root: string, path: string, out: ScanResult): Promise<void> {
+function addLink(root: string, path: string, out: ScanResult): void {
   const leave = (reason: string): void => void out.leftOut.push({ path, directory: false, reason });
   let target: string;
   let realRoot: string;
   try {
-    [target, realRoot] = await Promise.all([realpath(join(root, path)), realpath(root)]);
+    target = realpathSync(join(root, path));
+    realRoot = realpathSync(root);
   } catch {
     return leave('broken symbolic link');
   }
   const inside = relative(realRoot, target);
   if (inside.startsWith('..') || isAbsolute(inside)) return leave('symbolic link pointing outside the project (not followed)');
-  if ((await stat(target)).isDirectory()) return leave('symbolic link to a folder (not followed)');
-  await addFile(root, path, out, inside.split(sep).join('/'));
+  if (statSync(target).isDirectory()) return leave('symbolic link to a folder (not followed)');
+  addFile(root, path, out, inside.split(sep).join('/'));
 }
 
 /**
@@ -130,11 +134,11 @@ function readable(st: BigIntStats): boolean {
 const UID = process.getuid === undefined ? undefined : BigInt(process.getuid());
 const GROUPS = (process.getgroups?.() ?? []).map((g) => BigInt(g));
 
-async function addFile(root: string, path: string, out: ScanResult, readFrom?: string): Promise<void> {
+function addFile(root: string, path: string, out: ScanResult, readFrom?: string): void {
   const abs = join(root, readFrom ?? path);
   let st: BigIntStats;
   try {
-    st = await lstat(abs, { bigint: true });
+    st = lstatSync(abs, { bigint: true });
   } catch {
     return void out.unreadable.push(path);
   }

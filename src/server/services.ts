@@ -94,7 +94,10 @@ export function createServices(options: ServicesOptions): Services {
       clearInterval(sweeper);
       submits.stopAll();
       await sessions.shutdown();
-      if (db.open) db.close();
+      if (db.open) {
+        blobs.flush();
+        db.close();
+      }
     },
   };
 }

@@ -46,11 +46,29 @@ describe('upload progress', () => {
     const progress = await createUploadProgress(io, { json: true });
     progress.plan({ files: 4, bytes: 400, sendFiles: 1, sendBytes: 100 });
     progress.fileSent(event(1, 100));
+    progress.uploaded();
     const events = io.stdoutText().trim().split('\n').map((l) => JSON.parse(l));
     expect(events).toEqual([
       { event: 'plan', files: 4, bytes: 400, sendFiles: 1, sendBytes: 100 },
       { event: 'file', ...event(1, 100) },
+      { event: 'uploaded' },
     ]);
     expect(io.stderrText()).toBe('');
+  });
+
+  it('joins the lines of one turn of the event loop into one write, and writes them all', async () => {
+    const io = testIO();
+    const writes: string[] = [];
+    const err = io.err;
+    io.err = (text) => {
+      writes.push(text);
+      err(text);
+    };
+    const progress = await createUploadProgress(io);
+    for (let i = 1; i <= 4; i++) progress.fileSent(event(i, i * 100));
+    expect(io.stderrText()).toBe('');
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    expect(io.stderrText().split('\n').filter(Boolean)).toHaveLength(4);
   });
 });

@@ -38,30 +38,57 @@ export async function createUploadProgress(io: IOStreams, options: { json?: bool
   return barProgress(io, options.now ?? Date.now);
 }
 
+/**
+ * Joins the lines written in one turn of the event loop into one write: thousands of files
+ * are sent per second, and a write per line costs a system call each on a pipe.
+ */
+function batched(write: (text: string) => void): { write(text: string): void; flush(): void } {
+  let pending = '';
+  const flush = () => {
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    write(text);
+  };
+  return {
+    write(text) {
+      if (pending === '') setImmediate(flush);
+      pending += text;
+      if (pending.length >= 64 * 1024) flush();
+    },
+    flush,
+  };
+}
+
 function jsonProgress(io: IOStreams): UploadProgress {
-  const emit = (event: string, data: object) => io.out(`${JSON.stringify({ event, ...data })}\n`);
+  const out = batched((t) => io.out(t));
+  const emit = (event: string, data: object) => out.write(`${JSON.stringify({ event, ...data })}\n`);
   return {
     hashing: () => {},
     plan: (p) => emit('plan', p),
     fileSent: (e) => emit('file', e),
     retry: (attempt, delayMs, reason) => emit('retry', { attempt, delayMs, reason }),
-    uploaded: () => emit('uploaded', {}),
-    done: () => {},
+    uploaded: () => {
+      emit('uploaded', {});
+      out.flush();
+    },
+    done: () => out.flush(),
   };
 }
 
 /** NSML's per-file lines, for logs and CI: only files actually sent are listed. */
 function lineProgress(io: IOStreams): UploadProgress {
+  const err = batched((t) => io.err(t));
   return {
     hashing: () => {},
-    plan: (p) => io.err(`${planLine(p)}\n`),
+    plan: (p) => err.write(`${planLine(p)}\n`),
     fileSent: (e) => {
       const pct = ((e.index / e.count) * 100).toFixed(2);
-      io.err(`${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct}%) (${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)})\n`);
+      err.write(`${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct}%) (${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)})\n`);
     },
-    retry: (attempt, delayMs, reason) => io.err(`upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})\n`),
-    uploaded: () => {},
-    done: () => {},
+    retry: (attempt, delayMs, reason) => err.write(`upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})\n`),
+    uploaded: () => err.flush(),
+    done: () => err.flush(),
   };
 }
 

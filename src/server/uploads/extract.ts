@@ -113,6 +113,7 @@ function acceptEntry(
 const SMALL_CONTENT = 1024 * 1024;
 const WINDOW_BYTES = 64 * 1024 * 1024;
 const WINDOW_FILES = 64;
+const LARGE_WRITE_QUEUE = 8 * 1024 * 1024;
 
 /**
  * Bounds the small contents held in memory while they are written: when full, the next entry
@@ -190,7 +191,8 @@ async function receiveSmall(entry: ReadEntry, want: ManifestEntry, sink: BlobSin
 async function receiveLarge(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal): Promise<void> {
   const tmp = sink.tmpFile();
   const hash = createHash('sha256');
-  const out = createWriteStream(tmp, { flags: 'wx', mode: CONTENT_MODE });
+  // A deep write queue: the parser goes on reading while earlier chunks reach the disk.
+  const out = createWriteStream(tmp, { flags: 'wx', mode: CONTENT_MODE, highWaterMark: LARGE_WRITE_QUEUE });
   try {
     await new Promise<void>((resolve, reject) => {
       entry.on('data', (chunk: Buffer) => {

@@ -85,7 +85,7 @@ export class UploadService {
         commit: (tmp: string, sha: string, size: number) => this.blobs.commit(tmp, sha, size, user.id),
         store: (data: Buffer, sha: string) => this.blobs.store(data, sha, user.id),
       };
-      await receiveContents(body, wanted, sink, this.limits[upload.purpose]);
+      await receiveContents(body, wanted, sink, this.limits[upload.purpose]).finally(() => this.blobs.flush());
       const send = this.toSend(user, upload.files);
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
