@@ -30,3 +30,18 @@ export const DEFAULT_SUBMIT_INTERVAL_MS = 3600 * 1000;
 /** KHD's submit rules: nsml.paused() within 600 s, inference within an hour. */
 export const DEFAULT_PAUSED_TIMEOUT_MS = 600 * 1000;
 export const DEFAULT_INFER_TIMEOUT_MS = 3600 * 1000;
+
+/**
+ * What the server allows one session, whatever it asks for: a request above is clamped to it.
+ * Memory and CPUs default to the machine's; time to three days; logs to 64 MiB (enough for
+ * any training log, too little to carry a dataset out).
+ */
+export interface SessionLimits {
+  maxMemoryBytes: number;
+  maxCpus: number;
+  maxWallMs: number;
+  maxLogBytes: number;
+}
+
+export const DEFAULT_MAX_WALL_MS = 3 * 24 * 3600 * 1000;
+export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 ** 2;

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { AuthOptions } from './auth/auth-service.js';
 import { detectGpuCount } from './executor/gpus.js';
-import { LocalExecutor } from './executor/local-executor.js';
+import { DEFAULT_SESSION_UID, LocalExecutor, missingLaunchTools } from './executor/local-executor.js';
+import type { SessionLimits } from './config.js';
 import { resolvePython } from './executor/python.js';
 import { nsmlRuntimeDir } from './executor/runtime-path.js';
 import { findBubblewrap } from './executor/sandbox.js';
@@ -22,6 +23,14 @@ export interface ServerOptions {
   heartbeatMs?: number;
   submitPollMs?: number;
   limits?: ServicesOptions['limits'];
+  /** What one session may use at most; the rest default (see SessionLimits). */
+  sessionLimits?: Partial<SessionLimits>;
+  /** The uid sandboxed sessions run as under a root server (default 65534, nobody). */
+  sessionUid?: number;
+  /** Processes and threads one session may have. */
+  maxProcesses?: number;
+  /** Size of a session's private /tmp. */
+  tmpBytes?: number;
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -37,14 +46,18 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const python = resolvePython(options.python ?? 'python3');
   const bubblewrap = options.noSandbox ? undefined : findBubblewrap();
-  if (!bubblewrap) {
-    options.warn(
-      options.noSandbox
-        ? 'warning: --no-sandbox: sessions run as plain processes that can see this machine and its network'
-        : 'warning: bubblewrap (bwrap) is not installed: sessions run without a sandbox; install it (apt-get install bubblewrap)',
-    );
+  if (!bubblewrap && !options.noSandbox) {
+    throw new Error('bubblewrap (bwrap) is not installed, and sessions never run unsandboxed by default: install it (apt-get install bubblewrap), or pass --no-sandbox to run them as plain processes');
   }
-  const executor = new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap });
+  if (!bubblewrap) options.warn('warning: --no-sandbox: sessions run as plain processes that can see this machine and its network');
+  const missing = missingLaunchTools();
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: sessions' limits need util-linux (apt-get install util-linux)`);
+  const executor = new LocalExecutor({
+    python, runtimeDir: nsmlRuntimeDir(), bubblewrap,
+    // Only root can run sessions as another uid; a server run by a user runs them as that user.
+    sessionUid: process.getuid?.() === 0 ? (options.sessionUid ?? DEFAULT_SESSION_UID) : undefined,
+    maxProcesses: options.maxProcesses, tmpBytes: options.tmpBytes,
+  });
   const services = createServices({
     dataDir: resolve(options.dataDir),
     executor,
@@ -53,6 +66,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     heartbeatMs: options.heartbeatMs,
     submitPollMs: options.submitPollMs,
     limits: options.limits,
+    sessionLimits: options.sessionLimits,
     warn: options.warn,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);

@@ -1,7 +1,8 @@
 import { VERSION } from '../protocol/version.js';
 import type { ServerInfo, UploadLimits, UploadPurpose } from '../protocol/types.js';
 import { AuthService, type AuthOptions } from './auth/auth-service.js';
-import { LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS } from './config.js';
+import { availableParallelism, totalmem } from 'node:os';
+import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_WALL_MS, LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS, type SessionLimits } from './config.js';
 import { DataDir } from './data-dir.js';
 import { DatasetService } from './datasets/dataset-service.js';
 import type { Executor } from './executor/executor.js';
@@ -29,6 +30,8 @@ export interface ServicesOptions {
   submitPollMs?: number;
   /** Upload limits per purpose (default UPLOAD_LIMITS); tests make them small. */
   limits?: Partial<Record<UploadPurpose, UploadLimits>>;
+  /** What one session may use at most (default: the machine's memory and CPUs, 3 days, 64 MiB of log). */
+  sessionLimits?: Partial<SessionLimits>;
   now?: () => number;
   warn?: (message: string) => void;
 }
@@ -70,6 +73,10 @@ export function createServices(options: ServicesOptions): Services {
   const sessions = new SessionService({
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
     gpus, dataDir, now, warn: options.warn ?? (() => {}),
+    limits: {
+      maxMemoryBytes: totalmem(), maxCpus: availableParallelism(), maxWallMs: DEFAULT_MAX_WALL_MS, maxLogBytes: DEFAULT_MAX_LOG_BYTES,
+      ...options.sessionLimits,
+    },
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
   const limits = { ...UPLOAD_LIMITS, ...options.limits };

@@ -5,7 +5,7 @@ import { EXIT } from '../../src/protocol/errors.js';
 import { testIO, type TestIO } from '../../src/cli/test-io.js';
 import { main } from '../../src/cli/main.js';
 import type { Context } from '../../src/cli/context.js';
-import { startServer, type RunningServer } from '../../src/server/main.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/main.js';
 
 export const ADMIN_PASSWORD = 'admin-password-1';
 /** Cheap scrypt for tests: the parameters are stored with each hash, so nothing else changes. */
@@ -18,7 +18,7 @@ export interface TestServer extends RunningServer {
 }
 
 export async function startTestServer(
-  options: { gpus?: number; dataDir?: string; port?: number; limits?: Parameters<typeof startServer>[0]['limits'] } = {},
+  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes'> = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
   const warnings: string[] = [];
@@ -32,6 +32,9 @@ export async function startTestServer(
     heartbeatMs: 200,
     submitPollMs: 50,
     limits: options.limits,
+    sessionLimits: options.sessionLimits,
+    maxProcesses: options.maxProcesses,
+    tmpBytes: options.tmpBytes,
     warn: (m) => warnings.push(m),
   });
   return {

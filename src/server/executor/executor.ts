@@ -14,6 +14,19 @@ export interface ExecSpec {
   entry: string;
   args: string[];
   gpuIds: number[];
+  /** What the session may use; each missing one is not limited. */
+  limits?: ExecLimits;
+}
+
+export interface ExecLimits {
+  /** Memory of all the session's processes together (RLIMIT_DATA per process, RSS summed). */
+  memoryBytes?: number;
+  /** CPUs the session's processes may run on. */
+  cpus?: number;
+  /** Size of /dev/shm inside the sandbox. */
+  shmBytes?: number;
+  /** Wall-clock time from the start. */
+  wallMs?: number;
 }
 
 export interface DatasetPart {
@@ -42,12 +55,17 @@ export interface ExecResult {
   endedAt: number;
   /** Set when the process could not be started at all. */
   error?: string;
+  /** Set when a limit ended it: `out of memory (limit 256 MiB)`, `time limit 3600 s reached`. */
+  limit?: string;
 }
 
 export interface Execution {
   readonly result: Promise<ExecResult>;
-  /** SIGTERM to the whole process group, SIGKILL after the grace period. */
-  stop(): void;
+  /**
+   * SIGTERM to the session's processes, SIGKILL after the grace period. With a `limit`, the
+   * stop is the platform's, not the user's: the result carries it as the reason.
+   */
+  stop(limit?: string): void;
 }
 
 export type LineSink = (stream: LogStream, lines: string[]) => void;
@@ -55,5 +73,11 @@ export type LineSink = (stream: LogStream, lines: string[]) => void;
 export interface Executor {
   /** Whether sessions run inside a sandbox (shown to clients, warned about when false). */
   readonly sandboxed: boolean;
+  /**
+   * The uid sessions run as when it is not the server's own (a server running as root): their
+   * work folder's directories and writable mounts must belong to it, and files the code must
+   * not change must not.
+   */
+  readonly sessionUid: number | undefined;
   start(spec: ExecSpec, onLines: LineSink): Execution;
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LogStream } from '../../protocol/types.js';
-import { LocalExecutor } from './local-executor.js';
+import type { ExecLimits } from './executor.js';
+import { DEFAULT_SESSION_UID, LocalExecutor, type LocalExecutorOptions } from './local-executor.js';
 import { resolvePython } from './python.js';
 import { nsmlRuntimeDir } from './runtime-path.js';
 import { findBubblewrap } from './sandbox.js';
@@ -25,19 +26,24 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-function run(executor: LocalExecutor, code: string, args: string[] = []) {
+function run(executor: LocalExecutor, code: string, args: string[] = [], limits: ExecLimits = {}) {
   writeFileSync(join(work, 'main.py'), code);
   const lines: [LogStream, string][] = [];
   const execution = executor.start(
-    { workDir: work, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/1', entry: 'main.py', args, gpuIds: [] },
+    { workDir: work, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/1', entry: 'main.py', args, gpuIds: [], limits },
     (stream, batch) => batch.forEach((l) => lines.push([stream, l])),
   );
   return { execution, lines };
 }
 
+const AS_ROOT = process.getuid?.() === 0;
+const make = (options: Partial<LocalExecutorOptions>) =>
+  () => new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap: findBubblewrap(), stopGraceMs: 300, ...options });
 const executors = {
-  sandboxed: () => new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap: findBubblewrap(), stopGraceMs: 300 }),
-  plain: () => new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap: undefined, stopGraceMs: 300 }),
+  sandboxed: make({}),
+  plain: make({ bubblewrap: undefined }),
+  // What a root server runs: the sandbox, entered as the session uid (CI runs as root).
+  ...(AS_ROOT ? { 'sandboxed, session uid': make({ sessionUid: DEFAULT_SESSION_UID }) } : {}),
 };
 
 describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => {
@@ -104,8 +110,104 @@ describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => 
   });
 
   it('reports a start failure instead of throwing', async () => {
-    const broken = new LocalExecutor({ python: { executable: '/nonexistent/python', prefixes: [] }, runtimeDir: nsmlRuntimeDir(), bubblewrap: undefined });
+    const broken = new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap: '/nonexistent/bwrap' });
     const { execution } = run(broken, '');
     expect((await execution.result).error).toMatch(/ENOENT/);
+  });
+
+  it('says so when the interpreter cannot be run', async () => {
+    const broken = new LocalExecutor({ python: { executable: '/nonexistent/python', prefixes: [] }, runtimeDir: nsmlRuntimeDir(), bubblewrap: undefined });
+    const { execution, lines } = run(broken, '');
+    expect((await execution.result).exitCode).not.toBe(0);
+    expect(lines.map((l) => l[1]).join('\n')).toMatch(/\/nonexistent\/python: No such file or directory/);
+  });
+});
+
+describe.each(Object.entries(executors))('limits (%s)', (kind, makeExecutor) => {
+  it('ends code that allocates past the memory limit, saying why', async () => {
+    const { execution } = run(makeExecutor(), 'chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))\n', [], { memoryBytes: 128 * 1024 ** 2 });
+    expect((await execution.result).limit).toBe('out of memory (limit 128 MB)');
+  });
+
+  it('sums the memory of all the processes: workers each under the limit are ended together', async () => {
+    const code = [
+      'import os, time',
+      'for _ in range(4):',
+      '    if os.fork() == 0:',
+      '        data = bytearray(60 << 20)',
+      '        time.sleep(30)',
+      '        os._exit(0)',
+      'time.sleep(30)',
+    ].join('\n');
+    const started = Date.now();
+    const { execution } = run(makeExecutor(), code, [], { memoryBytes: 128 * 1024 ** 2 });
+    const result = await execution.result;
+    expect(result.limit).toBe('out of memory (limit 128 MB)');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('stops code that runs past the time limit', async () => {
+    const { execution } = run(makeExecutor(), 'import time\nwhile True:\n    time.sleep(0.05)\n', [], { wallMs: 1000 });
+    const result = await execution.result;
+    expect(result).toMatchObject({ limit: 'time limit 1 s reached', timedOut: true, stopped: false });
+  });
+
+  it('runs the code on as many CPUs as it asked for', async () => {
+    const { execution, lines } = run(makeExecutor(), 'import os\nprint(len(os.sched_getaffinity(0)))\n', [], { cpus: 1 });
+    await execution.result;
+    expect(lines).toEqual([['stdout', '1']]);
+  });
+
+  it.runIf(kind !== 'plain')('gives the code a private /tmp of a capped size', async () => {
+    const code = 'try:\n    open("/tmp/big", "wb").write(b"x" * (2 << 20))\n    print("wrote")\nexcept OSError as e:\n    print("refused", e.errno)\n';
+    const executor = makeExecutor();
+    (executor as unknown as { options: LocalExecutorOptions }).options.tmpBytes = 1024 * 1024;
+    const { execution, lines } = run(executor, code);
+    await execution.result;
+    expect(lines).toEqual([['stdout', 'refused 28']]);
+  });
+});
+
+describe.runIf(AS_ROOT)('the session uid (a root server)', () => {
+  it('runs the code as an unprivileged uid that cannot write into its code but can write beside it', async () => {
+    const code = [
+      'import os',
+      'print(os.getuid(), os.getgid(), os.getgroups())',
+      'try:',
+      '    open("main.py", "a").write("#")',
+      '    print("code writable")',
+      'except PermissionError:',
+      '    print("code read-only")',
+      'open("out.txt", "w").write("ok")',
+      'print(open("/proc/self/status").read().split("CapEff:")[1].split()[0])',
+    ].join('\n');
+    const { execution, lines } = run(make({ sessionUid: DEFAULT_SESSION_UID })(), code);
+    expect((await execution.result).exitCode).toBe(0);
+    expect(lines).toEqual([
+      ['stdout', '65534 65534 []'],
+      ['stdout', 'code read-only'],
+      ['stdout', '0000000000000000'],
+    ]);
+  });
+
+  it('caps the processes a session may have: a fork bomb runs out, and ends', async () => {
+    const code = [
+      'import os, time',
+      'n = 0',
+      'try:',
+      '    while True:',
+      '        if os.fork() == 0:',
+      '            time.sleep(5)',
+      '            os._exit(0)',
+      '        n += 1',
+      'except OSError as e:',
+      '    print("refused after", n)',
+    ].join('\n');
+    const executor = make({ sessionUid: DEFAULT_SESSION_UID, maxProcesses: 32 })();
+    const { execution, lines } = run(executor, code);
+    await execution.result;
+    const refused = Number(/refused after (\d+)/.exec(lines.map((l) => l[1]).join('\n'))?.[1]);
+    expect(refused).toBeGreaterThan(0);
+    expect(refused).toBeLessThan(32);
   });
 });

@@ -1,13 +1,26 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { formatSize } from '../../protocol/sizes.js';
 import type { LogStream } from '../../protocol/types.js';
-import type { ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
+import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
 import { LineSplitter } from './line-splitter.js';
 import { bubblewrapArgs, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
 
 export const STOP_GRACE_MS = 10_000;
+/** How often the memory of a session's processes is summed. */
+const MEMORY_POLL_MS = 100;
+/** The uid sessions run as under a root server: nobody. */
+export const DEFAULT_SESSION_UID = 65534;
+export const DEFAULT_MAX_PROCESSES = 1024;
+export const DEFAULT_TMP_BYTES = 1024 ** 3;
+
+// util-linux, present on every Debian system (`Priority: required`).
+const PRLIMIT = '/usr/bin/prlimit';
+const TASKSET = '/usr/bin/taskset';
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface LocalExecutorOptions {
   python: { executable: string; prefixes: string[] };
@@ -15,22 +28,51 @@ export interface LocalExecutorOptions {
   /** Path of `bwrap`, or undefined to run sessions as plain processes (`--no-sandbox`). */
   bubblewrap: string | undefined;
   stopGraceMs?: number;
+  /**
+   * The uid (and gid) sandboxed sessions run as; only a server running as root can switch,
+   * and it does by default (DEFAULT_SESSION_UID). Undefined: the server's own uid.
+   */
+  sessionUid?: number;
+  /** Processes and threads a session may have (RLIMIT_NPROC of the session uid). */
+  maxProcesses?: number;
+  /** Size of the sandbox's private /tmp. */
+  tmpBytes?: number;
 }
 
-/** Runs each session as a local process group, inside bubblewrap when it is available. */
+/** Whether the tools the launch chain needs are here: each missing one is named. */
+export function missingLaunchTools(): string[] {
+  return [PRLIMIT, TASKSET, SETPRIV].filter((t) => !existsSync(t));
+}
+
+/**
+ * Runs each session as a local process group, inside bubblewrap when it is available. Inside,
+ * the command goes through prlimit (memory, processes, no core files), taskset (CPUs) and,
+ * under a root server, setpriv (the session uid, no groups, no new privileges) before Python.
+ */
 export class LocalExecutor implements Executor {
   readonly sandboxed: boolean;
+  readonly sessionUid: number | undefined;
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.sandboxed = options.bubblewrap !== undefined;
+    this.sessionUid = this.sandboxed ? options.sessionUid : undefined;
   }
 
   start(spec: ExecSpec, onLines: LineSink): Execution {
+    const limits = spec.limits ?? {};
+    this.grantWritable(spec);
     const { command, args, env, cwd } = this.command(spec);
     const startedAt = Date.now();
     const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stopped = false;
+    let limitHit: string | undefined;
+    let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
+    const lastErrors: string[] = [];
+    const sink: LineSink = (stream, lines) => {
+      if (stream === 'stderr' && lines.length > 0) lastErrors.splice(0, lastErrors.length, ...[...lastErrors, ...lines].slice(-5));
+      onLines(stream, lines);
+    };
     const killGroup = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -49,32 +91,88 @@ export class LocalExecutor implements Executor {
         }
       }
     };
+    const stop = (limit?: string) => {
+      if (stopped || limitHit) return;
+      if (limit) limitHit = limit;
+      else stopped = true;
+      terminate();
+      killTimer = setTimeout(killGroup, this.options.stopGraceMs ?? STOP_GRACE_MS);
+      killTimer.unref();
+    };
+    const watchdogs = this.watch(child.pid, limits, {
+      outOfMemory: (reason) => {
+        if (stopped || limitHit) return;
+        limitHit = reason;
+        killGroup();
+      },
+      outOfTime: (reason) => {
+        timedOut = true;
+        stop(reason);
+      },
+    });
     const result = new Promise<ExecResult>((resolve) => {
-      const outputs = [pipeLines(child.stdout, 'stdout', onLines), pipeLines(child.stderr, 'stderr', onLines)];
+      const outputs = [pipeLines(child.stdout, 'stdout', sink), pipeLines(child.stderr, 'stderr', sink)];
       child.on('error', (err) => {
+        watchdogs.forEach(clearTimeout);
         resolve({ exitCode: null, signal: null, timedOut: false, stopped, startedAt, endedAt: Date.now(), error: err.message });
       });
       child.on('exit', () => {
         clearTimeout(killTimer);
+        watchdogs.forEach(clearTimeout);
         // Orphans the code left behind in its group go with it (and with them, the pipes they hold).
         killGroup();
       });
       child.on('close', (code, signal) => {
+        // RLIMIT_DATA makes an allocation past the limit fail inside Python: a MemoryError.
+        if (!limitHit && code !== 0 && limits.memoryBytes && lastErrors.some((l) => /^MemoryError\b/.test(l))) {
+          limitHit = memoryReason(limits.memoryBytes);
+        }
         void Promise.all(outputs).then(() =>
-          resolve({ exitCode: code, signal, timedOut: false, stopped, startedAt, endedAt: Date.now() }),
+          resolve({ exitCode: code, signal, timedOut, stopped, startedAt, endedAt: Date.now(), ...(limitHit ? { limit: limitHit } : {}) }),
         );
       });
     });
-    return {
-      result,
-      stop: () => {
-        if (stopped) return;
-        stopped = true;
-        terminate();
-        killTimer = setTimeout(killGroup, this.options.stopGraceMs ?? STOP_GRACE_MS);
-        killTimer.unref();
-      },
-    };
+    return { result, stop };
+  }
+
+  /** The timers that enforce the memory and wall-clock limits. */
+  private watch(pid: number | undefined, limits: ExecLimits, on: { outOfMemory(reason: string): void; outOfTime(reason: string): void }): NodeJS.Timeout[] {
+    if (!pid) return [];
+    const timers: NodeJS.Timeout[] = [];
+    const { memoryBytes, wallMs } = limits;
+    if (memoryBytes) {
+      // RLIMIT_DATA bounds each process; the sum over the group catches many processes
+      // (DataLoader workers) that are each under it.
+      timers.push(setInterval(() => groupRss(pid) > memoryBytes && on.outOfMemory(memoryReason(memoryBytes)), MEMORY_POLL_MS));
+    }
+    if (wallMs) timers.push(setTimeout(() => on.outOfTime(`time limit ${Math.round(wallMs / 1000)} s reached`), wallMs));
+    for (const t of timers) t.unref();
+    return timers;
+  }
+
+  /** The work folder's top and the writable mounts belong to the session uid. */
+  private grantWritable(spec: ExecSpec): void {
+    const uid = this.sessionUid;
+    if (uid === undefined) return;
+    chownSync(spec.workDir, uid, uid);
+    // bwrap enters it before dropping to the session uid, as root without DAC override.
+    chmodSync(spec.workDir, 0o755);
+    for (const m of spec.mounts) if (m.writable) chownSync(m.host, uid, uid);
+  }
+
+  /** prlimit, taskset and setpriv, each exec'ing the next, then Python: one process in the end. */
+  private launchChain(limits: ExecLimits): string[] {
+    const chain = [PRLIMIT, '--core=0'];
+    if (limits.memoryBytes) chain.push(`--data=${limits.memoryBytes}`);
+    // RLIMIT_NPROC counts the processes of a uid: only meaningful for the session uid.
+    if (this.sessionUid !== undefined) chain.push(`--nproc=${this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES}`);
+    chain.push('--');
+    const cores = availableParallelism();
+    if (limits.cpus && limits.cpus < cores) chain.push(TASKSET, '-c', limits.cpus === 1 ? '0' : `0-${limits.cpus - 1}`);
+    if (this.sessionUid !== undefined) {
+      chain.push(SETPRIV, `--reuid=${this.sessionUid}`, `--regid=${this.sessionUid}`, '--clear-groups', '--no-new-privs', '--');
+    }
+    return chain;
   }
 
   private command(spec: ExecSpec) {
@@ -105,9 +203,14 @@ export class LocalExecutor implements Executor {
       KHD_GPU_NUM: String(spec.gpuIds.length),
       CUDA_VISIBLE_DEVICES: spec.gpuIds.join(','),
     };
-    const python = [this.options.python.executable, '-u', spec.entry, ...spec.args];
+    const python = [...this.launchChain(spec.limits ?? {}), this.options.python.executable, '-u', spec.entry, ...spec.args];
     if (!sandboxed) return { command: python[0]!, args: python.slice(1), env, cwd: spec.workDir };
-    const wrap = bubblewrapArgs(spec, { pythonPrefixes: this.options.python.prefixes, runtimeDir: this.options.runtimeDir });
+    const wrap = bubblewrapArgs(spec, {
+      pythonPrefixes: this.options.python.prefixes,
+      runtimeDir: this.options.runtimeDir,
+      tmpBytes: this.options.tmpBytes ?? DEFAULT_TMP_BYTES,
+      keepSetuid: this.sessionUid !== undefined,
+    });
     return { command: this.options.bubblewrap!, args: [...wrap, '--', ...python], env, cwd: '/' };
   }
 }
@@ -118,6 +221,34 @@ export class LocalExecutor implements Executor {
  * The processes are the group's members other than the two bwrap processes (outer and init).
  */
 function terminateInside(pgid: number): void {
+  forEachInGroup(pgid, (pid, _fields, comm) => {
+    if (comm === 'bwrap') return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Gone in the meantime.
+    }
+  });
+}
+
+function memoryReason(bytes: number): string {
+  return `out of memory (limit ${formatSize(bytes)})`;
+}
+
+/** The resident memory of every process in the group, summed from /proc. */
+function groupRss(pgid: number): number {
+  let pages = 0;
+  forEachInGroup(pgid, (_pid, fields) => (pages += Number(fields[21])));
+  return pages * PAGE_SIZE;
+}
+
+const PAGE_SIZE = 4096;
+
+/**
+ * Calls `fn` for each process of the group with the fields of its /proc stat after `(comm)`
+ * (state is fields[0], ppid [1], pgrp [2], rss [21]) and its comm.
+ */
+function forEachInGroup(pgid: number, fn: (pid: number, fields: string[], comm: string) => void): void {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -126,15 +257,9 @@ function terminateInside(pgid: number): void {
     } catch {
       continue;
     }
-    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after the last ')'.
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    if (pgrp !== pgid || comm === 'bwrap') continue;
-    try {
-      process.kill(Number(entry), 'SIGTERM');
-    } catch {
-      // Gone in the meantime.
-    }
+    // comm may hold spaces and parentheses, so the fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid) fn(Number(entry), fields, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
   }
 }
 

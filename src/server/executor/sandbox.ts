@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ExecSpec } from './executor.js';
 
 /** Where things appear inside the sandbox: fixed paths, so no host layout leaks to the code. */
@@ -25,6 +26,10 @@ export function findBubblewrap(): string | undefined {
 export interface SandboxPaths {
   pythonPrefixes: string[];
   runtimeDir: string;
+  /** Size of the private /tmp. */
+  tmpBytes: number;
+  /** Keep CAP_SETUID and CAP_SETGID for setpriv, which drops them with root (a root server). */
+  keepSetuid: boolean;
 }
 
 /**
@@ -33,7 +38,28 @@ export interface SandboxPaths {
  * private /tmp, the dataset's public part read-only, nothing of the server's data dir.
  */
 export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
-  const args = ['--unshare-all', '--die-with-parent', '--cap-drop', 'ALL', '--hostname', 'khd'];
+  // Every namespace but the user one: under a root server a user namespace would map only
+  // root, and setpriv could not become the session uid. Without one bwrap needs to be root
+  // or able to make one; unprivileged it makes one itself.
+  const namespaces = paths.keepSetuid
+    ? ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try']
+    : ['--unshare-all'];
+  const args = [...namespaces, '--die-with-parent', '--cap-drop', 'ALL', '--hostname', 'khd'];
+  if (paths.keepSetuid) args.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
+  // bwrap makes a mount point's missing parents 0700: the session uid could not reach it.
+  const made = new Set<string>(['/']);
+  const parents = (target: string) => {
+    const missing: string[] = [];
+    for (let d = dirname(target); !made.has(d); d = dirname(d)) missing.unshift(d);
+    for (const d of missing) {
+      made.add(d);
+      args.push('--perms', '0755', '--dir', d);
+    }
+  };
+  const bind = (how: string, host: string, inside: string) => {
+    parents(inside);
+    args.push(how, host, inside);
+  };
   args.push('--ro-bind', '/usr', '/usr');
   for (const top of SYSTEM_TOP_LEVEL) {
     if (!existsSync(top)) continue;
@@ -42,18 +68,21 @@ export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
   }
   for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
   for (const prefix of paths.pythonPrefixes) {
-    if (!prefix.startsWith('/usr/')) args.push('--ro-bind', prefix, prefix);
+    if (!prefix.startsWith('/usr/')) bind('--ro-bind', prefix, prefix);
   }
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  // World-writable with the sticky bit, as /tmp always is: the session uid is not the sandbox's root.
+  args.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--size', String(paths.tmpBytes), '--tmpfs', '/tmp');
+  if (spec.limits?.shmBytes) args.push('--perms', '1777', '--size', String(spec.limits.shmBytes), '--tmpfs', '/dev/shm');
   for (const id of spec.gpuIds) args.push('--dev-bind-try', `/dev/nvidia${id}`, `/dev/nvidia${id}`);
   if (spec.gpuIds.length > 0) {
     for (const dev of ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']) args.push('--dev-bind-try', dev, dev);
   }
-  args.push('--ro-bind', paths.runtimeDir, SANDBOX_RUNTIME_DIR);
+  bind('--ro-bind', paths.runtimeDir, SANDBOX_RUNTIME_DIR);
   for (const part of spec.datasetParts) {
-    args.push('--ro-bind', part.host, `${SANDBOX_DATA_ROOT}/${spec.datasetName}/${part.name}`);
+    bind('--ro-bind', part.host, `${SANDBOX_DATA_ROOT}/${spec.datasetName}/${part.name}`);
   }
-  for (const m of spec.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.host, m.inside);
-  args.push('--bind', spec.workDir, SANDBOX_WORK_DIR, '--chdir', SANDBOX_WORK_DIR);
+  for (const m of spec.mounts) bind(m.writable ? '--bind' : '--ro-bind', m.host, m.inside);
+  bind('--bind', spec.workDir, SANDBOX_WORK_DIR);
+  args.push('--chdir', SANDBOX_WORK_DIR);
   return args;
 }

@@ -57,7 +57,8 @@ export class Scorer {
           workDir: work, datasetName: null, datasetParts: [], env: {}, sessionName: 'scorer', entry: 'evaluation.py', gpuIds: [],
           mounts: [
             { env: 'KHD_PREDICTIONS', host: req.predictionsDir, inside: SANDBOX_PREDICTIONS, writable: false },
-            { env: 'KHD_LABELS', host: req.labelsDir, inside: SANDBOX_LABELS, writable: false },
+            // The label file alone: the rest of the private folder stays out of reach.
+            { env: 'KHD_LABELS', host: join(req.labelsDir, req.labelsFile), inside: `${SANDBOX_LABELS}/${req.labelsFile}`, writable: false },
           ],
           args: [
             '--prediction', join(inside ? SANDBOX_PREDICTIONS : req.predictionsDir, req.predictionsFile),

@@ -1,12 +1,14 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { copyTree } from '../uploads/trees.js';
+import { formatSize } from '../../protocol/sizes.js';
+import type { SessionLimits } from '../config.js';
+import { copyTree, linkWorkFolder } from '../uploads/trees.js';
 import { forgetUpload } from '../uploads/upload-service.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
 import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
 import { EVENTS_FILE, type DataDir } from '../data-dir.js';
-import type { ExecResult, Execution, Executor } from '../executor/executor.js';
+import type { ExecLimits, ExecResult, Execution, Executor } from '../executor/executor.js';
 import type { GpuPool } from '../executor/gpus.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { UserRow } from '../store/accounts.js';
@@ -45,6 +47,7 @@ export interface SessionServiceDeps {
   dataDir: DataDir;
   now: () => number;
   warn: (message: string) => void;
+  limits: SessionLimits;
 }
 
 /** The life of a session: created Queued, started when its GPUs are free, ended exactly once. */
@@ -161,9 +164,12 @@ export class SessionService {
     let plan: LaunchPlan;
     try {
       await this.d.logs.open(s.id);
-      const tree = this.d.uploads.get(s.uploadId)?.tree;
-      if (!tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
-      await copyTree(this.d.dataDir.tree(tree), this.d.dataDir.work(s.id));
+      const upload = this.d.uploads.get(s.uploadId);
+      if (!upload?.tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
+      const uid = this.d.executor.sessionUid;
+      // Links when the session runs as its own uid (it cannot write into them); else a copy.
+      if (uid === undefined) await copyTree(this.d.dataDir.tree(upload.tree), this.d.dataDir.work(s.id));
+      else await linkWorkFolder(this.d.dataDir.tree(upload.tree), this.d.dataDir.work(s.id), upload.files, uid);
       plan = await this.plan(s);
     } catch (err) {
       this.d.gpus.release(gpuIds);
@@ -179,9 +185,27 @@ export class SessionService {
       return;
     }
     this.d.sessions.markRunning(s.id, gpuIds);
+    const max = this.d.limits;
+    let logged = 0;
+    let overLog = false;
     const execution = this.d.executor.start(
-      { workDir: this.d.dataDir.work(s.id), datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds },
-      (stream, lines) => this.d.logs.append(s.id, stream, lines),
+      {
+        workDir: this.d.dataDir.work(s.id), datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds,
+        limits: this.limitsOf(s),
+      },
+      (stream, lines) => {
+        if (overLog) return;
+        logged += lines.reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
+        if (logged > max.maxLogBytes) {
+          // What a log can carry out is capped: the session is stopped, saying why.
+          overLog = true;
+          const reason = `log limit ${formatSize(max.maxLogBytes)} reached`;
+          this.d.logs.append(s.id, 'stderr', [`khd: ${reason}: the session is stopped and further output dropped`]);
+          execution.stop(reason);
+          return;
+        }
+        this.d.logs.append(s.id, stream, lines);
+      },
     );
     const done = execution.result.then((result) => {
       this.running.delete(s.id);
@@ -192,9 +216,21 @@ export class SessionService {
     this.running.set(s.id, { execution, done });
   }
 
+  /** What the session asked for, within what the server allows. */
+  private limitsOf(s: SessionRow): ExecLimits {
+    const max = this.d.limits;
+    return {
+      memoryBytes: Math.min(s.memory, max.maxMemoryBytes),
+      cpus: Math.max(1, Math.min(s.cpus, max.maxCpus)),
+      shmBytes: s.shmSize > 0 ? Math.min(s.shmSize, max.maxMemoryBytes) : undefined,
+      wallMs: max.maxWallMs,
+    };
+  }
+
   private toEnd(r: ExecResult): SessionEnd {
     const base = { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stopped: r.stopped, endedAt: r.endedAt };
     if (r.error) return { ...base, status: 'Failed', reason: `could not start the session: ${r.error}` };
+    if (r.limit) return { ...base, status: 'Failed', reason: r.limit };
     if (r.stopped) return { ...base, status: 'Stopped', reason: 'stopped by the user' };
     if (r.exitCode === null) return { ...base, status: 'Failed', reason: `killed by ${r.signal ?? 'a signal'}` };
     return { ...base, status: 'Exited', reason: null };

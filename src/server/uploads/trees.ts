@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ManifestEntry } from '../../protocol/types.js';
@@ -29,7 +29,7 @@ export async function layOut(dest: string, manifest: ManifestEntry[], contentPat
           copyFileSync(contentPath(f.sha256), file);
           chmodSync(file, EXEC_MODE);
         } else {
-          linkSync(contentPath(f.sha256), file);
+          linkOrCopy(contentPath(f.sha256), file);
         }
       }
       await new Promise((resolve) => setImmediate(resolve));
@@ -43,6 +43,41 @@ export async function layOut(dest: string, manifest: ManifestEntry[], contentPat
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * A hard link, or a copy when the content already has as many links as the file system allows
+ * (65,000 on ext4: an empty `__init__.py` is one content for every project).
+ */
+function linkOrCopy(src: string, dest: string): void {
+  try {
+    linkSync(src, dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EMLINK') throw err;
+    copyFileSync(src, dest);
+  }
+}
+
+/**
+ * A session's work folder from a laid-out tree, for a session that runs as its own uid (a
+ * root server): hard links to the tree's files, which belong to root and are 0644 or 0755, so
+ * the code can read, run, delete and replace them but never write into them (they are the
+ * store's contents); folders belong to the session uid, so it can write beside them. Costs a
+ * link per file instead of a copy.
+ */
+export async function linkWorkFolder(tree: string, dest: string, manifest: ManifestEntry[], uid: number): Promise<void> {
+  const dirs = new Set<string>(['']);
+  for (const f of manifest) {
+    for (let d = dirname(f.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
+  }
+  for (const d of [...dirs].sort()) {
+    mkdirSync(join(dest, d), { recursive: true, mode: 0o755 });
+    chownSync(join(dest, d), uid, uid);
+  }
+  for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
+    for (const f of manifest.slice(i, i + LAYOUT_BATCH)) linkOrCopy(join(tree, f.path), join(dest, f.path));
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
