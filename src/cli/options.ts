@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { parseDuration, parseSize } from '../protocol/sizes.js';
 
 /** A flag's value as a whole number of at least `min`; commander reports a bad one as a usage error. */
 export function parseWhole(min: number) {
@@ -14,4 +15,18 @@ export function choice<T extends string>(name: string, values: readonly T[]) {
     if (!(values as readonly string[]).includes(text)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}`);
     return text as T;
   };
+}
+
+/** A flag's value as a size (`64M`, `1G`), in bytes. */
+export function sizeOption(text: string): number {
+  const value = parseSize(text);
+  if (!value) throw new InvalidArgumentError('expected a size such as 64M or 1G');
+  return value;
+}
+
+/** A flag's value as a duration (`3d`, `12h`, `90m`), in milliseconds. */
+export function durationOption(text: string): number {
+  const value = parseDuration(text);
+  if (!value) throw new InvalidArgumentError('expected a duration such as 12h or 3d');
+  return value;
 }

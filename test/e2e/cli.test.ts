@@ -1,9 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionInfo } from '../../src/protocol/types.js';
+import { resolvePython } from '../../src/server/executor/python.js';
 import { collect, exited, khd, KHD_BIN, REPO_ROOT, spawnServer, waitForOutput, type ServerProcess } from '../helpers/binary.js';
 import { project, TICKER_PY } from '../helpers/projects.js';
 
@@ -154,7 +155,21 @@ describe('the khd binary', () => {
     await khd(['login', '-u', 'admin', '--password-stdin'], { env: cfg, input: 'plain-password' });
     const run = await khd(['run', '-i', '-a', '2 0'], { env: cfg, cwd: ticker.root });
     expect(run.stdout).toContain('tick 2\n');
+    expect(run.stderr).toContain('khd: warning: this server runs sessions without a sandbox (--no-sandbox)');
     plain.child.kill('SIGTERM');
     await exited(plain.child);
+  });
+
+  it('refuses to start without bubblewrap unless given --no-sandbox, saying what to do', async () => {
+    // A PATH with node and python but no bwrap (nor sh to look it up with).
+    const bin = mkdtempSync(join(tmpdir(), 'khd-nobwrap-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const child = spawn(process.execPath, [KHD_BIN, 'server', '--port', '0', '--data-dir', join(work, 'nobwrap-data'), '--python', resolvePython().executable], {
+      env: { ...env, PATH: bin, KHD_ADMIN_PASSWORD: 'x-password' },
+    });
+    const r = await collect(child);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('bubblewrap (bwrap) is not installed, and sessions never run unsandboxed by default: install it (apt-get install bubblewrap), or pass --no-sandbox');
+    rmSync(bin, { recursive: true, force: true });
   });
 });

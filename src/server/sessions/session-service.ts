@@ -21,6 +21,8 @@ import { checkpointNames, folderSize, listCheckpoints } from './checkpoints.js';
 import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
+export const UNSANDBOXED_WARNING =
+  'khd: warning: this server runs sessions without a sandbox (--no-sandbox): no limits on what this code can see or reach';
 export const SHUTDOWN_REASON = 'the server shut down while the session was running';
 
 /** Where the nsml runtime's folders appear inside the sandbox. */
@@ -185,6 +187,7 @@ export class SessionService {
       return;
     }
     this.d.sessions.markRunning(s.id, gpuIds);
+    if (!this.d.executor.sandboxed) this.d.logs.append(s.id, 'stderr', [UNSANDBOXED_WARNING]);
     const max = this.d.limits;
     let logged = 0;
     let overLog = false;

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { parseWhole } from '../../options.js';
+import { durationOption, parseWhole, sizeOption } from '../../options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
@@ -13,6 +13,11 @@ export interface ServerCommandOptions {
   gpus?: number;
   python?: string;
   sandbox: boolean;
+  sessionTimeout?: number;
+  maxLogSize?: number;
+  maxProcesses?: number;
+  tmpSize?: number;
+  sessionUid?: number;
 }
 
 export function defaultDataDir(env: NodeJS.ProcessEnv): string {
@@ -29,6 +34,11 @@ export function newServerCommand(ctx: Context): Command {
     .option('--gpus <n>', 'GPUs to hand out (default: what nvidia-smi -L lists)', parseWhole(0))
     .option('--python <path>', 'the Python interpreter sessions run (default: python3 on PATH)')
     .option('--no-sandbox', 'run sessions as plain processes (when bubblewrap is not available)')
+    .option('--session-timeout <duration>', 'wall-clock limit of one session, e.g. 12h (default 3d)', durationOption)
+    .option('--max-log-size <size>', 'log one session may write before it is stopped (default 64M)', sizeOption)
+    .option('--max-processes <n>', 'processes and threads one session may have (default 1024)', parseWhole(1))
+    .option('--tmp-size <size>', "size of a session's private /tmp (default 1G)", sizeOption)
+    .option('--session-uid <uid>', 'uid sessions run as when the server runs as root (default 65534, nobody)', parseWhole(1))
     .action((opts: ServerCommandOptions) => runServer(opts, ctx));
 }
 
@@ -57,6 +67,13 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     gpus: opts.gpus,
     python: opts.python,
     noSandbox: !opts.sandbox,
+    sessionLimits: {
+      ...(opts.sessionTimeout ? { maxWallMs: opts.sessionTimeout } : {}),
+      ...(opts.maxLogSize ? { maxLogBytes: opts.maxLogSize } : {}),
+    },
+    maxProcesses: opts.maxProcesses,
+    tmpBytes: opts.tmpSize,
+    sessionUid: opts.sessionUid,
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
   }).catch((err: NodeJS.ErrnoException) => {
