@@ -1,8 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.js';
+import { CliError } from './errors.js';
 
 export const KEYRING_SERVICE = 'khd';
+/** A keychain that does not answer in this long is given up for the file. */
+export const KEYRING_TIMEOUT_MS = 3000;
+
+type KeyringModule = typeof import('@napi-rs/keyring');
 
 export type StoredWhere = { kind: 'keyring' } | { kind: 'file'; path: string; why?: string };
 
@@ -16,6 +21,8 @@ export class Credentials {
   constructor(
     private readonly config: Config,
     private readonly env: NodeJS.ProcessEnv,
+    private readonly keyring: () => Promise<KeyringModule> = () => import('@napi-rs/keyring'),
+    private readonly keyringTimeoutMs = KEYRING_TIMEOUT_MS,
   ) {}
 
   get file(): string {
@@ -26,7 +33,7 @@ export class Credentials {
     if (this.env.KHD_TOKEN) return this.env.KHD_TOKEN;
     const cfg = this.config.read();
     if (cfg.credentialStore === 'keyring' && cfg.server === server && !this.noKeyring()) {
-      const token = await keyringCall((e) => e.getPassword(), server);
+      const token = await this.keyringCall((e, signal) => e.getPassword(signal), server);
       if (typeof token === 'string') return token;
     }
     return this.readFile()[server];
@@ -35,7 +42,7 @@ export class Credentials {
   async set(server: string, token: string): Promise<StoredWhere> {
     let why = 'KHD_NO_KEYRING is set';
     if (!this.noKeyring()) {
-      const result = await keyringCall((e) => (e.setPassword(token), true as const), server);
+      const result = await this.keyringCall((e, signal) => e.setPassword(token, signal).then(() => true as const), server);
       if (result === true) {
         await this.removeFromFile(server);
         return { kind: 'keyring' };
@@ -47,7 +54,7 @@ export class Credentials {
   }
 
   async delete(server: string): Promise<void> {
-    if (!this.noKeyring()) await keyringCall((e) => e.deletePassword(), server);
+    if (!this.noKeyring()) await this.keyringCall((e, signal) => e.deletePassword(signal), server);
     await this.removeFromFile(server);
   }
 
@@ -55,12 +62,58 @@ export class Credentials {
     return this.env.KHD_NO_KEYRING === '1' || this.env.KHD_NO_KEYRING === 'true';
   }
 
+  /**
+   * The credential file, refused when it is a symbolic link (a token could be written where
+   * someone else reads it) or when others may read it.
+   */
   private readFile(): CredentialFile {
+    let st;
+    try {
+      st = lstatSync(this.file);
+    } catch {
+      return {};
+    }
+    if (st.isSymbolicLink()) {
+      throw new CliError(`${this.file} is a symbolic link: khd does not follow it for tokens; remove it (rm ${this.file}) and run khd login`);
+    }
+    if (st.mode & 0o077) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      throw new CliError(`${this.file} can be read by others (mode ${mode}): run chmod 600 ${this.file}, then khd login if the token may have leaked`);
+    }
     try {
       return JSON.parse(readFileSync(this.file, 'utf8')) as CredentialFile;
     } catch {
       return {};
     }
+  }
+
+  /**
+   * Runs one keychain call, given up after the timeout (a locked or absent secret service can
+   * hang). On headless Linux the first Entry of a process can fail with AccessDenied while a
+   * fresh one works, so a failure is retried once with a new Entry.
+   */
+  private async keyringCall<T>(call: (entry: AsyncEntry, signal: AbortSignal) => Promise<T>, account: string): Promise<T | Error> {
+    let mod: KeyringModule;
+    try {
+      mod = await this.keyring();
+    } catch (err) {
+      return err as Error;
+    }
+    const signal = AbortSignal.timeout(this.keyringTimeoutMs);
+    const timedOut = new Promise<Error>((resolve) => {
+      const timer = setTimeout(() => resolve(new Error(`it did not answer within ${this.keyringTimeoutMs / 1000} s`)), this.keyringTimeoutMs);
+      timer.unref();
+    });
+    let last: Error = new Error('unknown keychain error');
+    for (let attempt = 0; attempt < 2 && !signal.aborted; attempt++) {
+      try {
+        const result: T | Error = await Promise.race([call(new mod.AsyncEntry(KEYRING_SERVICE, account), signal), timedOut]);
+        return result;
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    return signal.aborted ? new Error(`it did not answer within ${this.keyringTimeoutMs / 1000} s`) : last;
   }
 
   private async writeFile(data: CredentialFile): Promise<void> {
@@ -79,26 +132,4 @@ export class Credentials {
   }
 }
 
-type Entry = import('@napi-rs/keyring').Entry;
-
-/**
- * Runs one keychain call. On headless Linux the first Entry of a process can fail with
- * AccessDenied while a fresh one works, so a failure is retried once with a new Entry.
- */
-async function keyringCall<T>(call: (entry: Entry) => T, account: string): Promise<T | Error> {
-  let mod: typeof import('@napi-rs/keyring');
-  try {
-    mod = await import('@napi-rs/keyring');
-  } catch (err) {
-    return err as Error;
-  }
-  let last: Error = new Error('unknown keychain error');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      return call(new mod.Entry(KEYRING_SERVICE, account));
-    } catch (err) {
-      last = err as Error;
-    }
-  }
-  return last;
-}
+type AsyncEntry = import('@napi-rs/keyring').AsyncEntry;

@@ -15,6 +15,7 @@ export const ERRORS = {
   KHD_UNAUTHENTICATED: { status: 401, exit: EXIT.auth },
   KHD_BAD_CREDENTIALS: { status: 401, exit: EXIT.auth },
   KHD_TOKEN_EXPIRED: { status: 401, exit: EXIT.auth },
+  KHD_LOGIN_LOCKED: { status: 429, exit: EXIT.auth },
   KHD_FORBIDDEN: { status: 403, exit: EXIT.failure },
   KHD_NOT_FOUND: { status: 404, exit: EXIT.failure },
   KHD_SESSION_NOT_FOUND: { status: 404, exit: EXIT.failure },

@@ -88,7 +88,7 @@ export function createServices(options: ServicesOptions): Services {
   const sweep = () => void uploads.sweep(now() - STALE_UPLOAD_MS).catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
     db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
-    auth: new AuthService(accounts, options.auth),
+    auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
     info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
