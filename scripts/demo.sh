@@ -20,7 +20,13 @@ export KHD_CONFIG_DIR="$work/config" KHD_NO_KEYRING=1
 export KHD_ADMIN_PASSWORD="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
 echo "== khd server (data dir $work/data)" >&2
-node bin/khd.js server --port 0 --data-dir "$work/data" >"$work/server.out" 2>"$work/server.err" &
+# The server refuses to run sessions unsandboxed unless told to: the demo says so and goes on.
+sandbox_flag=
+if ! command -v bwrap >/dev/null 2>&1; then
+  echo "== bubblewrap is not installed (apt-get install bubblewrap): the demo runs sessions with --no-sandbox" >&2
+  sandbox_flag=--no-sandbox
+fi
+node bin/khd.js server --port 0 --data-dir "$work/data" $sandbox_flag >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q '^listening on ' "$work/server.out" 2>/dev/null && break
