@@ -26,11 +26,11 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-function run(executor: LocalExecutor, code: string, args: string[] = [], limits: ExecLimits = {}) {
-  writeFileSync(join(work, 'main.py'), code);
+function run(executor: LocalExecutor, code: string, args: string[] = [], limits: ExecLimits = {}, dir = work) {
+  writeFileSync(join(dir, 'main.py'), code);
   const lines: [LogStream, string][] = [];
   const execution = executor.start(
-    { workDir: work, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/1', entry: 'main.py', args, gpuIds: [], limits },
+    { workDir: dir, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/1', entry: 'main.py', args, gpuIds: [], limits },
     (stream, batch) => batch.forEach((l) => lines.push([stream, l])),
   );
   return { execution, lines };
@@ -38,7 +38,8 @@ function run(executor: LocalExecutor, code: string, args: string[] = [], limits:
 
 const AS_ROOT = process.getuid?.() === 0;
 const make = (options: Partial<LocalExecutorOptions>) =>
-  () => new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap: findBubblewrap(), stopGraceMs: 300, ...options });
+  (more: Partial<LocalExecutorOptions> = {}) =>
+    new LocalExecutor({ python, runtimeDir: nsmlRuntimeDir(), bubblewrap: findBubblewrap(), stopGraceMs: 300, ...options, ...more });
 const executors = {
   sandboxed: make({}),
   plain: make({ bubblewrap: undefined }),
@@ -146,6 +147,19 @@ describe.each(Object.entries(executors))('limits (%s)', (kind, makeExecutor) => 
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it('ends only the session over its limit when several run at once', async () => {
+    const executor = makeExecutor();
+    const other = mkdtempSync(join(tmpdir(), 'khd-exec-'));
+    const calm = run(executor, 'import time\ntime.sleep(1)\nprint("calm")\n', [], { memoryBytes: 128 * 1024 ** 2 }, other);
+    const greedy = run(executor, 'chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))\n', [], { memoryBytes: 128 * 1024 ** 2 });
+    const [calmResult, greedyResult] = await Promise.all([calm.execution.result, greedy.execution.result]);
+    expect(greedyResult.limit).toBe('out of memory (limit 128 MB)');
+    expect(calmResult).toMatchObject({ exitCode: 0 });
+    expect(calmResult.limit).toBeUndefined();
+    expect(calm.lines).toEqual([['stdout', 'calm']]);
+    rmSync(other, { recursive: true, force: true });
+  });
+
   it('stops code that runs past the time limit', async () => {
     const { execution } = run(makeExecutor(), 'import time\nwhile True:\n    time.sleep(0.05)\n', [], { wallMs: 1000 });
     const result = await execution.result;
@@ -160,9 +174,7 @@ describe.each(Object.entries(executors))('limits (%s)', (kind, makeExecutor) => 
 
   it.runIf(kind !== 'plain')('gives the code a private /tmp of a capped size', async () => {
     const code = 'try:\n    open("/tmp/big", "wb").write(b"x" * (2 << 20))\n    print("wrote")\nexcept OSError as e:\n    print("refused", e.errno)\n';
-    const executor = makeExecutor();
-    (executor as unknown as { options: LocalExecutorOptions }).options.tmpBytes = 1024 * 1024;
-    const { execution, lines } = run(executor, code);
+    const { execution, lines } = run(makeExecutor({ tmpBytes: 1024 * 1024 }), code);
     await execution.result;
     expect(lines).toEqual([['stdout', 'refused 28']]);
   });

@@ -1,17 +1,16 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { formatSize } from '../../protocol/sizes.js';
 import type { LogStream } from '../../protocol/types.js';
 import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
+import { MemoryWatch, terminateInside } from './processes.js';
 import { LineSplitter } from './line-splitter.js';
 import { bubblewrapArgs, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
 
 export const STOP_GRACE_MS = 10_000;
-/** How often the memory of a session's processes is summed. */
-const MEMORY_POLL_MS = 100;
 /** The uid sessions run as under a root server: nobody. */
 export const DEFAULT_SESSION_UID = 65534;
 export const DEFAULT_MAX_PROCESSES = 1024;
@@ -52,6 +51,7 @@ export function missingLaunchTools(): string[] {
 export class LocalExecutor implements Executor {
   readonly sandboxed: boolean;
   readonly sessionUid: number | undefined;
+  private readonly memory = new MemoryWatch();
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.sandboxed = options.bubblewrap !== undefined;
@@ -64,13 +64,17 @@ export class LocalExecutor implements Executor {
     const { command, args, env, cwd } = this.command(spec);
     const startedAt = Date.now();
     const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // How it ends, when the platform ends it: by the user's stop, or by a limit (with the reason).
     let stopped = false;
     let limitHit: string | undefined;
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
     const lastErrors: string[] = [];
     const sink: LineSink = (stream, lines) => {
-      if (stream === 'stderr' && lines.length > 0) lastErrors.splice(0, lastErrors.length, ...[...lastErrors, ...lines].slice(-5));
+      if (stream === 'stderr') {
+        lastErrors.push(...lines.slice(-5));
+        lastErrors.splice(0, lastErrors.length - 5);
+      }
       onLines(stream, lines);
     };
     const killGroup = () => {
@@ -91,63 +95,56 @@ export class LocalExecutor implements Executor {
         }
       }
     };
-    const stop = (limit?: string) => {
-      if (stopped || limitHit) return;
+    /** SIGTERM, then SIGKILL after the grace period; false when it was already ending. */
+    const stop = (limit?: string): boolean => {
+      if (stopped || limitHit) return false;
       if (limit) limitHit = limit;
       else stopped = true;
       terminate();
       killTimer = setTimeout(killGroup, this.options.stopGraceMs ?? STOP_GRACE_MS);
       killTimer.unref();
+      return true;
     };
-    const watchdogs = this.watch(child.pid, limits, {
-      outOfMemory: (reason) => {
-        if (stopped || limitHit) return;
-        limitHit = reason;
-        killGroup();
-      },
-      outOfTime: (reason) => {
-        timedOut = true;
-        stop(reason);
-      },
-    });
+    const { memoryBytes, wallMs } = limits;
+    // Out of memory is not waited for: SIGKILL at once.
+    const unwatchMemory =
+      memoryBytes && child.pid
+        ? this.memory.watch(child.pid, memoryBytes, () => {
+            if (stopped || limitHit) return;
+            limitHit = memoryReason(memoryBytes);
+            killGroup();
+          })
+        : () => {};
+    const wallTimer = wallMs
+      ? setTimeout(() => (timedOut = stop(`time limit ${Math.round(wallMs / 1000)} s reached`)), wallMs).unref()
+      : undefined;
+    const unwatch = () => {
+      unwatchMemory();
+      clearTimeout(wallTimer);
+    };
     const result = new Promise<ExecResult>((resolve) => {
       const outputs = [pipeLines(child.stdout, 'stdout', sink), pipeLines(child.stderr, 'stderr', sink)];
       child.on('error', (err) => {
-        watchdogs.forEach(clearTimeout);
+        unwatch();
         resolve({ exitCode: null, signal: null, timedOut: false, stopped, startedAt, endedAt: Date.now(), error: err.message });
       });
       child.on('exit', () => {
         clearTimeout(killTimer);
-        watchdogs.forEach(clearTimeout);
+        unwatch();
         // Orphans the code left behind in its group go with it (and with them, the pipes they hold).
         killGroup();
       });
       child.on('close', (code, signal) => {
         // RLIMIT_DATA makes an allocation past the limit fail inside Python: a MemoryError.
-        if (!limitHit && code !== 0 && limits.memoryBytes && lastErrors.some((l) => /^MemoryError\b/.test(l))) {
-          limitHit = memoryReason(limits.memoryBytes);
+        if (!limitHit && code !== 0 && memoryBytes && lastErrors.some((l) => /^MemoryError\b/.test(l))) {
+          limitHit = memoryReason(memoryBytes);
         }
         void Promise.all(outputs).then(() =>
           resolve({ exitCode: code, signal, timedOut, stopped, startedAt, endedAt: Date.now(), ...(limitHit ? { limit: limitHit } : {}) }),
         );
       });
     });
-    return { result, stop };
-  }
-
-  /** The timers that enforce the memory and wall-clock limits. */
-  private watch(pid: number | undefined, limits: ExecLimits, on: { outOfMemory(reason: string): void; outOfTime(reason: string): void }): NodeJS.Timeout[] {
-    if (!pid) return [];
-    const timers: NodeJS.Timeout[] = [];
-    const { memoryBytes, wallMs } = limits;
-    if (memoryBytes) {
-      // RLIMIT_DATA bounds each process; the sum over the group catches many processes
-      // (DataLoader workers) that are each under it.
-      timers.push(setInterval(() => groupRss(pid) > memoryBytes && on.outOfMemory(memoryReason(memoryBytes)), MEMORY_POLL_MS));
-    }
-    if (wallMs) timers.push(setTimeout(() => on.outOfTime(`time limit ${Math.round(wallMs / 1000)} s reached`), wallMs));
-    for (const t of timers) t.unref();
-    return timers;
+    return { result, stop: (limit) => void stop(limit) };
   }
 
   /** The work folder's top and the writable mounts belong to the session uid. */
@@ -215,52 +212,8 @@ export class LocalExecutor implements Executor {
   }
 }
 
-/**
- * SIGTERM to the session's own processes but not to bubblewrap: bwrap dies of SIGTERM and its
- * --die-with-parent would turn that into SIGKILL, leaving the code no chance to save its work.
- * The processes are the group's members other than the two bwrap processes (outer and init).
- */
-function terminateInside(pgid: number): void {
-  forEachInGroup(pgid, (pid, _fields, comm) => {
-    if (comm === 'bwrap') return;
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // Gone in the meantime.
-    }
-  });
-}
-
 function memoryReason(bytes: number): string {
   return `out of memory (limit ${formatSize(bytes)})`;
-}
-
-/** The resident memory of every process in the group, summed from /proc. */
-function groupRss(pgid: number): number {
-  let pages = 0;
-  forEachInGroup(pgid, (_pid, fields) => (pages += Number(fields[21])));
-  return pages * PAGE_SIZE;
-}
-
-const PAGE_SIZE = 4096;
-
-/**
- * Calls `fn` for each process of the group with the fields of its /proc stat after `(comm)`
- * (state is fields[0], ppid [1], pgrp [2], rss [21]) and its comm.
- */
-function forEachInGroup(pgid: number, fn: (pid: number, fields: string[], comm: string) => void): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // comm may hold spaces and parentheses, so the fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid) fn(Number(entry), fields, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-  }
 }
 
 /** Unsandboxed, DATASET_PATH is a folder of links to the parts the session may use. */
