@@ -100,20 +100,18 @@ export class Credentials {
       return err as Error;
     }
     const signal = AbortSignal.timeout(this.keyringTimeoutMs);
-    const timedOut = new Promise<Error>((resolve) => {
-      const timer = setTimeout(() => resolve(new Error(`it did not answer within ${this.keyringTimeoutMs / 1000} s`)), this.keyringTimeoutMs);
-      timer.unref();
-    });
+    const gaveUp = () => new Error(`it did not answer within ${this.keyringTimeoutMs / 1000} s`);
+    // The signal asks the call to stop; the race answers now even if the call does not.
+    const timedOut = new Promise<Error>((resolve) => signal.addEventListener('abort', () => resolve(gaveUp()), { once: true }));
     let last: Error = new Error('unknown keychain error');
     for (let attempt = 0; attempt < 2 && !signal.aborted; attempt++) {
       try {
-        const result: T | Error = await Promise.race([call(new mod.AsyncEntry(KEYRING_SERVICE, account), signal), timedOut]);
-        return result;
+        return await Promise.race([call(new mod.AsyncEntry(KEYRING_SERVICE, account), signal), timedOut]);
       } catch (err) {
         last = err as Error;
       }
     }
-    return signal.aborted ? new Error(`it did not answer within ${this.keyringTimeoutMs / 1000} s`) : last;
+    return signal.aborted ? gaveUp() : last;
   }
 
   private async writeFile(data: CredentialFile): Promise<void> {

@@ -69,7 +69,9 @@ export class AuthService {
       for (const [n, e] of this.failures) if (now - e.last > LOGIN_LOCK_MS) this.failures.delete(n);
     }
     const entry = this.failures.get(name);
-    const count = entry && entry.lockedUntil <= now && entry.count >= LOGIN_FAILURES_BEFORE_LOCK ? 1 : (entry?.count ?? 0) + 1;
+    // A lock that is over gives the name a fresh count.
+    const lockOver = entry !== undefined && entry.count >= LOGIN_FAILURES_BEFORE_LOCK && entry.lockedUntil <= now;
+    const count = (lockOver ? 0 : (entry?.count ?? 0)) + 1;
     this.failures.set(name, { count, last: now, lockedUntil: count >= LOGIN_FAILURES_BEFORE_LOCK ? now + LOGIN_LOCK_MS : 0 });
   }
 
