@@ -169,9 +169,12 @@ export class SessionService {
       const upload = this.d.uploads.get(s.uploadId);
       if (!upload?.tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
       const uid = this.d.executor.sessionUid;
+      const work = this.d.dataDir.work(s.id);
+      // Fresh, also for a session queued before a restart whose folder was already laid out.
+      await rm(work, { recursive: true, force: true });
       // Links when the session runs as its own uid (it cannot write into them); else a copy.
-      if (uid === undefined) await copyTree(this.d.dataDir.tree(upload.tree), this.d.dataDir.work(s.id));
-      else await linkWorkFolder(this.d.dataDir.tree(upload.tree), this.d.dataDir.work(s.id), upload.files, uid);
+      if (uid === undefined) await copyTree(this.d.dataDir.tree(upload.tree), work);
+      else await linkWorkFolder(this.d.dataDir.tree(upload.tree), work, upload.files, uid);
       plan = await this.plan(s);
     } catch (err) {
       this.d.gpus.release(gpuIds);

@@ -11,6 +11,25 @@ const EXEC_MODE = 0o755;
 const LAYOUT_BATCH = 256;
 
 /**
+ * Makes the folders the manifest's files need under `dest` (the paths' ancestors, parents
+ * first), then places each file with synchronous calls, a batch per turn of the event loop so
+ * the server keeps answering. Returns the folders made.
+ */
+async function placeFiles(dest: string, manifest: ManifestEntry[], place: (f: ManifestEntry, file: string) => void): Promise<string[]> {
+  const dirs = new Set<string>();
+  for (const f of manifest) {
+    for (let d = dirname(f.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
+  }
+  const made = [...dirs].sort().map((d) => join(dest, d));
+  for (const dir of made) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
+    for (const f of manifest.slice(i, i + LAYOUT_BATCH)) place(f, join(dest, f.path));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return made;
+}
+
+/**
  * Lays the manifest's files out from the stored contents into `dest`: hard links to the
  * contents (the tree is never written to), copies for executables (a mode of their own). In a
  * hidden sibling folder first, renamed into place only when complete, so nothing
@@ -20,20 +39,14 @@ export async function layOut(dest: string, manifest: ManifestEntry[], contentPat
   const staging = join(dirname(dest), `.partial-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true, mode: 0o700 });
   try {
-    const dirs = [...new Set(manifest.map((f) => dirname(join(staging, f.path))))].sort();
-    for (const dir of dirs) mkdirSync(dir, { recursive: true, mode: 0o755 });
-    for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
-      for (const f of manifest.slice(i, i + LAYOUT_BATCH)) {
-        const file = join(staging, f.path);
-        if (f.mode & 0o111) {
-          copyFileSync(contentPath(f.sha256), file);
-          chmodSync(file, EXEC_MODE);
-        } else {
-          linkOrCopy(contentPath(f.sha256), file);
-        }
+    await placeFiles(staging, manifest, (f, file) => {
+      if (f.mode & 0o111) {
+        copyFileSync(contentPath(f.sha256), file);
+        chmodSync(file, EXEC_MODE);
+      } else {
+        linkOrCopy(contentPath(f.sha256), file);
       }
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    });
     await chmod(staging, 0o755);
     await rename(staging, dest).catch(async (err: NodeJS.ErrnoException) => {
       // Laid out meanwhile by an upload of the same tree: that one serves.
@@ -67,18 +80,9 @@ function linkOrCopy(src: string, dest: string): void {
  * link per file instead of a copy.
  */
 export async function linkWorkFolder(tree: string, dest: string, manifest: ManifestEntry[], uid: number): Promise<void> {
-  const dirs = new Set<string>(['']);
-  for (const f of manifest) {
-    for (let d = dirname(f.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
-  }
-  for (const d of [...dirs].sort()) {
-    mkdirSync(join(dest, d), { recursive: true, mode: 0o755 });
-    chownSync(join(dest, d), uid, uid);
-  }
-  for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
-    for (const f of manifest.slice(i, i + LAYOUT_BATCH)) linkOrCopy(join(tree, f.path), join(dest, f.path));
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await mkdir(dest, { recursive: true, mode: 0o755 });
+  const made = await placeFiles(dest, manifest, (f, file) => linkOrCopy(join(tree, f.path), file));
+  for (const dir of [dest, ...made]) chownSync(dir, uid, uid);
 }
 
 /**
