@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DatasetOptions } from '../../protocol/types.js';
@@ -32,12 +33,13 @@ export class Scorer {
   constructor(private readonly executor: Executor) {}
 
   async score(req: ScoreRequest): Promise<number> {
+    // Checked here for both kinds of metric: a missing label file must not reach the sandbox,
+    // whose error would name a path of the server's.
+    if (!existsSync(join(req.labelsDir, req.labelsFile))) throw new ScorerError(`the dataset has no ${req.labelsFile}`);
     if (req.metric !== 'custom') {
       const [predictions, labels] = await Promise.all([
         readFile(join(req.predictionsDir, req.predictionsFile), 'utf8'),
-        readFile(join(req.labelsDir, req.labelsFile), 'utf8').catch(() => {
-          throw new ScorerError(`the dataset has no ${req.labelsFile}`);
-        }),
+        readFile(join(req.labelsDir, req.labelsFile), 'utf8'),
       ]);
       return scoreBuiltin(req.metric, predictions, labels);
     }

@@ -1,0 +1,27 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Executor } from '../executor/executor.js';
+import { Scorer, ScorerError } from './scorer.js';
+
+describe('Scorer', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'khd-scorer-'));
+    writeFileSync(join(dir, 'predictions'), '1\n0\n');
+    writeFileSync(join(dir, 'evaluation.py'), 'print(1)\n');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each(['accuracy', 'custom'] as const)('says the dataset has no label file (%s), without starting anything', async (metric) => {
+    let started = 0;
+    const executor = { sandboxed: true, sessionUid: undefined, start: () => (started++, undefined as never) } satisfies Executor;
+    const scoring = new Scorer(executor).score({
+      metric, predictionsDir: dir, predictionsFile: 'predictions', labelsDir: dir, labelsFile: 'test_submit_label',
+      evaluationPy: join(dir, 'evaluation.py'), scratchDir: dir,
+    });
+    await expect(scoring).rejects.toThrow(new ScorerError('the dataset has no test_submit_label'));
+    expect(started).toBe(0);
+  });
+});
