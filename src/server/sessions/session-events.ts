@@ -12,6 +12,8 @@ export interface EventState {
 
 // The file is written by participant code: anything may be in it, so every field is checked.
 const MAX_EVENT_LINE = 64 * 1024;
+/** What is read into memory at once. */
+const READ_CHUNK = 1024 * 1024;
 
 const emptyState = (): EventState => ({ lastSummary: null, saves: new Map(), pausedAt: null, loadSeconds: null, inferSeconds: null });
 
@@ -57,21 +59,28 @@ export class SessionEvents {
     const fd = openSync(file, 'r');
     try {
       const size = fstatSync(fd).size;
-      if (size > entry.offset) {
-        const buffer = Buffer.alloc(size - entry.offset);
-        readSync(fd, buffer, 0, buffer.length, entry.offset);
-        const end = buffer.lastIndexOf(10);
-        if (end >= 0) {
-          for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
-            if (!line || line.length > MAX_EVENT_LINE) continue;
-            try {
-              apply(entry.state, JSON.parse(line) as Record<string, unknown>);
-            } catch {
-              // A line the runtime did not write: skipped.
-            }
-          }
-          entry.offset += end + 1;
+      // In bounded chunks: the file is the participant's, and may be as large as its disk allows.
+      const buffer = Buffer.alloc(Math.min(READ_CHUNK, Math.max(size - entry.offset, 0)));
+      while (size > entry.offset) {
+        const got = readSync(fd, buffer, 0, Math.min(buffer.length, size - entry.offset), entry.offset);
+        const end = buffer.subarray(0, got).lastIndexOf(10);
+        if (end < 0) {
+          // The last line is not complete yet: read again later.
+          if (got < READ_CHUNK) break;
+          // A whole chunk without a line end is one overlong line: skipped (what follows it up
+          // to the next line end fails to parse and is skipped too).
+          entry.offset += got;
+          continue;
         }
+        for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
+          if (!line || line.length > MAX_EVENT_LINE) continue;
+          try {
+            apply(entry.state, JSON.parse(line) as Record<string, unknown>);
+          } catch {
+            // A line the runtime did not write: skipped.
+          }
+        }
+        entry.offset += end + 1;
       }
     } finally {
       closeSync(fd);
