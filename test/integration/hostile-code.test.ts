@@ -105,6 +105,11 @@ except OSError:
     expect(r.stderr).toContain('khd: log limit 1 MB reached: the session is stopped and further output dropped');
   });
 
+  it('that writes without end and without a line end is stopped at the log limit too', async () => {
+    const r = await runCode('import sys\nwhile True:\n    sys.stdout.write("x" * 100000)\n');
+    expect(r.session).toMatchObject({ status: 'Failed', reason: 'log limit 1 MB reached' });
+  });
+
   it.runIf(AS_ROOT)('that forks without end runs out of processes, and the server goes on', async () => {
     const bomb = `
 import os, time

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter, MAX_LINE_CHARS } from './line-splitter.js';
 
 describe('LineSplitter', () => {
   it('splits on \\n, \\r\\n and a lone \\r, across chunk borders', () => {
@@ -23,5 +23,15 @@ describe('LineSplitter', () => {
     const s = new LineSplitter();
     expect([...s.push(Buffer.from('no newline')), ...s.end()]).toEqual(['no newline']);
     expect(s.end()).toEqual([]);
+  });
+
+  it('cuts output that never ends a line into lines of at most MAX_LINE_CHARS', () => {
+    const s = new LineSplitter();
+    const lines: string[] = [];
+    for (let i = 0; i < 10; i++) lines.push(...s.push(Buffer.from('x'.repeat(MAX_LINE_CHARS / 2 + 1))));
+    lines.push(...s.end());
+    expect(lines.join('')).toBe('x'.repeat(10 * (MAX_LINE_CHARS / 2 + 1)));
+    expect(lines.slice(0, -1).every((l) => l.length === MAX_LINE_CHARS)).toBe(true);
+    expect(lines).toHaveLength(6);
   });
 });
