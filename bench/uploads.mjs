@@ -1,5 +1,5 @@
 // Upload benches: khd against `tar cf - DIR | curl -T - URL` on the same tree, in one run.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -92,7 +92,9 @@ function khdRun(env, cwd) {
 export async function benchUploads(scale) {
   const work = mkdtempSync(join(tmpdir(), 'khd-bench-'));
   const password = 'bench-admin-password';
-  const server = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), '--no-sandbox'], {
+  // Sessions start as they would in production: in the sandbox, where bubblewrap is here.
+  const sandbox = spawnSync('sh', ['-c', 'command -v bwrap']).status === 0 ? [] : ['--no-sandbox'];
+  const server = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox], {
     env: { ...process.env, KHD_ADMIN_PASSWORD: password },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -115,6 +117,7 @@ export async function benchUploads(scale) {
     const { seconds: again, total: againTotal } = await khdRun(env, tree);
     const againSent = proxy.take();
     rows.push({ name: 're-run, nothing changed', khd: `${again.toFixed(2)} s, ${(againSent / 1e3).toFixed(1)} KB sent (${againTotal.toFixed(2)} s with the session)`, baseline: `${((againSent / bytes) * 100).toFixed(3)}% of the tree`, ratio: again / first, target: '< 1% bytes, < 10% time' });
+    rows.push({ name: `session start after the upload${sandbox.length ? ' (no sandbox)' : ''}`, khd: `${((againTotal - again) * 1000).toFixed(0)} ms (first run: ${((firstTotal - first) * 1000).toFixed(0)} ms)`, baseline: '1 s', ratio: againTotal - again, target: '< 1 s' });
     writeFileSync(join(tree, 'weights', 'changed.bin'), randomBytes(1024 * 1024));
     await khdRun(env, tree);
     proxy.take();

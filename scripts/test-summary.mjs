@@ -8,7 +8,9 @@ let skipped = 0;
 try {
   const v = JSON.parse(readFileSync(vitestJson, 'utf8'));
   passed += v.numPassedTests;
-  failed += v.numFailedTests + (v.numFailedTestSuites ?? 0);
+  // A file that failed with no failing test in it could not run at all (an import error): one failure.
+  const broken = v.testResults.filter((f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed'));
+  failed += v.numFailedTests + broken.length;
   skipped += v.numPendingTests + v.numTodoTests;
 } catch {
   failed += 1;

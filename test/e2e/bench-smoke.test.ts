@@ -19,6 +19,7 @@ describe('npm run bench (small)', () => {
       'khd --help',
       expect.stringMatching(/^first upload \(203 files, \d+ MB\)$/),
       're-run, nothing changed',
+      expect.stringMatching(/^session start after the upload( \(no sandbox\))?$/),
       're-run, one 1 MB file changed',
       expect.stringMatching(/^peak memory sending 0\.\d+ GB$/),
     ]);
