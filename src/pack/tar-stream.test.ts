@@ -26,8 +26,10 @@ async function roundTrip(files: ManifestEntry[], kept?: ReadCache): Promise<stri
   mkdirSync(join(root, 'blobs'));
   let n = 0;
   const sent: string[] = [];
+  const packed = await packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`), kept);
   await receiveContents(
-    (await packStream(join(root, 'src'), files, (e) => sent.push(`${e.index}/${e.count} ${e.path}`), kept)).stream,
+    packed.stream,
+    packed.contentType === 'application/gzip',
     new Map(files.map((f) => [f.path, f])),
     {
       tmpFile: () => join(root, `tmp${++n}`),

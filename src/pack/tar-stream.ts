@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip, deflateRawSync, constants as zlib } from 'node:zlib';
 import { Header, Pax } from 'tar';
+import { USTAR_MAX_SIZE } from '../protocol/paths.js';
 import type { ManifestEntry } from '../protocol/types.js';
 import type { ReadCache } from './manifest.js';
 
@@ -41,8 +42,9 @@ function headerBlocks(f: ManifestEntry): Buffer[] {
   const fields = { path: f.path, mode: f.mode, size: f.size, type: 'File' as const, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
   const header = new Header(fields);
   const block = Buffer.alloc(BLOCK);
-  // A path too long for ustar goes in a PAX header before it.
-  return header.encode(block, 0) ? [new Pax(fields).encode(), block] : [block];
+  // A path too long for ustar goes in a PAX header before it; a size only where ustar's cannot hold it.
+  const pax = { ...fields, size: f.size > USTAR_MAX_SIZE ? f.size : undefined };
+  return header.encode(block, 0) ? [new Pax(pax).encode(), block] : [block];
 }
 
 /**

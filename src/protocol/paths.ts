@@ -15,3 +15,10 @@ export function pathProblem(path: string, maxDepth: number, maxLength: number): 
   if (parts.length > maxDepth) return `path deeper than ${maxDepth} folders`;
   return undefined;
 }
+
+/**
+ * The largest size a ustar header's octal field holds (8 GiB − 1). A size in a PAX header is
+ * sent, and accepted, only above it: an entry with two sizes is how archives smuggle files past
+ * readers that take the other one.
+ */
+export const USTAR_MAX_SIZE = 0o77777777777;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Header } from 'tar';
+import { Header, Pax } from 'tar';
 import type { EntryTypeName } from 'tar/types';
 import type { ManifestEntry } from '../../src/protocol/types.js';
 
@@ -12,11 +12,13 @@ export interface CraftedEntry {
   linkpath?: string;
   /** Size written in the header, when it should lie about the body. */
   size?: number;
+  /** A size in a PAX header before the entry (which readers take over the ustar one). */
+  paxSize?: number;
 }
 
 /**
  * A tar built byte by byte, so tests can write what no honest packer would: links, devices,
- * absolute and `..` paths, sizes that lie. Returns the raw tar; gzip it with `gz`.
+ * absolute and `..` paths, sizes that lie, PAX headers. Returns the raw tar; gzip it with `gz`.
  */
 export function craftTar(entries: CraftedEntry[]): Buffer {
   const blocks: Buffer[] = [];
@@ -33,7 +35,11 @@ export function craftTar(entries: CraftedEntry[]): Buffer {
       gid: 0,
     });
     const block = Buffer.alloc(512);
-    header.encode(block, 0);
+    // A path too long for ustar, or a PAX size, goes in a PAX header before the entry.
+    const needPax = header.encode(block, 0);
+    if (needPax || e.paxSize !== undefined) {
+      blocks.push(new Pax({ path: needPax ? e.path : undefined, size: e.paxSize }).encode());
+    }
     blocks.push(block);
     if (body.length > 0) {
       blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));

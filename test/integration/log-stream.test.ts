@@ -72,7 +72,7 @@ describe('following a log over SSE', () => {
     expect(sleeps).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
   });
 
-  it('refuses a Last-Event-ID past the end of the log, and a malformed one', async () => {
+  it('refuses a forged Last-Event-ID: one past the end of the log, and a malformed one', async () => {
     const name = await startTicker(2, 0);
     await admin.khd(['logs', name, '-f']);
     const get = (lastId: string) =>

@@ -57,18 +57,26 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
       },
       async (request, reply) => reply.status(201).send(await services.uploads.create(request.user, request.body)),
     );
-    api.put<IdParams>('/uploads/:id', async (request) => {
-      const upload = services.uploads.get(request.user, request.params.id);
-      const type = request.headers['content-type'];
-      if (type !== 'application/gzip' && type !== 'application/x-tar') {
-        throw new KhdError('KHD_BAD_REQUEST', 'upload bodies must be a tar, application/x-tar or gzipped as application/gzip');
+    api.put<IdParams>('/uploads/:id', async (request, reply) => {
+      try {
+        const upload = services.uploads.get(request.user, request.params.id);
+        const type = request.headers['content-type'];
+        if (type !== 'application/gzip' && type !== 'application/x-tar') {
+          throw new KhdError('KHD_BAD_REQUEST', 'upload bodies must be a tar, application/x-tar or gzipped as application/gzip');
+        }
+        const gzip = type === 'application/gzip';
+        // Refused before a byte is read; a body without a length is counted as it streams.
+        const declared = Number(request.headers['content-length'] ?? 0);
+        const max = services.uploads.maxBodyBytes(upload, gzip);
+        if (declared > max) {
+          throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload body declares ${declared} bytes, more than its files could take (${max})`);
+        }
+        return await services.uploads.receive(request.user, upload.id, request.raw, gzip);
+      } catch (err) {
+        // A refused body is not read to its end to keep the connection: it is closed after the answer.
+        if (!request.raw.readableEnded) void reply.header('connection', 'close');
+        throw err;
       }
-      const declared = Number(request.headers['content-length'] ?? 0);
-      const max = services.uploads.maxBodyBytes(upload);
-      if (declared > max) {
-        throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload body declares ${declared} bytes, more than its manifest allows (${max})`);
-      }
-      return services.uploads.receive(request.user, upload.id, request.raw);
     });
     api.delete<IdParams>('/uploads/:id', async (request, reply) => {
       await services.uploads.cancel(request.user, request.params.id);

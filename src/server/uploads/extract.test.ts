@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { craftTar, gz, manifestOf, type CraftedEntry } from '../../../test/helpers/craft-tar.js';
 import { UPLOAD_LIMITS } from '../config.js';
@@ -35,9 +36,9 @@ const sink: BlobSink = {
 const stored = () => readdirSync(join(root, 'blobs')).sort();
 const wantedOf = (manifest: ManifestEntry[]) => new Map(manifest.map((e) => [e.path, e]));
 
-function receive(body: Buffer | Readable, manifest = manifestOf(files)) {
+function receive(body: Buffer | Readable, manifest = manifestOf(files), gzip = true) {
   const stream = body instanceof Readable ? body : Readable.from([body]);
-  return receiveContents(stream, wantedOf(manifest), sink, UPLOAD_LIMITS.session);
+  return receiveContents(stream, gzip, wantedOf(manifest), sink, UPLOAD_LIMITS.session);
 }
 
 /** After a refusal no temporary file may be left behind, and nothing was laid out. */
@@ -68,17 +69,35 @@ describe('receiveContents and layOut', () => {
     expect(readdirSync(root).sort()).toEqual(['blobs', 'tmp']);
   });
 
-const hostile: Record<string, { entries: CraftedEntry[]; manifest?: Record<string, string>; error: RegExp }> = {
+const deep = (n: number) => `${'a/'.repeat(n)}x.py`;
+  const hostile: Record<string, { entries: CraftedEntry[]; manifest?: Record<string, string>; error: RegExp }> = {
     'symlink entry': { entries: [...honest, { path: 'evil', type: 'SymbolicLink', linkpath: '/etc/passwd' }], error: /SymbolicLink/ },
+    'symlink, then a file through it': {
+      entries: [{ path: 'lib', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'lib/util.py', body: files['lib/util.py'] }],
+      error: /'lib' is a SymbolicLink/,
+    },
+    'folder replaced by a link': {
+      entries: [honest[1]!, { path: 'lib', type: 'SymbolicLink', linkpath: '/' }, honest[2]!],
+      error: /'lib' is a SymbolicLink/,
+    },
     'hardlink entry': { entries: [...honest, { path: 'evil', type: 'Link', linkpath: '/etc/shadow' }], error: /Link/ },
     'character device entry': { entries: [...honest, { path: 'tty', type: 'CharacterDevice' }], error: /CharacterDevice/ },
+    'block device entry': { entries: [...honest, { path: 'sda', type: 'BlockDevice' }], error: /BlockDevice/ },
     'FIFO entry': { entries: [...honest, { path: 'pipe', type: 'FIFO' }], error: /FIFO/ },
     'absolute path': { entries: [...honest, { path: '/tmp/evil', body: 'x' }], error: /absolute path/ },
+    'absolute path with repeated slashes (////abs)': { entries: [...honest, { path: '////etc/evil', body: 'x' }], error: /absolute path/ },
     'dot-dot path': { entries: [...honest, { path: 'lib/../../evil', body: 'x' }], error: /'\.\.'/ },
     'backslash path': { entries: [...honest, { path: '..\\evil', body: 'x' }], error: /backslash/ },
     'drive-letter path': { entries: [...honest, { path: 'C:../evil', body: 'x' }], error: /drive-letter/ },
+    '1,500-deep path': { entries: [{ path: deep(1500), body: 'x' }], manifest: { [deep(1500)]: 'x' }, error: /longer than 1024 characters/ },
+    '40-deep path (under the length cap)': { entries: [{ path: deep(40), body: 'x' }], manifest: { [deep(40)]: 'x' }, error: /deeper than 32 folders/ },
     'file not in the manifest': { entries: [...honest, { path: 'extra.py', body: 'x' }], error: /not in the manifest/ },
     'upper-case twin of a manifest path': { entries: [{ path: 'MAIN.py', body: files['main.py'] }], error: /not in the manifest/ },
+    'Unicode-normalisation twin of a manifest path': {
+      entries: [{ path: 'cafe\u0301.py', body: 'x' }],
+      manifest: { 'caf\u00e9.py': 'x' },
+      error: /not in the manifest/,
+    },
     'file listed twice': { entries: [...honest, { path: 'main.py', body: files['main.py'] }], error: /twice/ },
     'content that differs from its hash': {
       entries: [{ path: 'main.py', body: 'print("HI")\n' }, honest[2]!],
@@ -88,14 +107,58 @@ const hostile: Record<string, { entries: CraftedEntry[]; manifest?: Record<strin
       entries: [{ path: 'main.py', body: 'short' }, honest[2]!],
       error: /the manifest says/,
     },
+    'PAX header whose size disagrees with the ustar header': {
+      entries: [{ path: 'main.py', body: files['main.py'], paxSize: 5 }, honest[2]!],
+      error: /PAX header as well as in its ustar header/,
+    },
+    'PAX header that repeats the ustar size (two sizes for one entry)': {
+      entries: [{ path: 'main.py', body: files['main.py'], paxSize: files['main.py'].length }, honest[2]!],
+      error: /PAX header as well as in its ustar header/,
+    },
   };
 
-  for (const [name, { entries, error }] of Object.entries(hostile)) {
+  for (const [name, { entries, manifest, error }] of Object.entries(hostile)) {
     it(`refuses a ${name} and leaves nothing behind`, async () => {
-      await expect(receive(gz(craftTar(entries)))).rejects.toThrow(error);
+      await expect(receive(gz(craftTar(entries)), manifest && manifestOf(manifest))).rejects.toThrow(error);
       expectNothingLeft();
     });
   }
+
+  it('lays out setuid and 0777 modes as 0755 and 0644: no special bits survive', async () => {
+    const manifest = manifestOf(files).map((e) => ({ ...e, mode: e.path === 'main.py' ? 0o4777 : 0o2666 }));
+    await receive(gz(craftTar(honest.map((e) => ({ ...e, mode: 0o6777 })))), manifest);
+    await layOut(join(root, 'dest'), manifest, (sha) => join(root, 'blobs', sha));
+    expect(statSync(join(root, 'dest/main.py')).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(root, 'dest/lib/util.py')).mode & 0o7777).toBe(0o644);
+    expect(statSync(join(root, 'dest/lib')).mode & 0o7777).toBe(0o755);
+  });
+
+  it('refuses 100,000 empty entries, counting them while streaming', async () => {
+    const folders = Array.from({ length: 100_000 }, (_, i): CraftedEntry => ({ path: `d${i}/`, type: 'Directory', mode: 0o755 }));
+    await expect(receive(gz(craftTar([...honest, ...folders])))).rejects.toThrow(/inflates to over 1 MB|more than 20000 entries/);
+    expectNothingLeft();
+  });
+
+  it('refuses a gzip bomb (256 MiB of zeros after the archive) before inflating it all', async () => {
+    const gzip = createGzip({ level: 9 });
+    const compressed: Buffer[] = [];
+    gzip.on('data', (c: Buffer) => compressed.push(c));
+    gzip.write(craftTar(honest));
+    const zeros = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < 256; i++) if (!gzip.write(zeros)) await new Promise((r) => gzip.once('drain', r));
+    await new Promise((r) => gzip.end(r));
+    const bomb = Buffer.concat(compressed);
+    expect(bomb.length).toBeLessThan(512 * 1024);
+    await expect(receive(bomb)).rejects.toThrow(/inflates to over 1 MB/);
+    expectNothingLeft();
+    // What arrived before the zeros is kept.
+    expect(stored()).toEqual(manifestOf(files).map((e) => e.sha256).sort());
+  });
+
+  it('refuses a second layer of gzip inside the first that would inflate further', async () => {
+    await expect(receive(gz(gz(craftTar(honest))))).rejects.toThrow(/decompression ratio/);
+    expectNothingLeft();
+  });
 
   it('refuses a truncated archive (an upload cut off midway)', async () => {
     // Incompressible, so that half of the gzip stream ends inside big.bin.

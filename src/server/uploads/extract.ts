@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { KhdError } from '../../protocol/errors.js';
-import { pathProblem } from '../../protocol/paths.js';
+import { pathProblem, USTAR_MAX_SIZE } from '../../protocol/paths.js';
+import { formatSize } from '../../protocol/sizes.js';
 import type { ManifestEntry, UploadLimits } from '../../protocol/types.js';
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -13,6 +15,22 @@ export const CONTENT_MODE = 0o644;
 
 function invalid(message: string): KhdError {
   return new KhdError('KHD_UPLOAD_INVALID', `upload refused: ${message}`);
+}
+
+/**
+ * The most bytes a tar of these contents can take: each content rounded up to tar's 512-byte
+ * blocks, 2 KiB of headers per file (a PAX header for a long path included), and 1 MiB for the
+ * end blocks, record padding and folder entries. What inflates past it is a bomb, not an upload.
+ */
+export function tarBudget(files: Iterable<ManifestEntry>): number {
+  let total = 1024 * 1024;
+  for (const f of files) total += Math.ceil(f.size / 512) * 512 + 2048;
+  return total;
+}
+
+/** The most bytes the body of a tar of this size can take, gzipped (deflate adds at most ~0.03 %). */
+export function bodyBudget(tarBytes: number): number {
+  return tarBytes + Math.ceil(tarBytes / 1024) + 1024;
 }
 
 /** Where verified contents go: a temporary file first, then committed under their hash. */
@@ -24,14 +42,16 @@ export interface BlobSink {
 }
 
 /**
- * Reads a tar (plain or gzipped) of file contents, strictly: only regular files (and folders),
- * each named by one of the `wanted` paths and carrying exactly its size and sha256. Each content
- * is committed as soon as it is verified, so an upload cut off midway keeps what arrived whole
- * and the next run sends only the rest. Whether everything needed arrived is the caller's
- * check; nothing is laid out here.
+ * Reads a tar (plain or gzipped, as `gzip` says) of file contents, strictly: only regular files
+ * (and folders), each named by one of the `wanted` paths and carrying exactly its size and
+ * sha256. The body and what it inflates to are counted as they stream, against what the wanted
+ * contents could take. Each content is committed as soon as it is verified, so an upload cut off
+ * midway keeps what arrived whole and the next run sends only the rest. Whether everything
+ * needed arrived is the caller's check; nothing is laid out here.
  */
 export function receiveContents(
   body: Readable,
+  gzip: boolean,
   wanted: Map<string, ManifestEntry>,
   sink: BlobSink,
   limits: UploadLimits,
@@ -44,19 +64,29 @@ export function receiveContents(
   let failure: unknown;
 
   return new Promise<void>((resolve, reject) => {
-    // On the first problem: stop reading, abort the writes in flight, and only then reject,
-    // so no temporary file is written after the caller has been told.
+    const tarMax = tarBudget(wanted.values());
+    const stages: Transform[] = [new ByteCap(gzip ? bodyBudget(tarMax) : tarMax, (n) => `the body is over ${formatSize(n)}, more than its files could take`)];
+    if (gzip) stages.push(createGunzip(), new ByteCap(tarMax, (n) => `the body inflates to over ${formatSize(n)}, more than its files could take`));
+    // On the first problem: stop parsing, abort the writes in flight, and only then reject, so
+    // no temporary file is written after the caller has been told. The rest of the body is
+    // read and dropped (not destroyed), so the refusal can still be answered.
     const fail = (err: unknown) => {
       if (failure !== undefined) return;
       failure = err instanceof KhdError ? err : invalid(err instanceof Error ? err.message : String(err));
       body.unpipe();
-      body.destroy();
+      body.resume();
+      for (const stage of stages) stage.destroy();
       abort.abort();
       void Promise.allSettled(jobs).then(() => reject(failure));
     };
     const parser = new Parser({
       strict: true,
       noResume: true,
+      // The tar arrives inflated already (and counted, below). The parser would still inflate a
+      // second gzip layer it finds inside: it may not grow, so the count stays a bound.
+      maxDecompressionRatio: 1,
+      brotli: false,
+      zstd: false,
       onReadEntry: (entry: ReadEntry) => {
         if (failure !== undefined) return entry.resume();
         try {
@@ -80,8 +110,31 @@ export function receiveContents(
     body.on('close', () => {
       if (!body.readableEnded) fail(invalid('the connection closed before the upload was complete'));
     });
-    body.pipe(parser as unknown as NodeJS.WritableStream);
+    let tar: Readable = body;
+    for (const stage of stages) {
+      stage.on('error', (err: Error) => fail(err instanceof KhdError ? err : invalid(`the body is not valid gzip (${err.message})`)));
+      tar = tar.pipe(stage);
+    }
+    tar.pipe(parser as unknown as NodeJS.WritableStream);
   });
+}
+
+/** Passes bytes through until more than `max` have come, then fails the stream. */
+class ByteCap extends Transform {
+  private seen = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly message: (max: number) => string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) done(new KhdError('KHD_PAYLOAD_TOO_LARGE', `upload refused: ${this.message(this.max)}`));
+    else done(null, chunk);
+  }
 }
 
 function acceptEntry(
@@ -104,6 +157,10 @@ function acceptEntry(
   const want = wanted.get(path);
   if (!want) throw invalid(`entry '${path}' is not in the manifest, or its content was not asked for`);
   if (received.has(path)) throw invalid(`entry '${path}' appears twice`);
+  const paxSize = (entry.extended as { size?: number } | undefined)?.size;
+  if (paxSize !== undefined && paxSize <= USTAR_MAX_SIZE) {
+    throw invalid(`entry '${path}' has a size in a PAX header as well as in its ustar header: an entry may have one size`);
+  }
   if (entry.size !== want.size) throw invalid(`entry '${path}' is ${entry.size} bytes, the manifest says ${want.size}`);
   received.add(path);
   return receiveOne(entry, want, sink, signal, window);

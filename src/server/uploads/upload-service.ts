@@ -12,7 +12,7 @@ import type { UserRow } from '../store/accounts.js';
 import type { SessionStore } from '../store/sessions.js';
 import type { UploadRow, UploadStore } from '../store/uploads.js';
 import type { BlobStore } from './blob-store.js';
-import { receiveContents } from './extract.js';
+import { bodyBudget, receiveContents, tarBudget } from './extract.js';
 import { layOut, treeKey } from './trees.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -59,33 +59,26 @@ export class UploadService {
     return upload;
   }
 
-  /** The compressed body may not exceed what the files could take, plus tar's headers. */
-  maxBodyBytes(upload: UploadRow): number {
-    const raw = upload.files.reduce((sum, f) => sum + f.size, 0);
-    return raw + upload.files.length * 2048 + 1024 * 1024;
+  /** The body may not exceed what the upload's contents could take as a tar (gzipped, when it is). */
+  maxBodyBytes(upload: UploadRow, gzip: boolean): number {
+    const tar = tarBudget(contentsOf(upload.files).values());
+    return gzip ? bodyBudget(tar) : tar;
   }
 
-  async receive(user: UserRow, id: string, body: Readable): Promise<UploadInfo> {
+  async receive(user: UserRow, id: string, body: Readable, gzip: boolean): Promise<UploadInfo> {
     const upload = this.get(user, id);
     // One body at a time: a second PUT while the first is being read is refused.
     if (!this.uploads.transition(id, 'receiving', 'extracting')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
     }
     try {
-      // Any manifest path may carry its content; one path per content is enough.
-      const wanted = new Map<string, ManifestEntry>();
-      const seen = new Set<string>();
-      for (const f of upload.files) {
-        if (seen.has(f.sha256)) continue;
-        seen.add(f.sha256);
-        wanted.set(f.path, f);
-      }
+      const wanted = contentsOf(upload.files);
       const sink = {
         tmpFile: () => this.blobs.tmpFile(),
         commit: (tmp: string, sha: string, size: number) => this.blobs.commit(tmp, sha, size, user.id),
         store: (data: Buffer, sha: string) => this.blobs.store(data, sha, user.id),
       };
-      await receiveContents(body, wanted, sink, this.limits[upload.purpose]).finally(() => this.blobs.flush());
+      await receiveContents(body, gzip, wanted, sink, this.limits[upload.purpose]).finally(() => this.blobs.flush());
       const send = this.toSend(user, upload.files);
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
@@ -137,6 +130,18 @@ export class UploadService {
     }
     this.uploads.transition(id, upload.state, 'cancelled');
   }
+}
+
+/** The contents an upload may carry, by path: any manifest path may carry its content, one per content is enough. */
+function contentsOf(files: ManifestEntry[]): Map<string, ManifestEntry> {
+  const wanted = new Map<string, ManifestEntry>();
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (seen.has(f.sha256)) continue;
+    seen.add(f.sha256);
+    wanted.set(f.path, f);
+  }
+  return wanted;
 }
 
 /** Deletes an upload record, and its tree when no other upload uses it. */
