@@ -18,3 +18,8 @@ export function parseDuration(text: string): number | undefined {
   const value = ms(text as ms.StringValue);
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
+
+/** `3 days`, `2 hours`, `90 ms`. */
+export function formatDuration(milliseconds: number): string {
+  return ms(milliseconds, { long: true });
+}

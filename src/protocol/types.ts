@@ -16,6 +16,17 @@ export interface ServerInfo {
   gpus: number;
   sandbox: boolean;
   limits: UploadLimits;
+  /** The most one session may use, whatever it asks for. */
+  sessionLimits: SessionLimitsInfo;
+}
+
+export interface SessionLimitsInfo {
+  maxMemoryBytes: number;
+  maxCpus: number;
+  maxWallMs: number;
+  maxLogBytes: number;
+  /** Its work folder, checkpoints and events together. */
+  maxDiskBytes: number;
 }
 
 export interface UploadLimits {

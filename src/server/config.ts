@@ -1,4 +1,4 @@
-import type { UploadLimits, UploadPurpose } from '../protocol/types.js';
+import type { SessionLimitsInfo, UploadLimits, UploadPurpose } from '../protocol/types.js';
 
 export const TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
 export const LOG_HEARTBEAT_MS = 15_000;
@@ -34,14 +34,14 @@ export const DEFAULT_INFER_TIMEOUT_MS = 3600 * 1000;
 /**
  * What the server allows one session, whatever it asks for: a request above is clamped to it.
  * Memory and CPUs default to the machine's; time to three days; logs to 64 MiB (enough for
- * any training log, too little to carry a dataset out).
+ * any training log, too little to carry a dataset out); disk to 20 GiB, measured every 5 s.
  */
-export interface SessionLimits {
-  maxMemoryBytes: number;
-  maxCpus: number;
-  maxWallMs: number;
-  maxLogBytes: number;
+export interface SessionLimits extends SessionLimitsInfo {
+  /** How often a session's disk use is measured (the most it can overshoot is what it writes meanwhile). */
+  diskCheckMs: number;
 }
 
 export const DEFAULT_MAX_WALL_MS = 3 * 24 * 3600 * 1000;
 export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 ** 2;
+export const DEFAULT_MAX_DISK_BYTES = 20 * 1024 ** 3;
+export const DEFAULT_DISK_CHECK_MS = 5000;

@@ -2,7 +2,7 @@ import { VERSION } from '../protocol/version.js';
 import type { ServerInfo, UploadLimits, UploadPurpose } from '../protocol/types.js';
 import { AuthService, type AuthOptions } from './auth/auth-service.js';
 import { availableParallelism, totalmem } from 'node:os';
-import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_WALL_MS, LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS, type SessionLimits } from './config.js';
+import { DEFAULT_DISK_CHECK_MS, DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_WALL_MS, LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS, type SessionLimits } from './config.js';
 import { DataDir } from './data-dir.js';
 import { DatasetService } from './datasets/dataset-service.js';
 import type { Executor } from './executor/executor.js';
@@ -30,7 +30,7 @@ export interface ServicesOptions {
   submitPollMs?: number;
   /** Upload limits per purpose (default UPLOAD_LIMITS); tests make them small. */
   limits?: Partial<Record<UploadPurpose, UploadLimits>>;
-  /** What one session may use at most (default: the machine's memory and CPUs, 3 days, 64 MiB of log). */
+  /** What one session may use at most (default: the machine's memory and CPUs, 3 days, 64 MiB of log, 20 GiB of disk). */
   sessionLimits?: Partial<SessionLimits>;
   now?: () => number;
   warn?: (message: string) => void;
@@ -70,13 +70,14 @@ export function createServices(options: ServicesOptions): Services {
   let sweeper: NodeJS.Timeout | undefined;
   const submitStore = new SubmitStore(db, now);
   const events = new SessionEvents();
+  const sessionLimits: SessionLimits = {
+    maxMemoryBytes: totalmem(), maxCpus: availableParallelism(), maxWallMs: DEFAULT_MAX_WALL_MS, maxLogBytes: DEFAULT_MAX_LOG_BYTES,
+    maxDiskBytes: DEFAULT_MAX_DISK_BYTES, diskCheckMs: DEFAULT_DISK_CHECK_MS,
+    ...options.sessionLimits,
+  };
   const sessions = new SessionService({
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
-    gpus, dataDir, now, warn: options.warn ?? (() => {}),
-    limits: {
-      maxMemoryBytes: totalmem(), maxCpus: availableParallelism(), maxWallMs: DEFAULT_MAX_WALL_MS, maxLogBytes: DEFAULT_MAX_LOG_BYTES,
-      ...options.sessionLimits,
-    },
+    gpus, dataDir, now, warn: options.warn ?? (() => {}), limits: sessionLimits,
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
   const limits = { ...UPLOAD_LIMITS, ...options.limits };
@@ -90,7 +91,13 @@ export function createServices(options: ServicesOptions): Services {
     db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
-    info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session },
+    info: {
+      version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session,
+      sessionLimits: {
+        maxMemoryBytes: sessionLimits.maxMemoryBytes, maxCpus: sessionLimits.maxCpus, maxWallMs: sessionLimits.maxWallMs,
+        maxLogBytes: sessionLimits.maxLogBytes, maxDiskBytes: sessionLimits.maxDiskBytes,
+      },
+    },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
     startSweeping() {
       sweep();

@@ -160,6 +160,17 @@ describe('the khd binary', () => {
     await exited(plain.child);
   });
 
+  it('applies the limit flags it is given, and advertises them', async () => {
+    const limited = await spawnServer(join(work, 'limited-data'), { ...env, KHD_ADMIN_PASSWORD: 'limited-password' }, [
+      '--session-timeout', '2h', '--max-log-size', '5M', '--max-disk', '3G',
+    ]);
+    const cfg = { ...env, KHD_SERVER: limited.url, KHD_CONFIG_DIR: join(work, 'limited-config') };
+    const r = await khd(['run', '--show-limits'], { env: cfg });
+    expect(r.stdout).toContain('session time       2 hours\nsession log        5 MB\nsession disk       3 GB\n');
+    limited.child.kill('SIGTERM');
+    await exited(limited.child);
+  });
+
   it('refuses to start without bubblewrap unless given --no-sandbox, saying what to do', async () => {
     // A PATH with node and python but no bwrap (nor sh to look it up with).
     const bin = mkdtempSync(join(tmpdir(), 'khd-nobwrap-'));

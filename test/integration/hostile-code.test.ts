@@ -16,7 +16,10 @@ let kim: Participant;
 const cleanups: (() => void)[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ sessionLimits: { maxWallMs: 3000, maxLogBytes: 1024 * 1024 }, maxProcesses: 48 });
+  server = await startTestServer({
+    sessionLimits: { maxWallMs: 3000, maxLogBytes: 1024 * 1024, maxDiskBytes: 16 * 1024 * 1024, diskCheckMs: 100 },
+    maxProcesses: 48,
+  });
   admin = new Participant(server.url);
   await admin.login('admin', ADMIN_PASSWORD);
   await admin.khd(['user', 'add', 'kim', '--password-stdin'], { input: 'kim-password' });
@@ -108,6 +111,27 @@ except OSError:
   it('that writes without end and without a line end is stopped at the log limit too', async () => {
     const r = await runCode('import sys\nwhile True:\n    sys.stdout.write("x" * 100000)\n');
     expect(r.session).toMatchObject({ status: 'Failed', reason: 'log limit 1 MB reached' });
+  });
+
+  it('that fills the disk through its checkpoints is stopped at the disk limit', async () => {
+    const fill = `
+import os, time
+folder = os.path.join(os.environ['KHD_CHECKPOINT_DIR'], 'huge')
+os.makedirs(folder)
+with open(os.path.join(folder, 'w'), 'wb') as f:
+    for _ in range(64):
+        f.write(os.urandom(1024 * 1024))
+        f.flush()
+time.sleep(60)
+`;
+    const r = await runCode(fill);
+    expect(r.session).toMatchObject({ status: 'Failed', reason: 'disk limit 16 MB reached' });
+    expect(r.stderr).toContain('khd: disk limit 16 MB reached (work folder, checkpoints and events together): the session is stopped');
+  });
+
+  it('that fills the disk through its work folder is stopped at the disk limit', async () => {
+    const r = await runCode('import time\nwith open("big", "wb") as f:\n    f.write(bytes(40 * 1024 * 1024))\ntime.sleep(60)\n');
+    expect(r.session).toMatchObject({ status: 'Failed', reason: 'disk limit 16 MB reached' });
   });
 
   it.runIf(AS_ROOT)('that forks without end runs out of processes, and the server goes on', async () => {

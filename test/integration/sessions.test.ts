@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
+import { formatSize } from '../../src/protocol/sizes.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
 import { datasetFolder, PROBE_PY, project, TICKER_PY } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
@@ -137,7 +139,9 @@ describe('khd run', () => {
     expect(rules.stdout.split('\n')).toEqual(expect.arrayContaining(['.git/', '__pycache__/', 'venv/', 'node_modules/']));
     const limits = await kim.khd(['run', '--show-limits']);
     expect(limits.stdout).toBe(
-      'files per upload   20000\ntotal size         1 GB\none file           512 MB\nfolder depth       32\npath length        1024\n',
+      'files per upload   20000\ntotal size         1 GB\none file           512 MB\nfolder depth       32\npath length        1024\n' +
+        `session memory     ${formatSize(totalmem())}\nsession CPUs       ${availableParallelism()}\n` +
+        'session time       3 days\nsession log        64 MB\nsession disk       20 GB\n',
     );
   });
 

@@ -18,6 +18,7 @@ import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
 import type { DatasetPart, Mount } from '../executor/executor.js';
 import { checkpointNames, folderSize, listCheckpoints } from './checkpoints.js';
+import { watchDisk } from './disk-watch.js';
 import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
@@ -213,7 +214,21 @@ export class SessionService {
         this.d.logs.append(s.id, stream, lines);
       },
     );
+    // What the session writes to the server's disk is measured too: work folder, checkpoints, events.
+    const writable = [this.d.dataDir.work(s.id), ...plan.mounts.filter((m) => m.writable).map((m) => m.host)];
+    const stopWatching = watchDisk(
+      writable,
+      max.maxDiskBytes,
+      max.diskCheckMs,
+      () => {
+        const reason = `disk limit ${formatSize(max.maxDiskBytes)} reached`;
+        this.d.logs.append(s.id, 'stderr', [`khd: ${reason} (work folder, checkpoints and events together): the session is stopped`]);
+        execution.stop(reason);
+      },
+      (err) => this.d.warn(`session ${s.name}: could not measure its disk use: ${err.message}`),
+    );
     const done = execution.result.then((result) => {
+      stopWatching();
       this.running.delete(s.id);
       this.d.gpus.release(gpuIds);
       this.finish(s.id, this.toEnd(result));

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { EXIT } from '../../../protocol/errors.js';
-import { formatSize } from '../../../protocol/sizes.js';
+import { formatDuration, formatSize } from '../../../protocol/sizes.js';
 import type { SessionInfo } from '../../../protocol/types.js';
 import { collisionProblem, limitProblem } from '../../../pack/limits.js';
 import { scanProject, type ScanResult } from '../../../pack/scan.js';
@@ -49,11 +49,16 @@ export function printDryRun(ctx: Context, scan: ScanResult): void {
 /** Needs no login: the limits are public, so a participant can check them before an account exists. */
 export async function showLimits(ctx: Context): Promise<void> {
   const api = await ctx.anonymousApi(ctx.config.server());
-  const { limits } = await api.calls.info();
+  const { limits, sessionLimits: session } = await api.calls.info();
   ctx.io.out(
     `files per upload   ${limits.maxFiles}\ntotal size         ${formatSize(limits.maxTotalBytes)}\n` +
       `one file           ${formatSize(limits.maxFileBytes)}\nfolder depth       ${limits.maxDepth}\n` +
       `path length        ${limits.maxPathLength}\n`,
+  );
+  ctx.io.out(
+    `session memory     ${formatSize(session.maxMemoryBytes)}\nsession CPUs       ${session.maxCpus}\n` +
+      `session time       ${formatDuration(session.maxWallMs)}\nsession log        ${formatSize(session.maxLogBytes)}\n` +
+      `session disk       ${formatSize(session.maxDiskBytes)}\n`,
   );
 }
 

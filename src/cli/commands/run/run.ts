@@ -35,7 +35,7 @@ export function newRunCommand(ctx: Context): Command {
     .option('-m, --memo <text>', 'a description shown by khd ps')
     .option('-i, --interactive', 'follow the logs and exit with the session’s exit code')
     .option('--dry-run', 'list what would be sent and what is left out, then stop')
-    .option('--show-limits', 'print the server’s upload limits')
+    .option('--show-limits', 'print the server’s upload and session limits')
     .option('--show-default-nsmlignore', 'print the built-in ignore rules')
     .option('--json', 'progress and the session as JSON lines on stdout, for tools')
     .action((opts: RunOptions) => runRun(opts, ctx));

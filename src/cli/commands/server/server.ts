@@ -15,6 +15,7 @@ export interface ServerCommandOptions {
   sandbox: boolean;
   sessionTimeout?: number;
   maxLogSize?: number;
+  maxDisk?: number;
   maxProcesses?: number;
   tmpSize?: number;
   sessionUid?: number;
@@ -36,6 +37,7 @@ export function newServerCommand(ctx: Context): Command {
     .option('--no-sandbox', 'run sessions as plain processes (when bubblewrap is not available)')
     .option('--session-timeout <duration>', 'wall-clock limit of one session, e.g. 12h (default 3d)', durationOption)
     .option('--max-log-size <size>', 'log one session may write before it is stopped (default 64M)', sizeOption)
+    .option('--max-disk <size>', "disk one session's work folder, checkpoints and events may fill (default 20G)", sizeOption)
     .option('--max-processes <n>', 'processes and threads one session may have (default 1024)', parseWhole(1))
     .option('--tmp-size <size>', "size of a session's private /tmp (default 1G)", sizeOption)
     .option('--session-uid <uid>', 'uid sessions run as when the server runs as root (default 65534, nobody)', parseWhole(1))
@@ -70,6 +72,7 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     sessionLimits: {
       ...(opts.sessionTimeout ? { maxWallMs: opts.sessionTimeout } : {}),
       ...(opts.maxLogSize ? { maxLogBytes: opts.maxLogSize } : {}),
+      ...(opts.maxDisk ? { maxDiskBytes: opts.maxDisk } : {}),
     },
     maxProcesses: opts.maxProcesses,
     tmpBytes: opts.tmpSize,
