@@ -150,6 +150,21 @@ export interface SessionInfo {
   modelsSize: number;
 }
 
+/** One `nsml.report`: its step (null when none was given), when (epoch ms), and its numbers. */
+export interface MetricPoint {
+  step: number | null;
+  ts: number | null;
+  metrics: Record<string, number>;
+}
+
+/** Reports from a byte offset of the session's events; ask again from `offset` for newer ones. */
+export interface MetricsPage {
+  offset: number;
+  points: MetricPoint[];
+  /** More is already there (the page was cut): ask again at once. */
+  more: boolean;
+}
+
 export type LogStream = 'stdout' | 'stderr';
 
 /** One line of a session's log; `id` is its 1-based position in the append-only log. */

@@ -9,6 +9,8 @@ import { logRoutes } from './routes/logs.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { submitRoutes } from './routes/submits.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { webDir } from './package-files.js';
+import { webRoutes } from './web.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -40,9 +42,11 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
     }
     return reply.status(status).send(errorBody(status === 413 ? 'KHD_PAYLOAD_TOO_LARGE' : 'KHD_BAD_REQUEST', err.message));
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send(errorBody('KHD_NOT_FOUND', `no such API route: ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const what = path.startsWith(`${API_PREFIX}/`) ? 'API route' : 'page';
+    return reply.status(404).send(errorBody('KHD_NOT_FOUND', `no such ${what}: ${request.method} ${path.slice(0, 200)}`));
+  });
 
   app.register(
     async (api) => {
@@ -56,6 +60,7 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
     },
     { prefix: API_PREFIX },
   );
+  app.register(webRoutes(webDir()));
   return app;
 }
 

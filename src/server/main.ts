@@ -6,7 +6,7 @@ import { detectGpuCount } from './executor/gpus.js';
 import { DEFAULT_SESSION_UID, LocalExecutor, missingLaunchTools } from './executor/local-executor.js';
 import type { SessionLimits } from './config.js';
 import { resolvePython } from './executor/python.js';
-import { nsmlRuntimeDir } from './executor/runtime-path.js';
+import { nsmlRuntimeDir } from './package-files.js';
 import { findBubblewrap } from './executor/sandbox.js';
 import { createServices, type Services, type ServicesOptions } from './services.js';
 

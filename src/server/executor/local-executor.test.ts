@@ -6,7 +6,7 @@ import type { LogStream } from '../../protocol/types.js';
 import type { ExecLimits } from './executor.js';
 import { DEFAULT_SESSION_UID, LocalExecutor, type LocalExecutorOptions } from './local-executor.js';
 import { resolvePython } from './python.js';
-import { nsmlRuntimeDir } from './runtime-path.js';
+import { nsmlRuntimeDir } from '../package-files.js';
 import { findBubblewrap } from './sandbox.js';
 
 const python = resolvePython();

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { KhdError } from '../../protocol/errors.js';
 import type { AddUserRequest, LoginRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
 import { toMe } from '../store/accounts.js';
@@ -40,6 +41,10 @@ export function accountRoutes(services: Services): FastifyPluginAsync {
         return reply.status(204).send();
       });
       authed.get('/me', async (request) => toMe(request.user));
+      authed.get('/users', async (request) => {
+        if (!request.user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can list users');
+        return services.accounts.listUsers().map(toMe);
+      });
       authed.post<{ Body: AddUserRequest }>('/users', { schema: addUserSchema }, async (request, reply) => {
         const user = await services.auth.addUser(request.user, request.body);
         return reply.status(201).send(toMe(user));

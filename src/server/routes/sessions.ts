@@ -4,6 +4,7 @@ import { NO_DATASET, parseSessionName } from '../../protocol/session-name.js';
 import type { RunRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
 import { removeCheckpoint } from '../sessions/checkpoints.js';
+import { readReports } from '../sessions/session-events.js';
 import type { SessionRow } from '../store/sessions.js';
 import type { Services } from '../services.js';
 
@@ -60,12 +61,13 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       return reply.status(201).send(publicView(session));
     });
 
-    api.get<{ Querystring: { all?: string; limit?: string; dataset?: string } }>('/sessions', async (request) => {
-      const { all, limit, dataset } = request.query;
+    api.get<{ Querystring: { all?: string; limit?: string; dataset?: string; everyone?: string } }>('/sessions', async (request) => {
+      const { all, limit, dataset, everyone } = request.query;
       const n = limit === undefined ? undefined : Number(limit);
       if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new KhdError('KHD_BAD_REQUEST', 'limit must be a positive whole number');
+      if (everyone === '1' && !request.user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can list everyone's sessions");
       const rows = services.sessionStore.list({
-        userId: request.user.id,
+        userId: everyone === '1' ? undefined : request.user.id,
         dataset: dataset === undefined ? undefined : dataset || NO_DATASET,
         activeOnly: all !== '1',
         limit: n,
@@ -88,6 +90,16 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
         return publicView(services.sessionStore.byId(session.id)!);
       },
     );
+
+    // What nsml.report recorded, from a byte offset of the events file: the dashboard's plots.
+    api.get<SessionParams & { Querystring: { offset?: string } }>(`${path}/metrics`, async (request) => {
+      const session = findSession(services, request);
+      const offset = request.query.offset === undefined ? 0 : Number(request.query.offset);
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new KhdError('KHD_BAD_REQUEST', 'offset must be a whole number of bytes');
+      // A real submit runs on the hidden test set: what it reports is not shown, like its log.
+      if (session.type === 'submit' && !request.user.admin) return { offset, points: [], more: false };
+      return readReports(services.dataDir.events(session.id), offset);
+    });
 
     api.get<SessionParams>(`${path}/models`, async (request) => services.sessions.checkpoints(findSession(services, request)));
 

@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { MetricPoint, MetricsPage } from '../../protocol/types.js';
 
 /** What the nsml runtime wrote to the session's events file, folded into a state. */
 export interface EventState {
@@ -47,6 +48,70 @@ function apply(state: EventState, event: Record<string, unknown>): void {
 }
 
 /**
+ * Calls `onEvent` with each complete, well-formed line of the events file from byte `offset`,
+ * reading at most `maxBytes` (whole lines; Infinity: to the end). Returns the offset read to (a
+ * line not complete yet is left for the next read), and whether the file goes on past `maxBytes`.
+ */
+function readEvents(
+  file: string,
+  offset: number,
+  maxBytes: number,
+  onEvent: (event: Record<string, unknown>) => void,
+): { offset: number; cut: boolean } {
+  if (!existsSync(file)) return { offset, cut: false };
+  const fd = openSync(file, 'r');
+  let cut = false;
+  try {
+    const size = fstatSync(fd).size;
+    const until = Math.min(size, offset + maxBytes);
+    cut = until < size;
+    // In bounded chunks: the file is the participant's, and may be as large as its disk allows.
+    const buffer = Buffer.alloc(Math.min(READ_CHUNK, Math.max(until - offset, 0)));
+    while (until > offset) {
+      const got = readSync(fd, buffer, 0, Math.min(buffer.length, until - offset), offset);
+      const end = buffer.subarray(0, got).lastIndexOf(10);
+      if (end < 0) {
+        // The last line is not complete yet: read again later.
+        if (got < READ_CHUNK) break;
+        // A whole chunk without a line end is one overlong line: skipped (what follows it up
+        // to the next line end fails to parse and is skipped too).
+        offset += got;
+        continue;
+      }
+      for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
+        if (!line || line.length > MAX_EVENT_LINE) continue;
+        try {
+          const event = JSON.parse(line) as unknown;
+          if (event && typeof event === 'object') onEvent(event as Record<string, unknown>);
+        } catch {
+          // A line the runtime did not write: skipped.
+        }
+      }
+      offset += end + 1;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { offset, cut };
+}
+
+/**
+ * The metrics `nsml.report` recorded, from byte `offset` of the events file, about 1 MiB at a
+ * time: the dashboard asks again from the returned offset for what came since.
+ */
+export function readReports(file: string, offset: number): MetricsPage {
+  const points: MetricPoint[] = [];
+  const read = readEvents(file, offset, READ_CHUNK, (event) => {
+    if (event.event !== 'report') return;
+    const metrics = numbers(event.metrics);
+    if (!metrics || Object.keys(metrics).length === 0) return;
+    const step = typeof event.step === 'number' && Number.isFinite(event.step) ? event.step : null;
+    points.push({ step, ts: typeof event.ts === 'number' ? Math.round(event.ts * 1000) : null, metrics });
+  });
+  return { offset: read.offset, points, more: read.cut };
+}
+
+/**
  * Reads each session's events file incrementally: a session's state is kept with the offset it
  * was read to, so `ps` and a submit's watcher only parse what is new.
  */
@@ -55,36 +120,7 @@ export class SessionEvents {
 
   read(file: string): EventState {
     const entry = this.cache.get(file) ?? { offset: 0, state: emptyState() };
-    if (!existsSync(file)) return entry.state;
-    const fd = openSync(file, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      // In bounded chunks: the file is the participant's, and may be as large as its disk allows.
-      const buffer = Buffer.alloc(Math.min(READ_CHUNK, Math.max(size - entry.offset, 0)));
-      while (size > entry.offset) {
-        const got = readSync(fd, buffer, 0, Math.min(buffer.length, size - entry.offset), entry.offset);
-        const end = buffer.subarray(0, got).lastIndexOf(10);
-        if (end < 0) {
-          // The last line is not complete yet: read again later.
-          if (got < READ_CHUNK) break;
-          // A whole chunk without a line end is one overlong line: skipped (what follows it up
-          // to the next line end fails to parse and is skipped too).
-          entry.offset += got;
-          continue;
-        }
-        for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
-          if (!line || line.length > MAX_EVENT_LINE) continue;
-          try {
-            apply(entry.state, JSON.parse(line) as Record<string, unknown>);
-          } catch {
-            // A line the runtime did not write: skipped.
-          }
-        }
-        entry.offset += end + 1;
-      }
-    } finally {
-      closeSync(fd);
-    }
+    entry.offset = readEvents(file, entry.offset, Infinity, (event) => apply(entry.state, event)).offset;
     this.cache.set(file, entry);
     return entry.state;
   }

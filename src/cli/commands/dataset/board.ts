@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { timeAgo } from '../../render/format.js';
+import { timeAgo } from '../../../protocol/format.js';
 import { renderTable } from '../../render/table.js';
 
 const score = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(6).replace(/0+$/, ''));

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
-import { summaryText, timeAgo } from '../../render/format.js';
+import { summaryText, timeAgo } from '../../../protocol/format.js';
 import { sessionArg } from '../../session-arg.js';
 
 export function newModelCommand(ctx: Context): Command {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { SessionInfo } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
-import { statusText, summaryText, timeAgo } from '../../render/format.js';
+import { statusText, summaryText, timeAgo } from '../../../protocol/format.js';
 import { parseWhole } from '../../options.js';
 
 export interface PsOptions {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
 import { sessionArg } from '../../session-arg.js';
-import { statusText } from '../../render/format.js';
+import { statusText } from '../../../protocol/format.js';
 
 export function newStopCommand(ctx: Context): Command {
   return new Command('stop')

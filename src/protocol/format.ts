@@ -1,4 +1,5 @@
-import type { SessionInfo } from '../../protocol/types.js';
+// How sessions, times and metrics are written, the same in the CLI and the dashboard.
+import type { SessionInfo } from './types.js';
 
 const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
@@ -24,9 +25,14 @@ export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'>): string 
   return s.status === 'Exited' ? `Exited (${s.exitCode ?? '?'})` : s.status;
 }
 
+/** A reported metric's name as shown: `nsml.report(train__loss=…)` is `train/loss`. */
+export function metricName(key: string): string {
+  return key.replace(/__/g, '/');
+}
+
 export function summaryText(summary: Record<string, number> | null): string {
   if (!summary) return '';
   return Object.entries(summary)
-    .map(([k, v]) => `${k.replace(/__/g, '/')}=${Number(v.toPrecision(4))}`)
+    .map(([k, v]) => `${metricName(k)}=${Number(v.toPrecision(4))}`)
     .join(' ');
 }

@@ -1,0 +1,40 @@
+import { html, type TemplateResult } from 'lit-html';
+import { formatSize, statusText, summaryText, timeAgo, type SessionInfo } from '../wire.js';
+
+/** Calls `tick` now and every `ms` until stopped; a tick still running is not doubled. */
+export function every(ms: number, tick: () => Promise<unknown>): () => void {
+  let busy = false;
+  let stopped = false;
+  const run = async () => {
+    if (busy || stopped) return;
+    busy = true;
+    try {
+      await tick();
+    } finally {
+      busy = false;
+    }
+  };
+  void run();
+  const timer = setInterval(() => void run(), ms);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
+
+export const sessionLink = (name: string): TemplateResult => html`<a href="#/sessions/${name}">${name}</a>`;
+
+/** The status as `khd ps` writes it, with a class for its colour and the reason on hover and in text. */
+export function statusBadge(s: Pick<SessionInfo, 'status' | 'exitCode' | 'reason'>): TemplateResult {
+  return html`<span class="status ${s.status.toLowerCase()}">${statusText(s)}</span>${s.reason ? html` <span class="reason">${s.reason}</span>` : ''}`;
+}
+
+export const ago = (iso: string | null): TemplateResult | string =>
+  iso ? html`<time datetime=${iso} title=${iso}>${timeAgo(iso, Date.now())}</time>` : '';
+
+export const summary = (s: Record<string, number> | null): string => summaryText(s);
+export const size = (n: number): string => formatSize(n);
+
+export function errorBox(error: string): TemplateResult | string {
+  return error ? html`<p class="error" role="alert">${error}</p>` : '';
+}

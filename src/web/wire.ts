@@ -1,0 +1,19 @@
+// The wire types and the formatting the CLI uses, shared with the dashboard so both say the same.
+export { API_PREFIX, isFinished, LOG_EVENT_END } from '../protocol/types.js';
+export type {
+  BoardRow,
+  CheckpointInfo,
+  DatasetInfo,
+  LoginResponse,
+  LogEnd,
+  LogRecord,
+  Me,
+  MetricPoint,
+  MetricsPage,
+  SessionInfo,
+  SessionStatus,
+  SubmitInfo,
+} from '../protocol/types.js';
+export type { ErrorBody } from '../protocol/errors.js';
+export { formatDuration, formatSize } from '../protocol/sizes.js';
+export { metricName, statusText, summaryText, timeAgo } from '../protocol/format.js';

@@ -1,0 +1,219 @@
+// The dashboard in real Chromium (playwright-core, /usr/bin/chromium) against the real server on
+// loopback: log in, watch a session run, its log and its charts, a leaderboard after a submit,
+// and another team's session refused. Each page is photographed into test-results/screenshots.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/protocol/errors.js';
+import { project } from '../helpers/projects.js';
+import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
+import { submitDataset, SUBMIT_PROJECT_PY } from '../helpers/submit-project.js';
+
+const CHROMIUM = process.env.KHD_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = 'test-results/screenshots';
+
+/** Prints a line (every fifth on stderr too) and reports metrics, every 0.3 s. */
+const LIVE_PY = `
+import sys, time
+import nsml
+steps = int(sys.argv[1])
+for i in range(1, steps + 1):
+    print('step', i, flush=True)
+    if i % 5 == 0:
+        print('warning at step', i, file=sys.stderr, flush=True)
+    nsml.report(step=i, train__loss=1.0 / i, train__acc=i / steps, lr=0.1)
+    time.sleep(0.3)
+`;
+
+let server: TestServer;
+let admin: Participant;
+let kim: Participant;
+let lee: Participant;
+let browser: Browser;
+let root: string;
+let live: string;
+const contexts: BrowserContext[] = [];
+const cleanups: (() => void)[] = [];
+
+async function addUser(name: string, team: string): Promise<Participant> {
+  await admin.khd(['user', 'add', name, '--team', team, '--password-stdin'], { input: `${name}-password` });
+  const p = new Participant(server.url);
+  await p.login(name, `${name}-password`);
+  return p;
+}
+
+/** A fresh browser tab (its own session storage), logged in through the form. */
+async function loggedIn(user: string, password: string): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.getByLabel('User').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startTestServer();
+  admin = new Participant(server.url);
+  await admin.login('admin', ADMIN_PASSWORD);
+  kim = await addUser('kim', 'team-a');
+  lee = await addUser('lee', 'team-b');
+  const data = submitDataset();
+  cleanups.push(data.cleanup);
+  const push = await admin.khd(['dataset', 'push', 'toy', data.root, '--leaderboard', '-m', 'four hidden test items']);
+  expect(push.code, push.stderr).toBe(EXIT.ok);
+  const p = project({ 'main.py': SUBMIT_PROJECT_PY, 'live.py': LIVE_PY });
+  cleanups.push(p.cleanup);
+  root = p.root;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close();
+  await browser?.close();
+  for (const p of [admin, kim, lee]) p?.cleanup();
+  cleanups.forEach((c) => c());
+  await server.stop();
+});
+
+describe('the dashboard', () => {
+  it('is served compressed, cached by content hash, and without any other origin', async () => {
+    const page = await fetch(server.url, { headers: { 'accept-encoding': 'br' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-encoding')).toBe('br');
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await page.text();
+    const script = /src="(\/main-[A-Z0-9]{8}\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect(html).not.toMatch(/https?:\/\//);
+    const js = await fetch(`${server.url}${script}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(js.headers.get('content-encoding')).toBe('gzip');
+    expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install chromium)`).toBe(true);
+  });
+
+  it('logs in, and shows a session that starts running', async () => {
+    const page = await openLogin();
+    await shot(page, 'login');
+    await page.getByLabel('User').fill('kim');
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong user name or password');
+    await page.getByLabel('Password').fill('kim-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+    expect(page.url()).not.toContain('token');
+
+    const r = await kim.khd(['run', '-d', 'toy', '-e', 'live.py', '-a', '60', '-m', 'watch me'], { cwd: root });
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+    live = /Session (\S+) is started/.exec(r.stdout)![1]!;
+    const row = page.locator(`tr[data-session="${live}"]`);
+    await row.waitFor();
+    await expect.poll(() => row.locator('.status').textContent(), { timeout: 20_000 }).toBe('Running');
+    expect(await row.textContent()).toContain('live.py 60');
+    expect(await row.textContent()).toContain('watch me');
+    await shot(page, 'sessions');
+  });
+
+  it('streams the log live, stdout and stderr apart, and a metric chart gains points', async () => {
+    const page = await loggedIn('kim', 'kim-password');
+    await page.goto(`${server.url}/#/sessions/${live}`);
+    const lines = page.locator('#log .line');
+    await page.getByText('step 3', { exact: true }).waitFor({ timeout: 20_000 });
+    const before = await lines.count();
+    await expect.poll(() => lines.count(), { timeout: 20_000 }).toBeGreaterThan(before + 2);
+    const err = page.locator('#log .line.err').first();
+    await err.waitFor();
+    expect(await err.textContent()).toMatch(/^stderrwarning at step \d+$/);
+
+    const train = page.locator('figure.chart[data-group="train"]');
+    await train.waitFor({ timeout: 20_000 });
+    const points = async () => Number(await train.getAttribute('data-points'));
+    const first = await points();
+    await expect.poll(points, { timeout: 20_000 }).toBeGreaterThan(first);
+    expect(await train.locator('.latest').textContent()).toMatch(/train\/loss [\d.]+, train\/acc [\d.]+/);
+    expect(await page.locator('figure.chart[data-group="lr"]').count()).toBe(1);
+    await shot(page, 'session');
+
+    // A dropped connection resumes where it left off: no line twice, and lines keep coming.
+    const seen = await lines.count();
+    server.app.server.closeAllConnections();
+    await expect.poll(() => lines.count(), { timeout: 20_000 }).toBeGreaterThan(seen + 3);
+    const ids = (await page.locator('#log .line').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).map(Number);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(ids[ids.length - 1]! - ids[0]! + 1).toBe(ids.length);
+
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(() => page.locator('#log-state').textContent(), { timeout: 20_000 }).toContain('ended: Stopped');
+  });
+
+  it('lists datasets, and shows a leaderboard and the submission history after a submit', async () => {
+    const trained = await kim.khd(['run', '-d', 'toy', '-i'], { cwd: root });
+    expect(trained.code, trained.stderr).toBe(EXIT.ok);
+    const session = /Session (\S+) is started/.exec(trained.stdout)![1]!;
+    const submit = await kim.khd(['submit', session, 'best']);
+    expect(submit.stdout).toBe('Score: 0.75\n');
+
+    const page = await loggedIn('kim', 'kim-password');
+    await page.getByRole('link', { name: 'Datasets' }).click();
+    const toy = page.locator('tr', { hasText: 'four hidden test items' });
+    await toy.waitFor();
+    expect(await toy.textContent()).toContain('yes (accuracy, higher is better)');
+    await shot(page, 'datasets');
+
+    await toy.getByRole('link', { name: /yes/ }).click();
+    const best = page.locator('table.board tbody tr').first();
+    await best.waitFor();
+    expect((await best.locator('td').allTextContents()).slice(0, 4)).toEqual(['1', 'team-a', '0.75', '1']);
+    const mine = page.locator('table.submits tbody tr').first();
+    expect(await mine.textContent()).toContain('counted');
+    expect(await mine.textContent()).toContain('0.75');
+    await shot(page, 'leaderboard');
+  });
+
+  it('refuses another team’s session like a missing one', async () => {
+    const page = await loggedIn('lee', 'lee-password');
+    await page.goto(`${server.url}/#/sessions/${live}`);
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe(`session ${live} does not exist: see khd ps -a`);
+    expect(await page.locator('#log').count()).toBe(0);
+    expect(await page.locator('figure.chart').count()).toBe(0);
+    await shot(page, 'refused');
+    await page.getByRole('link', { name: 'Your sessions' }).click();
+    await page.getByText('No sessions yet').waitFor();
+    expect(await page.getByRole('link', { name: 'Organiser' }).count()).toBe(0);
+  });
+
+  it('shows organisers every session, the users and teams, and each dataset’s rules', async () => {
+    const page = await loggedIn('admin', ADMIN_PASSWORD);
+    await page.getByRole('link', { name: 'Organiser' }).click();
+    await page.getByRole('heading', { name: 'All sessions' }).waitFor();
+    await expect.poll(() => page.getByRole('link', { name: live }).count()).toBe(1);
+    const users = await page.locator('section[aria-labelledby="users"] tbody tr').allTextContents();
+    expect(users).toEqual(['adminadminadmin', 'kimteam-aparticipant', 'leeteam-bparticipant']);
+    const rules = await page.locator('section[aria-labelledby="rules"] tbody tr').first().textContent();
+    expect(rules).toContain('one per team per 1 hour');
+    expect(rules).toContain('300 MB');
+    await shot(page, 'organiser');
+  });
+});
+
+async function openLogin(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.getByRole('heading', { name: 'Log in to khd' }).waitFor();
+  return page;
+}
