@@ -70,3 +70,11 @@ khd submit "$session" best
 
 echo "== khd dataset board breast_cancer" >&2
 khd dataset board breast_cancer
+
+# The same server serves the dashboard; KHD_DEMO_KEEP=1 keeps it running to look at.
+if [ "${KHD_DEMO_KEEP:-}" = 1 ]; then
+  echo "== the dashboard: $url  (user admin, password $KHD_ADMIN_PASSWORD); Ctrl-C stops the server" >&2
+  wait "$server_pid" || true
+else
+  echo "== the dashboard was at $url: run KHD_DEMO_KEEP=1 npm run demo to keep the server up and look" >&2
+fi
