@@ -124,6 +124,18 @@ describe('the dashboard', () => {
     expect(await row.textContent()).toContain('live.py 60');
     expect(await row.textContent()).toContain('watch me');
     await shot(page, 'sessions');
+
+    // The memo, edited in place, as khd memo would.
+    await row.getByRole('button', { name: `Edit the memo of ${live}` }).click();
+    await page.getByLabel(`Memo of ${live}`).fill('watched from the browser');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(async () => (await kim.khd(['ps', '--json'])).stdout).toContain('"memo": "watched from the browser"');
+    // Filtered by dataset: there on toy, gone on sessions without one.
+    await page.getByLabel('Dataset').selectOption('toy');
+    await expect.poll(() => page.url()).toContain('#/sessions?dataset=toy');
+    await row.waitFor();
+    await page.getByLabel('Dataset').selectOption('None');
+    await page.getByText('No sessions yet').waitFor();
   });
 
   it('streams the log live, stdout and stderr apart, and a metric chart gains points', async () => {
@@ -167,6 +179,12 @@ describe('the dashboard', () => {
     expect(submit.stdout).toBe('Score: 0.75\n');
 
     const page = await loggedIn('kim', 'kim-password');
+    // Its checkpoints, with the summary reported before each save.
+    await page.goto(`${server.url}/#/sessions/${session}`);
+    const checkpoints = page.locator('section[aria-labelledby="models-title"] tbody tr');
+    await expect.poll(() => checkpoints.count()).toBe(2);
+    expect(await checkpoints.first().textContent()).toMatch(/^best.*epoch=1 train\/loss=0\.5\d+ B$/);
+
     await page.getByRole('link', { name: 'Datasets' }).click();
     const toy = page.locator('tr', { hasText: 'four hidden test items' });
     await toy.waitFor();
