@@ -40,6 +40,8 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
       options.logError?.(err, request);
       return reply.status(500).send(errorBody('KHD_INTERNAL', 'internal server error: see the server log'));
     }
+    // The file server refuses a path with '.', '..' or empty segments rather than resolve it.
+    if (status === 403) return reply.status(403).send(errorBody('KHD_FORBIDDEN', "forbidden path: '.', '..' and empty segments are never resolved"));
     return reply.status(status).send(errorBody(status === 413 ? 'KHD_PAYLOAD_TOO_LARGE' : 'KHD_BAD_REQUEST', err.message));
   });
   app.setNotFoundHandler((request, reply) => {

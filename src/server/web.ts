@@ -1,5 +1,6 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
+import { API_PREFIX } from '../protocol/types.js';
 
 /** Names esbuild gives the bundles (`main-ABCD1234.js`): their content never changes under a name. */
 const HASHED = /-[A-Z0-9]{8}\.(js|css)(\.map)?(\.br|\.gz)?$/;
@@ -32,6 +33,8 @@ export function webRoutes(root: string | undefined): FastifyPluginAsync {
     await app.register(fastifyStatic, {
       root,
       preCompressed: true,
+      // The API's own paths are never files: an unknown one stays the API's 404.
+      allowedPath: (path) => !path.startsWith(`${API_PREFIX}/`),
       setHeaders(reply, path) {
         void reply.headers({ ...PAGE_HEADERS, 'cache-control': HASHED.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache' });
       },
