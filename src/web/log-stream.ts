@@ -3,7 +3,7 @@ import { ApiError, authHeaders, errorOf, sessionPath } from './api.js';
 import { API_PREFIX, LOG_EVENT_END, type LogEnd, type LogRecord } from './wire.js';
 
 /** The first connection shows the end of a long log; what follows streams whole. */
-export const FIRST_TAIL = 1000;
+const FIRST_TAIL = 1000;
 const MAX_DELAY_MS = 5000;
 
 export interface LogListener {

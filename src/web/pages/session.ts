@@ -170,7 +170,7 @@ export function sessionPage(main: HTMLElement, name: string): () => void {
     onRecords: appendLines,
     onEnd: (end) => {
       setLogState(`ended: ${end.status}${end.exitCode !== null ? ` (exit code ${end.exitCode})` : ''}${end.reason ? `: ${end.reason}` : ''}`);
-      void refresh().then(pollMetrics);
+      void refresh().then(pollMetrics).catch(() => {});
     },
     onState: (state) => setLogState(state === 'live' ? 'live' : 'reconnecting…'),
     onRefused: (err) => setLogState(err.message),
