@@ -105,6 +105,17 @@ describe('khd user add', () => {
     const byKim = await kim.khd(['user', 'add', 'lee', '--password-stdin'], { input: 'lee-password\n' });
     expect(byKim.code).toBe(EXIT.failure);
     expect(byKim.stderr).toBe('error: only an admin can add users\n');
+
+    // khd user ls: the accounts and their teams, for admins only.
+    const ls = await admin.khd(['user', 'ls']);
+    expect(ls.stdout).toBe('User   Team    Role\nadmin  admin   admin\nkim    team-a  participant\n');
+    expect(JSON.parse((await admin.khd(['user', 'ls', '--json'])).stdout)).toEqual([
+      { user: 'admin', team: 'admin', admin: true },
+      { user: 'kim', team: 'team-a', admin: false },
+    ]);
+    const lsByKim = await kim.khd(['user', 'ls']);
+    expect(lsByKim.code).toBe(EXIT.failure);
+    expect(lsByKim.stderr).toBe('error: only an admin can list users\n');
     kim.cleanup();
   });
 

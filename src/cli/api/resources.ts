@@ -18,6 +18,7 @@ export function resources(api: ApiClient) {
     logout: () => api.request<void>({ method: 'POST', url: '/auth/logout', data: {} }),
     me: () => api.request<Me>({ method: 'GET', url: '/me' }),
     addUser: (req: AddUserRequest) => api.request<Me>({ method: 'POST', url: '/users', data: req }),
+    users: () => api.request<Me[]>({ method: 'GET', url: '/users' }),
 
     datasets: () => api.request<DatasetInfo[]>({ method: 'GET', url: '/datasets' }),
     pushDataset: (req: PushDatasetRequest) => api.request<DatasetInfo>({ method: 'POST', url: '/datasets', data: req }),

@@ -18,7 +18,20 @@ export function newUserCommand(ctx: Context): Command {
     .option('--admin', 'make the user an admin')
     .option('--password-stdin', 'read the password from standard input')
     .action((name: string, opts: UserAddOptions) => runUserAdd(name, opts, ctx));
+  user
+    .command('ls')
+    .description('list the accounts and their teams (admin only)')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => runUserLs(opts, ctx));
   return user;
+}
+
+export async function runUserLs(opts: { json?: boolean }, ctx: Context): Promise<void> {
+  const api = await ctx.api();
+  const users = await api.calls.users();
+  if (opts.json) return ctx.io.out(`${JSON.stringify(users, null, 2)}\n`);
+  const { renderTable } = await import('../../render/table.js');
+  ctx.io.out(renderTable(['User', 'Team', 'Role'], users.map((u) => [u.user, u.team, u.admin ? 'admin' : 'participant'])));
 }
 
 export async function runUserAdd(name: string, opts: UserAddOptions, ctx: Context): Promise<void> {
