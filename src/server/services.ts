@@ -75,6 +75,7 @@ export function createServices(options: ServicesOptions): Services {
     maxDiskBytes: DEFAULT_MAX_DISK_BYTES, diskCheckMs: DEFAULT_DISK_CHECK_MS,
     ...options.sessionLimits,
   };
+  const { diskCheckMs: _howOften, ...publicLimits } = sessionLimits;
   const sessions = new SessionService({
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
     gpus, dataDir, now, warn: options.warn ?? (() => {}), limits: sessionLimits,
@@ -91,13 +92,7 @@ export function createServices(options: ServicesOptions): Services {
     db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
-    info: {
-      version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session,
-      sessionLimits: {
-        maxMemoryBytes: sessionLimits.maxMemoryBytes, maxCpus: sessionLimits.maxCpus, maxWallMs: sessionLimits.maxWallMs,
-        maxLogBytes: sessionLimits.maxLogBytes, maxDiskBytes: sessionLimits.maxDiskBytes,
-      },
-    },
+    info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
     startSweeping() {
       sweep();

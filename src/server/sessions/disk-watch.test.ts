@@ -38,4 +38,17 @@ describe('watchDisk', () => {
     expect(over[0]).toBeGreaterThan(2 * MB);
     stop();
   });
+
+  it('reports a measurement that fails once, not every tick, and keeps trying', async () => {
+    const errors: string[] = [];
+    let calls = 0;
+    const stop = watchDisk([dir], MB, 10, () => errors.push('over'), (err) => errors.push(err.message), async () => {
+      calls += 1;
+      throw new Error('du: not found');
+    });
+    await new Promise((r) => setTimeout(r, 120));
+    stop();
+    expect(calls).toBeGreaterThan(3);
+    expect(errors).toEqual(['du: not found']);
+  });
 });

@@ -18,12 +18,20 @@ export function diskUse(paths: string[]): Promise<number> {
 
 /**
  * Measures the disk a session's writable folders use every `everyMs`, and calls `onOver` once
- * when it passes `maxBytes`. A measurement still running when the next is due is not doubled.
- * Returns the function that stops watching.
+ * when it passes `maxBytes`. A measurement still running when the next is due is not doubled; a
+ * failing one is reported once, not every tick. Returns the function that stops watching.
  */
-export function watchDisk(paths: string[], maxBytes: number, everyMs: number, onOver: (used: number) => void, onError: (err: Error) => void): () => void {
+export function watchDisk(
+  paths: string[],
+  maxBytes: number,
+  everyMs: number,
+  onOver: (used: number) => void,
+  onError: (err: Error) => void,
+  measure: (paths: string[]) => Promise<number> = diskUse,
+): () => void {
   let busy = false;
   let done = false;
+  let reported = false;
   const stop = () => {
     done = true;
     clearInterval(timer);
@@ -31,7 +39,7 @@ export function watchDisk(paths: string[], maxBytes: number, everyMs: number, on
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    diskUse(paths).then(
+    measure(paths).then(
       (used) => {
         busy = false;
         if (done || used <= maxBytes) return;
@@ -40,7 +48,8 @@ export function watchDisk(paths: string[], maxBytes: number, everyMs: number, on
       },
       (err: Error) => {
         busy = false;
-        if (!done) onError(err);
+        if (!done && !reported) onError(err);
+        reported = true;
       },
     );
   }, everyMs);
