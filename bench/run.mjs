@@ -1,6 +1,7 @@
 // `npm run bench`: each figure beside its baseline, measured in the same run on this machine.
 // BENCH_SCALE=small runs everything on small trees (the CI smoke test); figures for
 // docs/performance.md come from the full size. Nothing here is asserted.
+import { benchDashboard } from './dashboard.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchUploads } from './uploads.mjs';
 
@@ -8,12 +9,14 @@ const MB = 1024 * 1024;
 const SCALES = {
   full: {
     runs: 30,
+    pageRuns: 7,
     tree: { textFiles: 4990, textBytes: 50 * MB, binaries: 10, binaryBytes: 15 * MB },
     // 1.0 GB (decimal): just under the default 1 GiB session limit.
     bigTree: { textFiles: 10, textBytes: MB, binaries: 8, binaryBytes: 119 * MB },
   },
   small: {
     runs: 3,
+    pageRuns: 1,
     tree: { textFiles: 200, textBytes: 2 * MB, binaries: 2, binaryBytes: 2 * MB },
     bigTree: { textFiles: 10, textBytes: MB, binaries: 2, binaryBytes: 8 * MB },
   },
@@ -27,6 +30,7 @@ for (const r of benchStartup(scale.runs)) {
   rows.push({ name: r.name, khd: `${r.ms.toFixed(1)} ms`, baseline: r.name === 'node -e 0' ? '' : 'node -e 0', ratio: r.ratio, target: r.name === 'node -e 0' ? '' : '≤ 1.5×' });
 }
 rows.push(...(await benchUploads(scale)));
+rows.push(...(await benchDashboard(scale.pageRuns)));
 
 const cols = ['name', 'khd', 'baseline', 'ratio', 'target'];
 const cell = (r, c) => (c === 'ratio' ? `${r.ratio.toFixed(3)}×` : String(r[c]));

@@ -22,6 +22,9 @@ describe('npm run bench (small)', () => {
       expect.stringMatching(/^session start after the upload( \(no sandbox\))?$/),
       're-run, one 1 MB file changed',
       expect.stringMatching(/^peak memory sending 0\.\d+ GB$/),
+      'dashboard: first page, transferred',
+      'dashboard: login page drawn',
+      'dashboard: session page, 1,000 lines, 2 charts',
     ]);
     expect(stdout).toMatch(/\d+\.\d{3}×/);
   }, 180_000);
