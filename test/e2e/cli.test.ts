@@ -34,8 +34,9 @@ afterAll(async () => {
 const sessions = async (): Promise<SessionInfo[]> => JSON.parse((await khd(['ps', '-a', '--json'], { env })).stdout);
 
 describe('the khd binary', () => {
-  it('prints the one-time admin password only on the first start', () => {
+  it('prints the one-time admin password only on the first start, and where the dashboard is', async () => {
     expect(server.stderr).toContain("created user 'admin' with password: ");
+    await expect.poll(() => server.stderr).toContain(`the dashboard: ${server.url}/ (log in as with khd login)\n`);
     expect(server.stderr).toContain('shown only this once');
   });
 

@@ -82,6 +82,8 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
   }).catch((err: NodeJS.ErrnoException) => {
     throw startFailure(err, opts.host, opts.port, dataDir);
   });
+  // Before the listening line, which tools wait for: by then this one has been written.
+  ctx.io.err(`the dashboard: ${server.url}/ (log in as with khd login)\n`);
   ctx.io.out(`listening on ${server.url}\n`);
   await new Promise<void>((resolve) => {
     let closing = false;
