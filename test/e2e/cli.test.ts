@@ -36,7 +36,7 @@ const sessions = async (): Promise<SessionInfo[]> => JSON.parse((await khd(['ps'
 describe('the khd binary', () => {
   it('prints the one-time admin password only on the first start, and where the dashboard is', async () => {
     expect(server.stderr).toContain("created user 'admin' with password: ");
-    await expect.poll(() => server.stderr).toContain(`the dashboard: ${server.url}/ (log in as with khd login)\n`);
+    await expect.poll(() => server.stderr).toContain(`the dashboard: ${server.url}/ (the same accounts as khd login)\n`);
     expect(server.stderr).toContain('shown only this once');
   });
 

@@ -83,7 +83,7 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     throw startFailure(err, opts.host, opts.port, dataDir);
   });
   // Before the listening line, which tools wait for: by then this one has been written.
-  ctx.io.err(`the dashboard: ${server.url}/ (log in as with khd login)\n`);
+  ctx.io.err(`the dashboard: ${server.url}/ (the same accounts as khd login)\n`);
   ctx.io.out(`listening on ${server.url}\n`);
   await new Promise<void>((resolve) => {
     let closing = false;
