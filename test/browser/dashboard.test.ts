@@ -238,6 +238,23 @@ describe('the dashboard', () => {
     expect(await page.getByRole('link', { name: 'Organiser' }).count()).toBe(0);
   });
 
+  it('asks the server nothing while the tab is in the background, and catches up when shown', async () => {
+    const page = await loggedIn('kim', 'kim-password');
+    const asked: string[] = [];
+    page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+    const setHidden = (hidden: boolean) =>
+      page.evaluate((h) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+    await setHidden(true);
+    asked.length = 0;
+    await page.waitForTimeout(4500);
+    expect(asked).toEqual([]);
+    await setHidden(false);
+    await expect.poll(() => asked).toContain('/api/v1/sessions');
+  });
+
   it('shows organisers every session, the users and teams, and each dataset’s rules', async () => {
     const page = await loggedIn('admin', ADMIN_PASSWORD);
     await page.getByRole('link', { name: 'Organiser' }).click();

@@ -95,7 +95,12 @@ describe('checkpoints', () => {
 
   it('model rm removes by name or glob, and says when nothing matches', async () => {
     const name = await train('kim', 'toy');
+    const listed = async () => (JSON.parse((await users.kim!.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[]).find((s) => s.name === name)!;
+    // An ended session's size is kept between listings, and follows a removal.
+    expect(await listed()).toMatchObject({ models: 2, modelsSize: 2 });
+    expect(await listed()).toMatchObject({ models: 2, modelsSize: 2 });
     expect((await users.kim!.khd(['model', 'rm', name, 'wor*'])).stderr).toBe(`✓ Removed checkpoint worse of ${name}\n`);
+    expect(await listed()).toMatchObject({ models: 1, modelsSize: 1 });
     const missing = await users.kim!.khd(['model', 'rm', name, 'nope']);
     expect(missing.code).toBe(EXIT.failure);
     expect(missing.stderr).toBe(`error: ${name} has no checkpoint matching 'nope': see khd model ls ${name}\n`);

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { formatSize } from '../../protocol/sizes.js';
 import type { SessionLimits } from '../config.js';
@@ -59,6 +60,8 @@ export class SessionService {
   private readonly starting = new Map<number, Promise<void>>();
   private closing = false;
   private readonly endListeners: ((s: SessionRow) => void)[] = [];
+  /** Checkpoint sizes of ended sessions, with the folder state they were measured at. */
+  private readonly sizes = new Map<number, { key: string; size: number }>();
   /** How submit sessions are laid out; set by the submit service. */
   submitPlanner?: (s: SessionRow) => Promise<LaunchPlan>;
 
@@ -118,12 +121,23 @@ export class SessionService {
     const events = this.d.events.read(this.d.dataDir.events(s.id));
     const dir = this.checkpointDir(s);
     const names = checkpointNames(dir);
-    return {
-      ...info,
-      summary: events.lastSummary,
-      models: names.length,
-      modelsSize: names.reduce((sum, n) => sum + folderSize(join(dir, n)), 0),
-    };
+    return { ...info, summary: events.lastSummary, models: names.length, modelsSize: this.modelsSize(s, dir, names) };
+  }
+
+  /**
+   * The checkpoints' total size. An ended session's checkpoints change only by being removed,
+   * which changes the folder's mtime and names: its size is kept until then, so `ps` and the
+   * dashboard's list (every 2 s, per open tab) do not walk every checkpoint each time.
+   */
+  private modelsSize(s: SessionRow, dir: string, names: string[]): number {
+    const measure = () => names.reduce((sum, n) => sum + folderSize(join(dir, n)), 0);
+    if (!isFinished(s.status)) return measure();
+    const key = `${statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0}/${names.join('/')}`;
+    const known = this.sizes.get(s.id);
+    if (known?.key === key) return known.size;
+    const size = measure();
+    this.sizes.set(s.id, { key, size });
+    return size;
   }
 
   /** The folders and environment of a training session: its dataset's train/, checkpoints, events. */
@@ -290,6 +304,7 @@ export class SessionService {
       await this.waitForEnd(s.id);
     }
     this.d.sessions.delete(s.id);
+    this.sizes.delete(s.id);
     this.d.logs.remove(s.id);
     this.d.events.forget(this.d.dataDir.events(s.id));
     await rm(this.d.dataDir.session(s.id), { recursive: true, force: true });

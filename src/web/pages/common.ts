@@ -1,12 +1,15 @@
 import { html, type TemplateResult } from 'lit-html';
 import { formatSize, statusText, summaryText, timeAgo, type SessionInfo } from '../wire.js';
 
-/** Calls `tick` now and every `ms` until stopped; a tick still running is not doubled. */
+/**
+ * Calls `tick` now and every `ms` until stopped; a tick still running is not doubled. A tab in
+ * the background asks nothing, and catches up as soon as it is shown again.
+ */
 export function every(ms: number, tick: () => Promise<unknown>): () => void {
   let busy = false;
   let stopped = false;
   const run = async () => {
-    if (busy || stopped) return;
+    if (busy || stopped || document.hidden) return;
     busy = true;
     try {
       await tick();
@@ -14,11 +17,14 @@ export function every(ms: number, tick: () => Promise<unknown>): () => void {
       busy = false;
     }
   };
+  const shown = () => void run();
+  document.addEventListener('visibilitychange', shown);
   void run();
   const timer = setInterval(() => void run(), ms);
   return () => {
     stopped = true;
     clearInterval(timer);
+    document.removeEventListener('visibilitychange', shown);
   };
 }
 
