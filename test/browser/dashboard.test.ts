@@ -260,6 +260,8 @@ describe('the dashboard', () => {
     await page.getByRole('link', { name: 'Organiser' }).click();
     await page.getByRole('heading', { name: 'All sessions' }).waitFor();
     await expect.poll(() => page.getByRole('link', { name: live }).count()).toBe(1);
+    const row = page.locator('section[aria-labelledby="all-sessions"] tbody tr', { has: page.getByRole('link', { name: live }) });
+    expect((await row.locator('td').allTextContents()).slice(0, 3)).toEqual([live, 'team-a', 'normal']);
     const users = await page.locator('section[aria-labelledby="users"] tbody tr').allTextContents();
     expect(users).toEqual(['adminadminadmin', 'kimteam-aparticipant', 'leeteam-bparticipant']);
     const rules = await page.locator('section[aria-labelledby="rules"] tbody tr').first().textContent();

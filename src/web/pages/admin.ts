@@ -16,6 +16,7 @@ export function adminPage(main: HTMLElement): () => void {
   const window = (d: DatasetInfo) =>
     d.submitFrom || d.submitUntil ? `${d.submitFrom ?? 'any time'} – ${d.submitUntil ?? 'no end'}` : 'always open';
 
+  let teamOf = new Map<string, string>();
   const draw = () =>
     render(
       html`<h1>Organiser</h1>
@@ -23,10 +24,10 @@ export function adminPage(main: HTMLElement): () => void {
         <section aria-labelledby="all-sessions">
           <h2 id="all-sessions">All sessions</h2>
           <table>
-            <thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Summary</th><th scope="col"># of Models</th></tr></thead>
+            <thead><tr><th scope="col">Name</th><th scope="col">Team</th><th scope="col">Type</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Summary</th><th scope="col"># of Models</th></tr></thead>
             <tbody>
               ${sessions.map(
-                (s) => html`<tr><td>${sessionLink(s.name)}</td><td>${s.type}</td><td>${ago(s.createdAt)}</td><td>${statusBadge(s)}</td><td>${summary(s.summary)}</td><td>${s.models}</td></tr>`,
+                (s) => html`<tr><td>${sessionLink(s.name)}</td><td>${teamOf.get(s.user) ?? ''}</td><td>${s.type}</td><td>${ago(s.createdAt)}</td><td>${statusBadge(s)}</td><td>${summary(s.summary)}</td><td>${s.models}</td></tr>`,
               )}
             </tbody>
           </table>
@@ -66,6 +67,7 @@ export function adminPage(main: HTMLElement): () => void {
         api<Me[]>('GET', '/users'),
         api<DatasetInfo[]>('GET', '/datasets'),
       ]);
+      teamOf = new Map(users.map((u) => [u.user, u.team]));
       error = '';
     } catch (err) {
       error = (err as Error).message;
