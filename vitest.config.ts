@@ -7,6 +7,9 @@ export default defineConfig({
     // and keep to the machine's two cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll waits for a real server, session or browser: 10 s, not the default 1 s, so a
+    // slower CI machine waits longer instead of failing.
+    expect: { poll: { timeout: 10_000 } },
     maxWorkers: 2,
   },
 });

@@ -244,8 +244,10 @@ describe('the dashboard', () => {
     page.on('request', (r) => asked.push(new URL(r.url()).pathname));
     const setHidden = (hidden: boolean) =>
       page.evaluate((h) => {
-        Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
-        document.dispatchEvent(new Event('visibilitychange'));
+        // Runs in the page: its document, typed here without the DOM library.
+        const doc = (globalThis as unknown as { document: EventTarget }).document;
+        Object.defineProperty(doc, 'hidden', { configurable: true, get: () => h });
+        doc.dispatchEvent(new Event('visibilitychange'));
       }, hidden);
     await setHidden(true);
     asked.length = 0;
