@@ -51,7 +51,12 @@ export interface Services {
   logs: LogStore;
   info: ServerInfo;
   heartbeatMs: number;
-  /** Drops abandoned uploads now and every STALE_UPLOAD_MS / 4 until close. */
+  /**
+   * Drops the uploads older than `olderThan` (default: STALE_UPLOAD_MS ago) that never became a
+   * session or dataset, then the contents no upload names any more.
+   */
+  sweep(olderThan?: number): Promise<{ uploads: number; contents: number }>;
+  /** Sweeps now and every STALE_UPLOAD_MS / 4 until close. */
   startSweeping(): void;
   close(): Promise<void>;
 }
@@ -87,16 +92,21 @@ export function createServices(options: ServicesOptions): Services {
     submits: submitStore, sessions: sessionStore, sessionService: sessions, datasets: datasetStore, accounts, events,
     scorer: new Scorer(options.executor), dataDir, now, pollMs: options.submitPollMs,
   });
-  const sweep = () => void uploads.sweep(now() - STALE_UPLOAD_MS).catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
+  const sweep = async (olderThan = now() - STALE_UPLOAD_MS) => {
+    const swept = await uploads.sweep(olderThan);
+    return { uploads: swept, contents: blobs.collect(olderThan) };
+  };
+  const sweepNow = () => void sweep().catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
     db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
     info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
+    sweep,
     startSweeping() {
-      sweep();
-      sweeper = setInterval(sweep, STALE_UPLOAD_MS / 4);
+      sweepNow();
+      sweeper = setInterval(sweepNow, STALE_UPLOAD_MS / 4);
       sweeper.unref();
     },
     async close() {

@@ -197,3 +197,29 @@ describe('limits the participant can see', () => {
     p.cleanup();
   });
 });
+
+describe('contents no upload names any more', () => {
+  it('are collected after their session is removed; a later run sends them again and runs', async () => {
+    const own = await startTestServer();
+    const p = new Participant(own.url);
+    await p.login('admin', ADMIN_PASSWORD);
+    const kept = newProject({ 'main.py': SHOW_PY, 'kept.txt': 'kept by a session that stays' });
+    const gone = newProject({ 'main.py': SHOW_PY, 'gone.txt': 'its session is removed' });
+    const name = async (root: string) => /Session (\S+) is started/.exec((await p.khd(['run', '-i'], { cwd: root })).stdout)![1]!;
+    await name(kept);
+    const removed = await name(gone);
+    expect((await p.khd(['rm', removed])).code).toBe(EXIT.ok);
+
+    // As the periodic sweep does, with everything old enough.
+    expect(await own.services.sweep(Date.now() + 60_000)).toEqual({ uploads: 0, contents: 1 });
+
+    const keptAgain = await p.khd(['run', '-i'], { cwd: kept });
+    expect(planOf(keptAgain.stderr)).toBe('2 files, 105 B: all already on the server, nothing to send');
+    const goneAgain = await p.khd(['run', '-i'], { cwd: gone });
+    expect(planOf(goneAgain.stderr)).toBe('2 files, 99 B: 1 file (22 B) to send, the rest already on the server');
+    expect(goneAgain.code).toBe(EXIT.ok);
+    expect(goneAgain.stdout).toContain('gone.txt 22\nmain.py 77\n');
+    await own.stop();
+    p.cleanup();
+  });
+});

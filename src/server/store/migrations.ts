@@ -124,4 +124,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE uploads ADD COLUMN tree TEXT;
   CREATE INDEX uploads_tree ON uploads(tree);
   `,
+  // 4: contents no upload names are collected: their owners are found by content
+  `
+  CREATE INDEX user_blobs_sha256 ON user_blobs(sha256);
+  CREATE INDEX blobs_created ON blobs(created_at);
+  `,
 ];

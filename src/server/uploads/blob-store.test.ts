@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../store/db.js';
+import { UploadStore } from '../store/uploads.js';
 import { BlobStore } from './blob-store.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -51,5 +52,44 @@ describe('blob store', () => {
     blobs.flush();
     expect(readFileSync(blobs.path(sha('same')), 'utf8')).toBe('same');
     expect(blobs.missing(2, [sha('same')])).toEqual([]);
+  });
+
+  it('collects the contents no upload names, records and files together, and keeps named and recent ones', async () => {
+    let clock = 0;
+    const blobs = new BlobStore(db, join(dir, 'blobs'), () => clock);
+    const uploads = new UploadStore(db, () => clock);
+    for (const [text, user] of [['old-unnamed', 1], ['old-named', 1], ['theirs', 2]] as const) await blobs.store(Buffer.from(text), sha(text), user);
+    uploads.insert('u1', 1, 'session', [{ path: 'a.py', size: 8, mode: 0o644, sha256: sha('old-named') }]);
+    blobs.flush();
+    clock = 100;
+    await blobs.store(Buffer.from('recent'), sha('recent'), 1);
+    const oldTmp = join(blobs.tmpDir, 'left-by-a-crash');
+    writeFileSync(oldTmp, 'x');
+    utimesSync(oldTmp, 0, 0);
+    const newTmp = join(blobs.tmpDir, 'in-flight');
+    writeFileSync(newTmp, 'x');
+
+    expect(blobs.collect(50)).toBe(2);
+    const onDisk = (text: string) => existsSync(blobs.path(sha(text)));
+    expect(['old-unnamed', 'old-named', 'theirs', 'recent'].map(onDisk)).toEqual([false, true, false, true]);
+    // The records went with the files: whoever sent a collected content is asked for it again.
+    expect(blobs.missing(1, [sha('old-unnamed'), sha('old-named'), sha('recent')])).toEqual([sha('old-unnamed')]);
+    expect(blobs.missing(2, [sha('theirs')])).toEqual([sha('theirs')]);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM blobs').get()).toEqual({ n: 2 });
+    expect([existsSync(oldTmp), existsSync(newTmp)]).toEqual([false, true]);
+
+    // Sent again, it is stored again and kept while an upload names it.
+    await blobs.store(Buffer.from('old-unnamed'), sha('old-unnamed'), 1);
+    uploads.insert('u2', 1, 'session', [{ path: 'b.py', size: 11, mode: 0o644, sha256: sha('old-unnamed') }]);
+    blobs.flush();
+    clock = 1000;
+    expect(blobs.collect(500)).toBe(1);
+    expect(['old-unnamed', 'old-named', 'recent'].map(onDisk)).toEqual([true, true, false]);
+    expect(readFileSync(blobs.path(sha('old-unnamed')), 'utf8')).toBe('old-unnamed');
+    // Once no upload names anything, everything old enough goes.
+    uploads.delete('u1');
+    uploads.delete('u2');
+    expect(blobs.collect(1001)).toBe(2);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM user_blobs').get()).toEqual({ n: 0 });
   });
 });

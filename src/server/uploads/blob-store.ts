@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
@@ -14,6 +14,7 @@ export class BlobStore {
   readonly tmpDir: string;
   private readonly hasBlob: Statement<[string]>;
   private readonly recordTx: (rows: PendingRecord[]) => void;
+  private readonly collectTx: (olderThan: number) => string[];
   /** Contents stored but not yet recorded: written to the database in batches (see flush). */
   private pending: PendingRecord[] = [];
   private readonly pendingShas = new Set<string>();
@@ -31,6 +32,26 @@ export class BlobStore {
     this.hasBlob = db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?');
     const addBlob = db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)');
     const addOwner = db.prepare('INSERT OR IGNORE INTO user_blobs (user_id, sha256) VALUES (?, ?)');
+    // The contents some upload names, gathered once per collection into an indexed temporary table.
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS live_blobs (sha256 TEXT PRIMARY KEY)');
+    const clearLive = db.prepare('DELETE FROM live_blobs');
+    const gatherLive = db.prepare(
+      "INSERT OR IGNORE INTO live_blobs SELECT json_extract(f.value, '$.sha256') FROM uploads u, json_each(u.manifest) f",
+    );
+    const deadBlobs = db.prepare('SELECT sha256 FROM blobs WHERE created_at < ? AND sha256 NOT IN (SELECT sha256 FROM live_blobs)').pluck();
+    const dropOwners = db.prepare('DELETE FROM user_blobs WHERE sha256 = ?');
+    const dropBlob = db.prepare('DELETE FROM blobs WHERE sha256 = ?');
+    this.collectTx = db.transaction((olderThan: number) => {
+      clearLive.run();
+      gatherLive.run();
+      const dead = deadBlobs.all(olderThan) as string[];
+      for (const sha of dead) {
+        dropOwners.run(sha);
+        dropBlob.run(sha);
+      }
+      clearLive.run();
+      return dead;
+    });
     this.recordTx = db.transaction((rows: PendingRecord[]) => {
       const at = this.now();
       for (const r of rows) {
@@ -93,6 +114,25 @@ export class BlobStore {
     this.pending = [];
     this.recordTx(rows);
     this.pendingShas.clear();
+  }
+
+  /**
+   * Removes the contents no upload names any more (their sessions removed, their uploads swept,
+   * their dataset laid out) that were stored before `olderThan`, and temporary files older than
+   * that. The records go first, in one transaction, then the files, in the same synchronous
+   * step: no upload can be told a content is here while it is being removed, and a file whose
+   * removal fails is only an orphan that the next arrival of that content writes over. Trees,
+   * work folders and datasets keep their own links to what they use. Returns how many went.
+   */
+  collect(olderThan: number): number {
+    this.flush();
+    const dead = this.collectTx(olderThan);
+    for (const sha of dead) rmSync(this.path(sha), { force: true });
+    for (const name of readdirSync(this.tmpDir)) {
+      const file = join(this.tmpDir, name);
+      if ((statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < olderThan) rmSync(file, { force: true });
+    }
+    return dead.length;
   }
 
   private known(sha256: string): boolean {
