@@ -124,8 +124,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE uploads ADD COLUMN tree TEXT;
   CREATE INDEX uploads_tree ON uploads(tree);
   `,
-  // 4: contents no upload names are collected: their owners are found by content
+  // 4: contents no upload names are collected: which uploads name a content, found by index
   `
+  CREATE TABLE upload_contents (
+    upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (upload_id, sha256)
+  ) WITHOUT ROWID;
+  INSERT OR IGNORE INTO upload_contents
+    SELECT u.id, json_extract(f.value, '$.sha256') FROM uploads u, json_each(u.manifest) f;
+  CREATE INDEX upload_contents_sha256 ON upload_contents(sha256);
   CREATE INDEX user_blobs_sha256 ON user_blobs(sha256);
   CREATE INDEX blobs_created ON blobs(created_at);
   `,

@@ -26,10 +26,17 @@ export class UploadStore {
     private readonly now: () => number,
   ) {}
 
+  /** The upload, and the contents it names (so a content some upload names is never collected). */
   insert(id: string, userId: number, purpose: UploadPurpose, files: ManifestEntry[]): void {
-    this.db
-      .prepare('INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(id, userId, purpose, 'receiving', JSON.stringify(files), this.now());
+    const manifest = JSON.stringify(files);
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(id, userId, purpose, 'receiving', manifest, this.now());
+      this.db
+        .prepare("INSERT OR IGNORE INTO upload_contents SELECT ?, json_extract(f.value, '$.sha256') FROM json_each(?) f")
+        .run(id, manifest);
+    })();
   }
 
   get(id: string): UploadRow | undefined {

@@ -32,24 +32,18 @@ export class BlobStore {
     this.hasBlob = db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?');
     const addBlob = db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)');
     const addOwner = db.prepare('INSERT OR IGNORE INTO user_blobs (user_id, sha256) VALUES (?, ?)');
-    // The contents some upload names, gathered once per collection into an indexed temporary table.
-    db.exec('CREATE TEMP TABLE IF NOT EXISTS live_blobs (sha256 TEXT PRIMARY KEY)');
-    const clearLive = db.prepare('DELETE FROM live_blobs');
-    const gatherLive = db.prepare(
-      "INSERT OR IGNORE INTO live_blobs SELECT json_extract(f.value, '$.sha256') FROM uploads u, json_each(u.manifest) f",
-    );
-    const deadBlobs = db.prepare('SELECT sha256 FROM blobs WHERE created_at < ? AND sha256 NOT IN (SELECT sha256 FROM live_blobs)').pluck();
+    // A content is live while some upload names it (upload_contents, indexed by content).
+    const deadBlobs = db
+      .prepare('SELECT b.sha256 FROM blobs b WHERE b.created_at < ? AND NOT EXISTS (SELECT 1 FROM upload_contents c WHERE c.sha256 = b.sha256)')
+      .pluck();
     const dropOwners = db.prepare('DELETE FROM user_blobs WHERE sha256 = ?');
     const dropBlob = db.prepare('DELETE FROM blobs WHERE sha256 = ?');
     this.collectTx = db.transaction((olderThan: number) => {
-      clearLive.run();
-      gatherLive.run();
       const dead = deadBlobs.all(olderThan) as string[];
       for (const sha of dead) {
         dropOwners.run(sha);
         dropBlob.run(sha);
       }
-      clearLive.run();
       return dead;
     });
     this.recordTx = db.transaction((rows: PendingRecord[]) => {
