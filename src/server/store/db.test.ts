@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrate, openDb } from './db.js';
+import { MIGRATIONS } from './migrations.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'khd-db-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('migrations', () => {
+  it('bring a data dir of an older khd up to date, keeping its data', () => {
+    // A data dir as khd left it at schema 3, with an upload naming two contents.
+    const old = new Database(join(dir, 'khd.db'));
+    for (const sql of MIGRATIONS.slice(0, 3)) old.exec(sql);
+    old.pragma('user_version = 3');
+    old.exec(`INSERT INTO teams (id, name, created_at) VALUES (1, 't', 0);
+              INSERT INTO users (id, name, team_id, password_hash, created_at) VALUES (1, 'kim', 1, 'x', 0);`);
+    const manifest = JSON.stringify([
+      { path: 'a.py', size: 1, mode: 420, sha256: 'a'.repeat(64) },
+      { path: 'b.py', size: 1, mode: 420, sha256: 'b'.repeat(64) },
+      { path: 'c.py', size: 1, mode: 420, sha256: 'a'.repeat(64) },
+    ]);
+    old.prepare("INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES ('u1', 1, 'session', 'ready', ?, 0)").run(manifest);
+    old.close();
+
+    const db = openDb(join(dir, 'khd.db'));
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(db.prepare('SELECT sha256 FROM upload_contents WHERE upload_id = ? ORDER BY sha256').pluck().all('u1')).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
+    // Removing the upload removes what it names.
+    db.prepare("DELETE FROM uploads WHERE id = 'u1'").run();
+    expect(db.prepare('SELECT COUNT(*) FROM upload_contents').pluck().get()).toBe(0);
+    db.close();
+  });
+
+  it('refuses a data dir from a newer khd, saying to upgrade', () => {
+    const db = new Database(join(dir, 'khd.db'));
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    expect(() => migrate(db)).toThrow(`data dir schema version ${MIGRATIONS.length + 1} is newer than this khd knows (${MIGRATIONS.length}): upgrade khd`);
+    db.close();
+  });
+});
