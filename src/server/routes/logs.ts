@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { KhdError } from '../../protocol/errors.js';
 import { isFinished, LOG_EVENT_END, type LogEnd } from '../../protocol/types.js';
@@ -71,12 +72,7 @@ async function streamLog(services: Services, sessionId: number, cursor: LogCurso
       const session = services.sessionStore.byId(sessionId);
       for await (const record of services.logs.read(sessionId, cursor)) {
         if (closed) return;
-        if (!res.write(`id: ${record.id}\ndata: ${JSON.stringify(record)}\n\n`)) {
-          await new Promise<void>((resolve) => {
-            res.once('drain', resolve);
-            res.once('close', resolve);
-          });
-        }
+        if (!res.write(`id: ${record.id}\ndata: ${JSON.stringify(record)}\n\n`)) await drained(res);
       }
       if (closed) return;
       if (!session || isFinished(session.status)) {
@@ -95,4 +91,17 @@ async function streamLog(services: Services, sessionId: number, cursor: LogCurso
     unwatch();
     res.end();
   }
+}
+
+/** Until the response can take more, or is closed; neither listener outlives the wait. */
+export function drained(res: EventEmitter): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
