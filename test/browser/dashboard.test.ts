@@ -140,13 +140,13 @@ describe('the dashboard', () => {
     await page.getByRole('heading', { name: 'Sessions' }).waitFor();
     expect(page.url()).not.toContain('token');
 
-    const r = await kim.khd(['run', '-d', 'toy', '-e', 'live.py', '-a', '60', '-m', 'watch me'], { cwd: root });
+    const r = await kim.khd(['run', '-d', 'toy', '-e', 'live.py', '-a', '90', '-m', 'watch me'], { cwd: root });
     expect(r.code, r.stderr).toBe(EXIT.ok);
     live = /Session (\S+) is started/.exec(r.stdout)![1]!;
     const row = page.locator(`tr[data-session="${live}"]`);
     await row.waitFor();
     await expect.poll(() => row.locator('.status').textContent(), { timeout: 20_000 }).toBe('Running');
-    expect(await row.textContent()).toContain('live.py 60');
+    expect(await row.textContent()).toContain('live.py 90');
     expect(await row.textContent()).toContain('watch me');
     await shot(page, 'sessions');
 
@@ -182,6 +182,21 @@ describe('the dashboard', () => {
     expect(await train.locator('.latest').textContent()).toMatch(/train\/loss [\d.]+, train\/acc [\d.]+/);
     expect(await page.locator('figure.chart[data-group="lr"]').count()).toBe(1);
     await shot(page, 'session');
+
+    // Follow off: new lines arrive without moving the view; on again: back to the newest line.
+    const log = page.locator('#log');
+    const follow = page.getByLabel('Follow');
+    expect(await follow.isChecked()).toBe(true);
+    // Once the log is taller than its box, following has kept the newest line in view.
+    await expect.poll(() => log.evaluate((el) => el.scrollHeight - el.clientHeight), { timeout: 20_000 }).toBeGreaterThan(100);
+    expect(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(8);
+    await follow.uncheck();
+    await log.evaluate((el) => (el.scrollTop = 0));
+    const atTop = await lines.count();
+    await expect.poll(() => lines.count(), { timeout: 20_000 }).toBeGreaterThan(atTop + 1);
+    expect(await log.evaluate((el) => el.scrollTop)).toBe(0);
+    await follow.check();
+    expect(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(8);
 
     // A dropped connection resumes where it left off: no line twice, and lines keep coming.
     const seen = await lines.count();
