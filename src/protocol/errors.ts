@@ -45,6 +45,11 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
 
+/** The body of every error the server answers. */
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERRORS, code);
 }

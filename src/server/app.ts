@@ -1,5 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { KhdError, type ErrorBody } from '../protocol/errors.js';
+import { errorBody, KhdError } from '../protocol/errors.js';
 import { API_PREFIX } from '../protocol/types.js';
 import type { UserRow } from './store/accounts.js';
 import type { Services } from './services.js';
@@ -40,9 +40,7 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
       options.logError?.(err, request);
       return reply.status(500).send(errorBody('KHD_INTERNAL', 'internal server error: see the server log'));
     }
-    // The file server refuses a path with '.', '..' or empty segments rather than resolve it.
-    if (status === 403) return reply.status(403).send(errorBody('KHD_FORBIDDEN', "forbidden path: '.', '..' and empty segments are never resolved"));
-    return reply.status(status).send(errorBody(status === 413 ? 'KHD_PAYLOAD_TOO_LARGE' : 'KHD_BAD_REQUEST', err.message));
+    return reply.status(status).send(errorBody(status === 413 ? 'KHD_PAYLOAD_TOO_LARGE' : status === 403 ? 'KHD_FORBIDDEN' : 'KHD_BAD_REQUEST', err.message));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
@@ -64,10 +62,6 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
   );
   app.register(webRoutes(webDir()));
   return app;
-}
-
-function errorBody(code: ErrorBody['error']['code'], message: string): ErrorBody {
-  return { error: { code, message } };
 }
 
 /** A preHandler that resolves the bearer token to `request.user` or refuses with 401. */

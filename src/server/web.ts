@@ -1,5 +1,6 @@
 import fastifyStatic from '@fastify/static';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyError, FastifyPluginAsync } from 'fastify';
+import { errorBody } from '../protocol/errors.js';
 import { API_PREFIX } from '../protocol/types.js';
 
 /** Names esbuild gives the bundles (`main-ABCD1234.js`): their content never changes under a name. */
@@ -30,6 +31,13 @@ export function webRoutes(root: string | undefined): FastifyPluginAsync {
       );
       return;
     }
+    // The file server answers a path with '.', '..' or empty segments with a bare 403: it is
+    // refused rather than resolved, and the answer says so in the API's words.
+    app.setErrorHandler((err: FastifyError, _request, reply) =>
+      err.statusCode === 403
+        ? reply.status(403).send(errorBody('KHD_FORBIDDEN', "forbidden path: '.', '..' and empty segments are never resolved"))
+        : reply.send(err),
+    );
     await app.register(fastifyStatic, {
       root,
       preCompressed: true,

@@ -1,10 +1,8 @@
-import { createParser } from 'eventsource-parser';
 import { ApiError, authHeaders, errorOf, sessionPath } from './api.js';
-import { API_PREFIX, LOG_EVENT_END, type LogEnd, type LogRecord } from './wire.js';
+import { API_PREFIX, LogFollower, reconnectDelay, type LogEnd, type LogRecord } from './wire.js';
 
 /** The first connection shows the end of a long log; what follows streams whole. */
 const FIRST_TAIL = 1000;
-const MAX_DELAY_MS = 5000;
 
 export interface LogListener {
   onRecords(records: LogRecord[]): void;
@@ -22,35 +20,29 @@ export interface LogListener {
  * never shown twice. Returns the function that stops following.
  */
 export function followLog(name: string, listener: LogListener): () => void {
-  let lastId: number | undefined;
+  const follower = new LogFollower();
   let stopped = false;
   let abort = new AbortController();
-  let delay = 250;
+  let attempt = 0;
 
   const connectOnce = async (): Promise<'ended' | 'dropped'> => {
     abort = new AbortController();
     const headers: Record<string, string> = { ...authHeaders(), accept: 'text/event-stream' };
-    if (lastId !== undefined) headers['last-event-id'] = String(lastId);
-    const query = lastId === undefined ? `follow=1&tail=${FIRST_TAIL}` : 'follow=1';
+    if (follower.lastId !== undefined) headers['last-event-id'] = String(follower.lastId);
+    const query = follower.lastId === undefined ? `follow=1&tail=${FIRST_TAIL}` : 'follow=1';
     const res = await fetch(`${API_PREFIX}${sessionPath(name)}/logs?${query}`, { headers, signal: abort.signal });
     if (!res.ok) throw await errorOf(res);
     listener.onState('live');
-    delay = 250;
+    attempt = 0;
     let ended = false;
     let batch: LogRecord[] = [];
-    const parser = createParser({
-      onEvent(event) {
-        if (event.event === LOG_EVENT_END) {
-          ended = true;
-          listener.onEnd(JSON.parse(event.data) as LogEnd);
-          return;
-        }
-        const record = JSON.parse(event.data) as LogRecord;
-        if (lastId !== undefined && record.id <= lastId) return;
-        lastId = record.id;
-        batch.push(record);
+    const parser = follower.parser(
+      (record) => batch.push(record),
+      (end: LogEnd) => {
+        ended = true;
+        listener.onEnd(end);
       },
-    });
+    );
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     for (;;) {
       const { value, done } = await reader.read();
@@ -78,8 +70,8 @@ export function followLog(name: string, listener: LogListener): () => void {
       }
       if (stopped) return;
       listener.onState('reconnecting');
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, MAX_DELAY_MS);
+      attempt += 1;
+      await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)));
     }
   })();
 

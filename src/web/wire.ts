@@ -1,5 +1,5 @@
 // The wire types and the formatting the CLI uses, shared with the dashboard so both say the same.
-export { API_PREFIX, isFinished, LOG_EVENT_END } from '../protocol/types.js';
+export { API_PREFIX, isFinished } from '../protocol/types.js';
 export type {
   BoardRow,
   CheckpointInfo,
@@ -16,4 +16,5 @@ export type {
 } from '../protocol/types.js';
 export type { ErrorBody } from '../protocol/errors.js';
 export { formatDuration, formatSize } from '../protocol/sizes.js';
+export { LogFollower, reconnectDelay } from '../protocol/log-follow.js';
 export { metricName, statusText, summaryText, timeAgo } from '../protocol/format.js';

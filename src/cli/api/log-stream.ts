@@ -1,11 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { createParser } from 'eventsource-parser';
+import { LogFollower, reconnectDelay } from '../../protocol/log-follow.js';
 import { formatSessionName, type SessionName } from '../../protocol/session-name.js';
-import { LOG_EVENT_END, type LogEnd, type LogRecord } from '../../protocol/types.js';
+import type { LogEnd, LogRecord } from '../../protocol/types.js';
 import { ApiError, apiErrorFromBody, toApiError, type ApiClient } from './client.js';
-
-export const RECONNECT_BASE_MS = 250;
-export const RECONNECT_MAX_MS = 5_000;
 
 export interface LogStreamOptions {
   name: SessionName;
@@ -25,7 +22,7 @@ export interface LogStreamOptions {
  * data, or undefined when not following and the log was read to its current end.
  */
 export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise<LogEnd | undefined> {
-  let lastId: number | undefined;
+  const follower = new LogFollower();
   let attempt = 0;
   for (;;) {
     let end: LogEnd | undefined;
@@ -35,27 +32,21 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
       const response = await api.http.request<IncomingMessage>({
         method: 'GET',
         url: `/sessions/${formatSessionName(opts.name)}/logs`,
-        params: { follow: opts.follow ? '1' : undefined, tail: lastId === undefined ? opts.tail : undefined },
-        headers: { Accept: 'text/event-stream', ...(lastId !== undefined ? { 'Last-Event-ID': String(lastId) } : {}) },
+        params: { follow: opts.follow ? '1' : undefined, tail: follower.lastId === undefined ? opts.tail : undefined },
+        headers: { Accept: 'text/event-stream', ...(follower.lastId !== undefined ? { 'Last-Event-ID': String(follower.lastId) } : {}) },
         responseType: 'stream',
         timeout: 0,
         signal: opts.signal,
         validateStatus: () => true,
       });
       if (response.status !== 200) throw await refusal(response.status, response.statusText, response.data);
-      const parser = createParser({
-        onEvent: (event) => {
-          if (event.event === LOG_EVENT_END) {
-            end = JSON.parse(event.data) as LogEnd;
-            return;
-          }
-          const record = JSON.parse(event.data) as LogRecord;
-          if (lastId !== undefined && record.id <= lastId) return;
-          lastId = record.id;
+      const parser = follower.parser(
+        (record) => {
           progressed = true;
           opts.onRecord(record);
         },
-      });
+        (ended) => (end = ended),
+      );
       // Decoded by the stream, so a character split between two chunks arrives whole.
       response.data.setEncoding('utf8');
       for await (const chunk of response.data) parser.feed(chunk as string);
@@ -70,9 +61,9 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
       reason = error.message;
     }
     // Dropped, or closed without an `end` (the server going away): come back after a pause
-    // that doubles while nothing arrives, up to RECONNECT_MAX_MS.
+    // that doubles while nothing arrives.
     attempt = progressed ? 1 : attempt + 1;
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
+    const delay = reconnectDelay(attempt);
     opts.onReconnect?.(attempt, delay, reason);
     await opts.sleep(delay);
   }

@@ -77,23 +77,10 @@ export class LocalExecutor implements Executor {
       }
       onLines(stream, lines);
     };
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // The group is already gone.
-      }
-    };
+    const killGroup = () => signalGroup(child.pid, 'SIGKILL');
     const terminate = () => {
-      if (!child.pid) return;
-      if (this.sandboxed) terminateInside(child.pid);
-      else {
-        try {
-          process.kill(-child.pid, 'SIGTERM');
-        } catch {
-          // Already gone.
-        }
-      }
+      if (this.sandboxed && child.pid) terminateInside(child.pid);
+      else signalGroup(child.pid, 'SIGTERM');
     };
     /** SIGTERM, then SIGKILL after the grace period; false when it was already ending. */
     const stop = (limit?: string): boolean => {
@@ -173,7 +160,7 @@ export class LocalExecutor implements Executor {
   }
 
   private command(spec: ExecSpec) {
-    const sandboxed = this.options.bubblewrap !== undefined;
+    const sandboxed = this.sandboxed;
     const datasetPath = spec.datasetName
       ? sandboxed
         ? `${SANDBOX_DATA_ROOT}/${spec.datasetName}`
@@ -236,4 +223,13 @@ function pipeLines(stream: Readable, name: LogStream, onLines: LineSink): Promis
       resolve();
     });
   });
+}
+
+/** A signal to the process group `pgid` (the session's), if it is still there. */
+function signalGroup(pgid: number | undefined, signal: NodeJS.Signals): void {
+  try {
+    if (pgid) process.kill(-pgid, signal);
+  } catch {
+    // The group is already gone.
+  }
 }

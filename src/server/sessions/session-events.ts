@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { MetricPoint, MetricsPage } from '../../protocol/types.js';
 
 /** What the nsml runtime wrote to the session's events file, folded into a state. */
@@ -58,13 +58,14 @@ function readEvents(
   maxBytes: number,
   onEvent: (event: Record<string, unknown>) => void,
 ): { offset: number; cut: boolean } {
-  if (!existsSync(file)) return { offset, cut: false };
+  // One stat when nothing is new (most reads: every `ps` and dashboard listing reads each
+  // session's file); the file is opened only to read what it gained.
+  const size = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  if (size <= offset) return { offset, cut: false };
+  const until = Math.min(size, offset + maxBytes);
+  const cut = until < size;
   const fd = openSync(file, 'r');
-  let cut = false;
   try {
-    const size = fstatSync(fd).size;
-    const until = Math.min(size, offset + maxBytes);
-    cut = until < size;
     // In bounded chunks: the file is the participant's, and may be as large as its disk allows.
     const buffer = Buffer.alloc(Math.min(READ_CHUNK, Math.max(until - offset, 0)));
     while (until > offset) {

@@ -1,15 +1,13 @@
 import { statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { formatSize } from '../../protocol/sizes.js';
-import type { SessionLimits } from '../config.js';
-import { copyTree, linkWorkFolder } from '../uploads/trees.js';
-import { forgetUpload } from '../uploads/upload-service.js';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
+import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
+import type { SessionLimits } from '../config.js';
 import { EVENTS_FILE, type DataDir } from '../data-dir.js';
-import type { ExecLimits, ExecResult, Execution, Executor } from '../executor/executor.js';
+import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount } from '../executor/executor.js';
 import type { GpuPool } from '../executor/gpus.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { UserRow } from '../store/accounts.js';
@@ -17,7 +15,8 @@ import type { DatasetStore } from '../store/datasets.js';
 import type { NewSession, SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
 import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
-import type { DatasetPart, Mount } from '../executor/executor.js';
+import { copyTree, linkWorkFolder } from '../uploads/trees.js';
+import { forgetUpload } from '../uploads/upload-service.js';
 import { checkpointNames, folderSize, listCheckpoints } from './checkpoints.js';
 import { watchDisk } from './disk-watch.js';
 import type { SessionEvents } from './session-events.js';
@@ -178,13 +177,13 @@ export class SessionService {
 
   private async start(s: SessionRow, gpuIds: number[]): Promise<void> {
     const dataset = s.datasetId === null ? undefined : this.d.datasets.byId(s.datasetId);
+    const work = this.d.dataDir.work(s.id);
     let plan: LaunchPlan;
     try {
       await this.d.logs.open(s.id);
       const upload = this.d.uploads.get(s.uploadId);
       if (!upload?.tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
       const uid = this.d.executor.sessionUid;
-      const work = this.d.dataDir.work(s.id);
       // Fresh, also for a session queued before a restart whose folder was already laid out.
       await rm(work, { recursive: true, force: true });
       // Links when the session runs as its own uid (it cannot write into them); else a copy.
@@ -210,35 +209,29 @@ export class SessionService {
     let logged = 0;
     let overLog = false;
     const execution = this.d.executor.start(
-      {
-        workDir: this.d.dataDir.work(s.id), datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds,
-        limits: this.limitsOf(s),
-      },
+      { workDir: work, datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds, limits: this.limitsOf(s) },
       (stream, lines) => {
         if (overLog) return;
         logged += lines.reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
         if (logged > max.maxLogBytes) {
-          // What a log can carry out is capped: the session is stopped, saying why.
+          // What a log can carry out is capped.
           overLog = true;
-          const reason = `log limit ${formatSize(max.maxLogBytes)} reached`;
-          this.d.logs.append(s.id, 'stderr', [`khd: ${reason}: the session is stopped and further output dropped`]);
-          execution.stop(reason);
-          return;
+          return stopAt(`log limit ${formatSize(max.maxLogBytes)} reached`, ': the session is stopped and further output dropped');
         }
         this.d.logs.append(s.id, stream, lines);
       },
     );
+    /** The platform ends the session at a limit: a last line in its log, and the reason on it. */
+    const stopAt = (reason: string, detail: string) => {
+      this.d.logs.append(s.id, 'stderr', [`khd: ${reason}${detail}`]);
+      execution.stop(reason);
+    };
     // What the session writes to the server's disk is measured too: work folder, checkpoints, events.
-    const writable = [this.d.dataDir.work(s.id), ...plan.mounts.filter((m) => m.writable).map((m) => m.host)];
     const stopWatching = watchDisk(
-      writable,
+      [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)],
       max.maxDiskBytes,
       max.diskCheckMs,
-      () => {
-        const reason = `disk limit ${formatSize(max.maxDiskBytes)} reached`;
-        this.d.logs.append(s.id, 'stderr', [`khd: ${reason} (work folder, checkpoints and events together): the session is stopped`]);
-        execution.stop(reason);
-      },
+      () => stopAt(`disk limit ${formatSize(max.maxDiskBytes)} reached`, ' (work folder, checkpoints and events together): the session is stopped'),
       (err) => this.d.warn(`session ${s.name}: could not measure its disk use: ${err.message}`),
     );
     const done = execution.result.then((result) => {
