@@ -1,13 +1,12 @@
 // Dashboard benches: what the browser downloads for the first page, and how long Chromium takes
 // to draw it and a finished session's page (1,000 log lines, 2 charts of 1,000 points each).
 // Skipped, saying so, where Chromium is not installed.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BENCH_PASSWORD, KHD, startBenchServer } from './server.mjs';
 
-const KHD = fileURLToPath(new URL('../bin/khd.js', import.meta.url));
 const CHROMIUM = process.env.KHD_CHROMIUM ?? '/usr/bin/chromium';
 
 const TRAIN_PY = `
@@ -31,18 +30,13 @@ export async function benchDashboard(runs) {
   if (!existsSync(CHROMIUM)) return [{ name: 'dashboard', khd: `skipped: no Chromium at ${CHROMIUM}`, baseline: '', ratio: 0, target: '' }];
   const { chromium } = await import('playwright-core');
   const work = mkdtempSync(join(tmpdir(), 'khd-bench-web-'));
-  const password = 'bench-admin-password';
-  const sandbox = spawnSync('sh', ['-c', 'command -v bwrap']).status === 0 ? [] : ['--no-sandbox'];
-  const server = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox], {
-    env: { ...process.env, KHD_ADMIN_PASSWORD: password },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const server = await startBenchServer(work);
+  const { url } = server;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   const rows = [];
   try {
-    const url = await new Promise((resolve) => server.stdout.on('data', (c) => /listening on (\S+)/.test(c) && resolve(/listening on (\S+)/.exec(c)[1])));
     const env = { ...process.env, KHD_SERVER: url, KHD_CONFIG_DIR: join(work, 'config'), KHD_NO_KEYRING: '1' };
-    spawnSync(process.execPath, [KHD, 'login', '-u', 'admin', '--password-stdin'], { env, input: password });
+    spawnSync(process.execPath, [KHD, 'login', '-u', 'admin', '--password-stdin'], { env, input: BENCH_PASSWORD });
     const project = join(work, 'project');
     mkdirSync(project);
     writeFileSync(join(project, 'main.py'), TRAIN_PY);
@@ -63,7 +57,7 @@ export async function benchDashboard(runs) {
       await page.getByRole('button', { name: 'Log in' }).waitFor();
       loginMs.push(performance.now() - start);
       await page.getByLabel('User').fill('admin');
-      await page.getByLabel('Password').fill(password);
+      await page.getByLabel('Password').fill(BENCH_PASSWORD);
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.getByRole('heading', { name: 'Sessions' }).waitFor();
       start = performance.now();
@@ -78,7 +72,7 @@ export async function benchDashboard(runs) {
     rows.push({ name: 'dashboard: session page, 1,000 lines, 2 charts', khd: `${median(sessionMs).toFixed(0)} ms (median of ${runs})`, baseline: '1 s', ratio: median(sessionMs) / 1000, target: '< 1 s' });
   } finally {
     await browser.close();
-    server.kill('SIGTERM');
+    server.stop();
     rmSync(work, { recursive: true, force: true });
   }
   return rows;

@@ -1,15 +1,14 @@
 // Upload benches: khd against `tar cf - DIR | curl -T - URL` on the same tree, in one run.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BENCH_PASSWORD, KHD, startBenchServer } from './server.mjs';
 import { makeTree } from './tree.mjs';
 
-const KHD = fileURLToPath(new URL('../bin/khd.js', import.meta.url));
 
 /** A TCP proxy in front of the khd server that counts the bytes the client sends. */
 async function countingProxy(targetPort) {
@@ -91,17 +90,10 @@ function khdRun(env, cwd) {
 
 export async function benchUploads(scale) {
   const work = mkdtempSync(join(tmpdir(), 'khd-bench-'));
-  const password = 'bench-admin-password';
-  // Sessions start as they would in production: in the sandbox, where bubblewrap is here.
-  const sandbox = spawnSync('sh', ['-c', 'command -v bwrap']).status === 0 ? [] : ['--no-sandbox'];
-  const server = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox], {
-    env: { ...process.env, KHD_ADMIN_PASSWORD: password },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const url = await new Promise((resolve) => server.stdout.on('data', (c) => /listening on (\S+)/.test(c) && resolve(/listening on (\S+)/.exec(c)[1])));
-  const proxy = await countingProxy(Number(new URL(url).port));
+  const server = await startBenchServer(work);
+  const proxy = await countingProxy(Number(new URL(server.url).port));
   const env = { ...process.env, KHD_SERVER: `http://127.0.0.1:${proxy.port}`, KHD_CONFIG_DIR: join(work, 'config'), KHD_NO_KEYRING: '1' };
-  await run(process.execPath, [KHD, 'login', '-u', 'admin', '--password-stdin'], { env, input: password });
+  await run(process.execPath, [KHD, 'login', '-u', 'admin', '--password-stdin'], { env, input: BENCH_PASSWORD });
   const rows = [];
   try {
     const tree = join(work, 'tree');
@@ -117,7 +109,7 @@ export async function benchUploads(scale) {
     const { seconds: again, total: againTotal } = await khdRun(env, tree);
     const againSent = proxy.take();
     rows.push({ name: 're-run, nothing changed', khd: `${again.toFixed(2)} s, ${(againSent / 1e3).toFixed(1)} KB sent (${againTotal.toFixed(2)} s with the session)`, baseline: `${((againSent / bytes) * 100).toFixed(3)}% of the tree`, ratio: again / first, target: '< 1% bytes, < 10% time' });
-    rows.push({ name: `session start after the upload${sandbox.length ? ' (no sandbox)' : ''}`, khd: `${((againTotal - again) * 1000).toFixed(0)} ms (first run: ${((firstTotal - first) * 1000).toFixed(0)} ms)`, baseline: '1 s', ratio: againTotal - again, target: '< 1 s' });
+    rows.push({ name: `session start after the upload${server.sandboxed ? '' : ' (no sandbox)'}`, khd: `${((againTotal - again) * 1000).toFixed(0)} ms (first run: ${((firstTotal - first) * 1000).toFixed(0)} ms)`, baseline: '1 s', ratio: againTotal - again, target: '< 1 s' });
     writeFileSync(join(tree, 'weights', 'changed.bin'), randomBytes(1024 * 1024));
     await khdRun(env, tree);
     proxy.take();
@@ -134,7 +126,7 @@ export async function benchUploads(scale) {
     rows.push({ name: `peak memory sending ${(bigBytes / 1e9).toFixed(2)} GB`, khd: `${(rssKb / 1024).toFixed(0)} MB RSS`, baseline: `${(bigBytes / 1e6).toFixed(0)} MB tree`, ratio: (rssKb * 1024) / bigBytes, target: 'bounded' });
   } finally {
     proxy.close();
-    server.kill('SIGTERM');
+    server.stop();
     rmSync(work, { recursive: true, force: true });
   }
   return rows;

@@ -89,6 +89,18 @@ export class Participant {
     if (r.code !== EXIT.ok) throw new Error(`login failed: ${r.stderr}`);
   }
 
+  /**
+   * As an admin: creates the account `name` (password `NAME-password`) with `khd user add`, and
+   * returns that user, logged in.
+   */
+  async addUser(name: string, team?: string): Promise<Participant> {
+    const r = await this.khd(['user', 'add', name, ...(team ? ['--team', team] : []), '--password-stdin'], { input: `${name}-password` });
+    if (r.code !== EXIT.ok) throw new Error(`user add ${name} failed: ${r.stderr}`);
+    const user = new Participant(this.url);
+    await user.login(name, `${name}-password`);
+    return user;
+  }
+
   /** The token `khd login` stored in the 0600 file. */
   token(): string {
     return (JSON.parse(readFileSync(join(this.configDir, 'credentials.json'), 'utf8')) as Record<string, string>)[this.url]!;

@@ -30,13 +30,8 @@ beforeAll(async () => {
   server = await startTestServer();
   admin = new Participant(server.url);
   await admin.login('admin', ADMIN_PASSWORD);
-  for (const [name, team] of [['kim', 'team-a'], ['lee', 'team-b']] as const) {
-    await admin.khd(['user', 'add', name, '--team', team, '--password-stdin'], { input: `${name}-password` });
-  }
-  kim = new Participant(server.url);
-  await kim.login('kim', 'kim-password');
-  lee = new Participant(server.url);
-  await lee.login('lee', 'lee-password');
+  kim = await admin.addUser('kim', 'team-a');
+  lee = await admin.addUser('lee', 'team-b');
   const p = project({ 'main.py': REPORTING_PY });
   cleanups.push(p.cleanup);
   const r = await kim.khd(['run', '-i'], { cwd: p.root });

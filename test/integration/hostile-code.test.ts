@@ -22,9 +22,7 @@ beforeAll(async () => {
   });
   admin = new Participant(server.url);
   await admin.login('admin', ADMIN_PASSWORD);
-  await admin.khd(['user', 'add', 'kim', '--password-stdin'], { input: 'kim-password' });
-  kim = new Participant(server.url);
-  await kim.login('kim', 'kim-password');
+  kim = await admin.addUser('kim');
   const data = datasetFolder();
   cleanups.push(data.cleanup);
   expect((await admin.khd(['dataset', 'push', 'hello', data.root])).code).toBe(EXIT.ok);

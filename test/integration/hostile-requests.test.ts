@@ -67,13 +67,8 @@ beforeAll(async () => {
   server = await startTestServer();
   admin = new Participant(server.url);
   await admin.login('admin', ADMIN_PASSWORD);
-  for (const [name, team] of [['kim', 'team-a'], ['lee', 'team-b']]) {
-    await admin.khd(['user', 'add', name!, '--team', team!, '--password-stdin'], { input: `${name}-password` });
-  }
-  kim = new Participant(server.url);
-  lee = new Participant(server.url);
-  await kim.login('kim', 'kim-password');
-  await lee.login('lee', 'lee-password');
+  kim = await admin.addUser('kim', 'team-a');
+  lee = await admin.addUser('lee', 'team-b');
   kimToken = kim.token();
   leeToken = lee.token();
   const code = [

@@ -37,13 +37,8 @@ beforeAll(async () => {
   server = await startTestServer();
   admin = new Participant(server.url);
   await admin.login('admin', ADMIN_PASSWORD);
-  for (const name of ['kim', 'lee']) {
-    await admin.khd(['user', 'add', name, '--password-stdin'], { input: `${name}-password` });
-  }
-  kim = new Participant(server.url);
-  await kim.login('kim', 'kim-password');
-  lee = new Participant(server.url);
-  await lee.login('lee', 'lee-password');
+  kim = await admin.addUser('kim');
+  lee = await admin.addUser('lee');
   const data = datasetFolder();
   cleanups.push(data.cleanup);
   const push = await admin.khd(['dataset', 'push', 'hello', data.root, '-m', 'two words']);

@@ -12,9 +12,7 @@ const cleanups: (() => void)[] = [];
 let root: string;
 
 async function addUser(name: string, team: string) {
-  await admin.khd(['user', 'add', name, '--team', team, '--password-stdin'], { input: `${name}-password` });
-  users[name] = new Participant(server.url);
-  await users[name].login(name, `${name}-password`);
+  users[name] = await admin.addUser(name, team);
 }
 
 async function push(name: string, args: string[], extra: Record<string, string> = {}, publicSample = true) {

@@ -6,14 +6,15 @@ import { readReports, SessionEvents } from './session-events.js';
 
 const event = (e: object) => `${JSON.stringify(e)}\n`;
 
+let dir: string;
+let file: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'khd-events-'));
+  file = join(dir, 'events.jsonl');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
 describe('SessionEvents', () => {
-  let dir: string;
-  let file: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'khd-events-'));
-    file = join(dir, 'events.jsonl');
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads only what is new, and waits for a line to be complete', () => {
     const events = new SessionEvents();
@@ -34,13 +35,6 @@ describe('SessionEvents', () => {
 });
 
 describe('readReports', () => {
-  let dir: string;
-  let file: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'khd-reports-'));
-    file = join(dir, 'events.jsonl');
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('returns the reports with numbers, each once across pages, and waits for a line to be complete', () => {
     writeFileSync(

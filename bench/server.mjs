@@ -1,0 +1,19 @@
+// The khd server the benches run against: the built binary on a free loopback port, in the
+// sandbox where bubblewrap is installed (as sessions would run in production).
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const KHD = fileURLToPath(new URL('../bin/khd.js', import.meta.url));
+export const BENCH_PASSWORD = 'bench-admin-password';
+
+/** Starts `khd server` with its data dir under `work`; resolves once it listens. */
+export async function startBenchServer(work) {
+  const sandbox = spawnSync('sh', ['-c', 'command -v bwrap']).status === 0 ? [] : ['--no-sandbox'];
+  const child = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox], {
+    env: { ...process.env, KHD_ADMIN_PASSWORD: BENCH_PASSWORD },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const url = await new Promise((resolve) => child.stdout.on('data', (c) => /listening on (\S+)/.test(c) && resolve(/listening on (\S+)/.exec(c)[1])));
+  return { url, sandboxed: sandbox.length === 0, stop: () => child.kill('SIGTERM') };
+}
