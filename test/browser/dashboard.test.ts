@@ -87,7 +87,7 @@ beforeAll(async () => {
   cleanups.push(data.cleanup);
   const push = await admin.khd(['dataset', 'push', 'toy', data.root, '--leaderboard', '-m', 'four hidden test items']);
   expect(push.code, push.stderr).toBe(EXIT.ok);
-  const p = project({ 'main.py': SUBMIT_PROJECT_PY, 'live.py': LIVE_PY });
+  const p = project({ 'main.py': SUBMIT_PROJECT_PY, 'live.py': LIVE_PY, 'many.py': "for i in range(1, 1201):\n    print('line', i)\n" });
   cleanups.push(p.cleanup);
   root = p.root;
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set KHD_CHROMIUM to one`);
@@ -202,6 +202,17 @@ describe('the dashboard', () => {
 
     await page.getByRole('button', { name: 'Stop' }).click();
     await expect.poll(() => page.locator('#log-state').textContent(), { timeout: 20_000 }).toContain('ended: Stopped');
+  });
+
+  it('shows the last 1,000 lines of a long log first, saying from which line', async () => {
+    const r = await kim.khd(['run', '-d', 'toy', '-e', 'many.py', '-i'], { cwd: root });
+    const name = /Session (\S+) is started/.exec(r.stdout)![1]!;
+    const page = await loggedIn('kim', 'kim-password');
+    await page.goto(`${server.url}/#/sessions/${name}`);
+    await page.getByText('line 1200', { exact: true }).waitFor();
+    expect(await page.locator('#log .line').count()).toBe(1000);
+    expect(await page.locator('#log-note').textContent()).toBe(`Showing the log from line 201; earlier lines: khd logs ${name}`);
+    expect(await page.locator('#log .line').first().textContent()).toBe('line 201');
   });
 
   it('lists datasets, and shows a leaderboard and the submission history after a submit', async () => {

@@ -16,10 +16,7 @@ export function sessionPage(main: HTMLElement, name: string): () => void {
   let session: SessionInfo | undefined;
   let models: CheckpointInfo[] = [];
   let error = '';
-  let logState = 'connecting…';
   let follow = true;
-  let lines = 0;
-  let firstId: number | undefined;
 
   render(
     html`<h1><span class="muted">Session</span> ${name}</h1>
@@ -135,7 +132,6 @@ export function sessionPage(main: HTMLElement, name: string): () => void {
   const appendLines = (records: LogRecord[]) => {
     const fragment = document.createDocumentFragment();
     for (const r of records) {
-      firstId ??= r.id;
       const div = document.createElement('div');
       div.className = r.stream === 'stderr' ? 'line err' : 'line';
       div.dataset.id = String(r.id);
@@ -149,23 +145,17 @@ export function sessionPage(main: HTMLElement, name: string): () => void {
       fragment.append(div);
     }
     logBox.append(fragment);
-    lines += records.length;
-    while (lines > MAX_LINES) {
-      logBox.firstChild?.remove();
-      lines -= 1;
-    }
-    if (firstId !== undefined && firstId > 1) {
+    while (logBox.childElementCount > MAX_LINES) logBox.firstElementChild!.remove();
+    const first = Number(logBox.firstElementChild?.getAttribute('data-id') ?? 1);
+    if (first > 1) {
       const note = $('log-note');
       note.hidden = false;
-      note.textContent = `Showing the log from line ${Number(logBox.firstElementChild?.getAttribute('data-id') ?? firstId)}; earlier lines: khd logs ${name}`;
+      note.textContent = `Showing the log from line ${first}; earlier lines: khd logs ${name}`;
     }
     if (follow) logBox.scrollTop = logBox.scrollHeight;
   };
-  const setLogState = (state: string) => {
-    logState = state;
-    $('log-state').textContent = logState;
-  };
-  setLogState(logState);
+  const setLogState = (state: string) => ($('log-state').textContent = state);
+  setLogState('connecting…');
   const stopLog = followLog(name, {
     onRecords: appendLines,
     onEnd: (end) => {
