@@ -1,10 +1,10 @@
 import { html, render } from 'lit-html';
 import { api } from '../api.js';
-import { formatDuration, type DatasetInfo, type Me, type SessionInfo } from '../wire.js';
-import { ago, errorBox, every, sessionLink, size, statusBadge, summary } from './common.js';
+import { formatDuration, formatSize, summaryText, type DatasetInfo, type Me, type SessionInfo } from '../wire.js';
+import { ago, errorBox, every, sessionLink, statusBadge } from './common.js';
 
 /** Competition rules are set in decimal megabytes (KHD2020: 300 MB): shown as they were set. */
-const modelSize = (n: number) => (n % 1_000_000 === 0 ? `${n / 1_000_000} MB` : size(n));
+const modelSize = (n: number) => (n % 1_000_000 === 0 ? `${n / 1_000_000} MB` : formatSize(n));
 
 /** For organisers: every session of every user, the users and their teams, the datasets and their rules. */
 export function adminPage(main: HTMLElement): () => void {
@@ -27,7 +27,7 @@ export function adminPage(main: HTMLElement): () => void {
             <thead><tr><th scope="col">Name</th><th scope="col">Team</th><th scope="col">Type</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Summary</th><th scope="col"># of Models</th></tr></thead>
             <tbody>
               ${sessions.map(
-                (s) => html`<tr><td>${sessionLink(s.name)}</td><td>${teamOf.get(s.user) ?? ''}</td><td>${s.type}</td><td>${ago(s.createdAt)}</td><td>${statusBadge(s)}</td><td>${summary(s.summary)}</td><td>${s.models}</td></tr>`,
+                (s) => html`<tr><td>${sessionLink(s.name)}</td><td>${teamOf.get(s.user) ?? ''}</td><td>${s.type}</td><td>${ago(s.createdAt)}</td><td>${statusBadge(s)}</td><td>${summaryText(s.summary)}</td><td>${s.models}</td></tr>`,
               )}
             </tbody>
           </table>
@@ -46,7 +46,7 @@ export function adminPage(main: HTMLElement): () => void {
             <tbody>
               ${datasets.map(
                 (d) => html`<tr>
-                  <td>${d.name}</td><td>${size(d.size)}</td>
+                  <td>${d.name}</td><td>${formatSize(d.size)}</td>
                   <td>${d.leaderboard ? `${d.metric}, ${d.order === 'desc' ? 'higher' : 'lower'} is better` : 'none'}</td>
                   <td>${modelSize(d.modelSizeLimit)}</td>
                   <td>${d.submitIntervalMs ? `one per team per ${formatDuration(d.submitIntervalMs)}` : 'no limit'}</td>

@@ -1,5 +1,5 @@
 import { html, type TemplateResult } from 'lit-html';
-import { formatSize, statusText, summaryText, timeAgo, type SessionInfo } from '../wire.js';
+import { statusText, timeAgo, type SessionInfo } from '../wire.js';
 
 /**
  * Calls `tick` now and every `ms` until stopped; a tick still running is not doubled. A tab in
@@ -38,8 +38,6 @@ export function statusBadge(s: Pick<SessionInfo, 'status' | 'exitCode' | 'reason
 export const ago = (iso: string | null): TemplateResult | string =>
   iso ? html`<time datetime=${iso} title=${iso}>${timeAgo(iso, Date.now())}</time>` : '';
 
-export const summary = (s: Record<string, number> | null): string => summaryText(s);
-export const size = (n: number): string => formatSize(n);
 
 export function errorBox(error: string): TemplateResult | string {
   return error ? html`<p class="error" role="alert">${error}</p>` : '';

@@ -1,7 +1,7 @@
 import { html, render } from 'lit-html';
 import { api } from '../api.js';
-import type { DatasetInfo } from '../wire.js';
-import { ago, errorBox, size } from './common.js';
+import { formatSize, type DatasetInfo } from '../wire.js';
+import { ago, errorBox } from './common.js';
 
 /** What `khd dataset ls` lists: name, size, description, and whether it keeps a leaderboard. */
 export function datasetsPage(main: HTMLElement): void {
@@ -19,7 +19,7 @@ export function datasetsPage(main: HTMLElement): void {
                   ${datasets.map(
                     (d) => html`<tr>
                       <td><a href="#/sessions?dataset=${encodeURIComponent(d.name)}" title="your sessions on ${d.name}">${d.name}</a></td>
-                      <td>${size(d.size)}</td>
+                      <td>${formatSize(d.size)}</td>
                       <td>${d.files}</td>
                       <td>${d.description}</td>
                       <td>${d.leaderboard ? html`<a href="#/boards/${encodeURIComponent(d.name)}">yes (${d.metric}, ${d.order === 'desc' ? 'higher is better' : 'lower is better'})</a>` : 'no'}</td>

@@ -2,8 +2,8 @@ import { html, render } from 'lit-html';
 import { api, ApiError, sessionPath } from '../api.js';
 import { MetricCharts } from '../charts.js';
 import { followLog } from '../log-stream.js';
-import { isFinished, type CheckpointInfo, type LogRecord, type MetricsPage, type SessionInfo } from '../wire.js';
-import { ago, errorBox, every, size, statusBadge, summary } from './common.js';
+import { formatSize, isFinished, summaryText, type CheckpointInfo, type LogRecord, type MetricsPage, type SessionInfo } from '../wire.js';
+import { ago, errorBox, every, statusBadge } from './common.js';
 
 /** Lines kept on the page; older ones are dropped from the view (`khd logs` has them all). */
 const MAX_LINES = 5000;
@@ -63,8 +63,8 @@ export function sessionPage(main: HTMLElement, name: string): () => void {
               <dt>Created</dt><dd>${ago(session.createdAt)}</dd>
               ${session.endedAt ? html`<dt>Ended</dt><dd>${ago(session.endedAt)}</dd>` : ''}
               <dt>Command</dt><dd><code>${[session.entry, ...session.args].join(' ')}</code></dd>
-              <dt>Resources</dt><dd>${session.cpus} CPU, ${size(session.memory)} memory${session.gpus ? `, ${session.gpus} GPU` : ''}</dd>
-              <dt>Summary</dt><dd>${summary(session.summary) || html`<span class="muted">none</span>`}</dd>
+              <dt>Resources</dt><dd>${session.cpus} CPU, ${formatSize(session.memory)} memory${session.gpus ? `, ${session.gpus} GPU` : ''}</dd>
+              <dt>Summary</dt><dd>${summaryText(session.summary) || html`<span class="muted">none</span>`}</dd>
               ${session.memo ? html`<dt>Description</dt><dd>${session.memo}</dd>` : ''}
             </dl>
             ${isFinished(session.status) || session.type !== 'normal'
@@ -80,7 +80,7 @@ export function sessionPage(main: HTMLElement, name: string): () => void {
             <thead><tr><th scope="col">Checkpoint</th><th scope="col">Last Modified</th><th scope="col">Elapsed</th><th scope="col">Summary</th><th scope="col">Size</th></tr></thead>
             <tbody>
               ${models.map(
-                (m) => html`<tr><td>${m.checkpoint}</td><td>${ago(m.lastModified)}</td><td>${m.elapsed === null ? '' : `${m.elapsed} s`}</td><td>${summary(m.summary)}</td><td>${size(m.size)}</td></tr>`,
+                (m) => html`<tr><td>${m.checkpoint}</td><td>${ago(m.lastModified)}</td><td>${m.elapsed === null ? '' : `${m.elapsed} s`}</td><td>${summaryText(m.summary)}</td><td>${formatSize(m.size)}</td></tr>`,
               )}
             </tbody>
           </table>`,

@@ -1,7 +1,7 @@
 import { html, render } from 'lit-html';
 import { api, sessionPath } from '../api.js';
-import { isFinished, type DatasetInfo, type SessionInfo } from '../wire.js';
-import { ago, errorBox, every, sessionLink, size, statusBadge, summary } from './common.js';
+import { formatSize, isFinished, summaryText, type DatasetInfo, type SessionInfo } from '../wire.js';
+import { ago, errorBox, every, sessionLink, statusBadge } from './common.js';
 
 /**
  * The participant's sessions, as `khd ps -a` lists them, updating every 2 s: filter by dataset,
@@ -83,8 +83,8 @@ export function sessionsPage(main: HTMLElement, dataset: string | undefined): ()
                       <td>${ago(s.createdAt)}</td>
                       <td><code>${[s.entry, ...s.args].join(' ')}</code></td>
                       <td>${statusBadge(s)}</td>
-                      <td>${summary(s.summary)}</td>
-                      <td>${s.models}${s.models ? html` <span class="muted">(${size(s.modelsSize)})</span>` : ''}</td>
+                      <td>${summaryText(s.summary)}</td>
+                      <td>${s.models}${s.models ? html` <span class="muted">(${formatSize(s.modelsSize)})</span>` : ''}</td>
                       <td>${memoCell(s)}</td>
                       <td>${isFinished(s.status) || s.type !== 'normal' ? '' : html`<button aria-label="Stop ${s.name}" @click=${() => stop(s)}>Stop</button>`}</td>
                     </tr>`,
