@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { pathProblem } from './paths.js';
-import { formatSessionName, parseSessionName } from './session-name.js';
+import { formatSessionName, parseSessionName, sessionPath } from './session-name.js';
 import { parseDuration, parseSize } from './sizes.js';
 
 describe('session names', () => {
   it('round-trips USER/DATASET/N', () => {
     expect(parseSessionName('kim/mnist/12')).toEqual({ user: 'kim', dataset: 'mnist', number: 12 });
     expect(formatSessionName({ user: 'kim', dataset: 'None', number: 1 })).toBe('kim/None/1');
+  });
+
+  it('makes the API path of a session, from its name or its text, each part escaped', () => {
+    expect(sessionPath({ user: 'kim', dataset: 'mnist', number: 3 })).toBe('/sessions/kim/mnist/3');
+    expect(sessionPath('kim/mnist/3')).toBe('/sessions/kim/mnist/3');
+    expect(sessionPath('k m/a?b/3')).toBe('/sessions/k%20m/a%3Fb/3');
   });
 
   it.each(['kim/mnist', 'kim/mnist/0', 'kim/mnist/01', 'kim/mnist/x', '../mnist/1', 'kim//1', 'kim/mnist/1/2', ''])(

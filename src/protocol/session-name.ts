@@ -28,6 +28,12 @@ export function formatSessionName(name: SessionName): string {
   return `${name.user}/${name.dataset}/${name.number}`;
 }
 
+/** The API path of a session (`/sessions/kim/mnist/3`), for the CLI and the dashboard alike. */
+export function sessionPath(name: SessionName | string): string {
+  const text = typeof name === 'string' ? name : formatSessionName(name);
+  return `/sessions/${text.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 export function parseSessionName(text: string): SessionName {
   const parts = text.split('/');
   const [user, dataset, number] = parts;

@@ -68,6 +68,3 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (!res.ok) throw await errorOf(res);
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
-
-/** `kim/mnist/3` as a path segment triple; names hold no characters that need escaping beyond these. */
-export const sessionPath = (name: string): string => `/sessions/${name.split('/').map(encodeURIComponent).join('/')}`;

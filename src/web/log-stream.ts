@@ -1,5 +1,5 @@
-import { ApiError, authHeaders, errorOf, sessionPath } from './api.js';
-import { API_PREFIX, LogFollower, reconnectDelay, type LogEnd, type LogRecord } from './wire.js';
+import { ApiError, authHeaders, errorOf } from './api.js';
+import { API_PREFIX, LogFollower, reconnectDelay, sessionPath, type LogEnd, type LogRecord } from './wire.js';
 
 /** The first connection shows the end of a long log; what follows streams whole. */
 const FIRST_TAIL = 1000;

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { LogFollower, reconnectDelay } from '../../protocol/log-follow.js';
-import { formatSessionName, type SessionName } from '../../protocol/session-name.js';
+import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type { LogEnd, LogRecord } from '../../protocol/types.js';
 import { ApiError, apiErrorFromBody, toApiError, type ApiClient } from './client.js';
 
@@ -31,7 +31,7 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
     try {
       const response = await api.http.request<IncomingMessage>({
         method: 'GET',
-        url: `/sessions/${formatSessionName(opts.name)}/logs`,
+        url: `${sessionPath(opts.name)}/logs`,
         params: { follow: opts.follow ? '1' : undefined, tail: follower.lastId === undefined ? opts.tail : undefined },
         headers: { Accept: 'text/event-stream', ...(follower.lastId !== undefined ? { 'Last-Event-ID': String(follower.lastId) } : {}) },
         responseType: 'stream',

@@ -1,13 +1,12 @@
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { formatSessionName, type SessionName } from '../../protocol/session-name.js';
+import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
   AddUserRequest, BoardRow, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
 import type { ApiClient } from './client.js';
 
-const sessionPath = (name: SessionName) => `/sessions/${formatSessionName(name)}`;
 
 /** One function per API call: the only place that knows routes and verbs. */
 export function resources(api: ApiClient) {

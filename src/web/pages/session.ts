@@ -1,8 +1,8 @@
 import { html, render } from 'lit-html';
-import { api, ApiError, sessionPath } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { MetricCharts } from '../charts.js';
 import { followLog } from '../log-stream.js';
-import { formatSize, isFinished, summaryText, type CheckpointInfo, type LogRecord, type MetricsPage, type SessionInfo } from '../wire.js';
+import { formatSize, isFinished, sessionPath, summaryText, type CheckpointInfo, type LogRecord, type MetricsPage, type SessionInfo } from '../wire.js';
 import { ago, errorBox, every, statusBadge } from './common.js';
 
 /** Lines kept on the page; older ones are dropped from the view (`khd logs` has them all). */

@@ -1,6 +1,6 @@
 import { html, render } from 'lit-html';
-import { api, sessionPath } from '../api.js';
-import { formatSize, isFinished, summaryText, type DatasetInfo, type SessionInfo } from '../wire.js';
+import { api } from '../api.js';
+import { formatSize, isFinished, sessionPath, summaryText, type DatasetInfo, type SessionInfo } from '../wire.js';
 import { ago, errorBox, every, sessionLink, statusBadge } from './common.js';
 
 /**
