@@ -68,6 +68,8 @@ def save(checkpoint):
     os.makedirs(root, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".saving-", dir=root)
     try:
+        # mkdtemp makes it 0700: the user's later sessions (their own uids) load it too.
+        os.chmod(staging, 0o755)
         fn(staging)
         final = os.path.join(root, name)
         if os.path.exists(final):

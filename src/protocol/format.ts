@@ -1,5 +1,5 @@
 // How sessions, times and metrics are written, the same in the CLI and the dashboard.
-import type { SessionInfo } from './types.js';
+import type { LimitEnforcement, SessionInfo } from './types.js';
 
 const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
@@ -35,4 +35,11 @@ export function summaryText(summary: Record<string, number> | null): string {
   return Object.entries(summary)
     .map(([k, v]) => `${metricName(k)}=${Number(v.toPrecision(4))}`)
     .join(' ');
+}
+
+/** How a server keeps its session limits, in one line (`khd server`, `khd run --show-limits`). */
+export function enforcedLine(e: LimitEnforcement): string {
+  const how = e.fallbackReason ? `${e.memory} (no cgroups: ${e.fallbackReason})` : `by the kernel, ${e.memory}`;
+  const who = e.uids ? `each session its own uid (${e.uids})` : "sessions run as the server's uid";
+  return `${how}; ${who}`;
 }

@@ -18,6 +18,17 @@ export interface ServerInfo {
   limits: UploadLimits;
   /** The most one session may use, whatever it asks for. */
   sessionLimits: SessionLimitsInfo;
+  /** How those limits are kept. */
+  enforcement: LimitEnforcement;
+}
+
+export interface LimitEnforcement {
+  /** `cgroup v1 (memory, pids, cpu)`: the kernel's; or `polling every 100 ms`. */
+  memory: string;
+  /** Why there are no cgroups, where there are none. */
+  fallbackReason?: string;
+  /** `70000-70999`: the uids sessions run as, one each; absent when they run as the server's. */
+  uids?: string;
 }
 
 export interface SessionLimitsInfo {
@@ -27,6 +38,8 @@ export interface SessionLimitsInfo {
   maxLogBytes: number;
   /** Its work folder, checkpoints and events together. */
   maxDiskBytes: number;
+  /** Files and folders in those, together. */
+  maxFiles: number;
 }
 
 export interface UploadLimits {

@@ -44,4 +44,11 @@ export interface SessionLimits extends SessionLimitsInfo {
 export const DEFAULT_MAX_WALL_MS = 3 * 24 * 3600 * 1000;
 export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 ** 2;
 export const DEFAULT_MAX_DISK_BYTES = 20 * 1024 ** 3;
+/** Files and folders one session may make (work folder, checkpoints and events together). */
+export const DEFAULT_MAX_FILES = 1_000_000;
 export const DEFAULT_DISK_CHECK_MS = 5000;
+/**
+ * The most the server reads of a session's events file (reports, saves, stages): a report a
+ * step for 100,000 steps is ~15 MB. A file past it ends its session; what is past is never read.
+ */
+export const DEFAULT_MAX_EVENTS_BYTES = 64 * 1024 ** 2;

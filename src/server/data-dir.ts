@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const EVENTS_FILE = 'events.jsonl';
+export const STAGED_CHECKPOINT_PREFIX = '.submit-';
 
 /**
  * The server's data dir. Only the server reads it; sessions see their own work folder and the
@@ -69,16 +70,35 @@ export class DataDir {
     return join(this.session(sessionId), 'out');
   }
 
+  /** The server's copy of the checkpoint a submit session evaluates (never the session's own folder). */
+  submitCheckpoint(sessionId: number): string {
+    return join(this.session(sessionId), 'checkpoint');
+  }
+
+  /** A submit's checkpoint copy while the submit session is being created. */
+  stagedCheckpoint(submitId: number): string {
+    return join(this.sessionsRoot, `${STAGED_CHECKPOINT_PREFIX}${submitId}`);
+  }
+
+  /** The server's copy of a submit's predictions: what the scorer reads. */
+  scoring(sessionId: number): string {
+    return join(this.session(sessionId), 'scoring');
+  }
+
   work(sessionId: number): string {
-    return join(this.root, 'sessions', String(sessionId), 'work');
+    return join(this.session(sessionId), 'work');
   }
 
   session(sessionId: number): string {
-    return join(this.root, 'sessions', String(sessionId));
+    return join(this.sessionsRoot, String(sessionId));
+  }
+
+  get sessionsRoot(): string {
+    return join(this.root, 'sessions');
   }
 
   create(): void {
-    for (const dir of [this.root, this.logs, this.treesRoot, join(this.root, 'datasets'), join(this.root, 'sessions'), join(this.root, 'checkpoints')]) {
+    for (const dir of [this.root, this.logs, this.treesRoot, join(this.root, 'datasets'), this.sessionsRoot, join(this.root, 'checkpoints')]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
   }

@@ -3,7 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { AuthOptions } from './auth/auth-service.js';
 import { detectGpuCount } from './executor/gpus.js';
-import { DEFAULT_SESSION_UID, LocalExecutor, missingLaunchTools } from './executor/local-executor.js';
+import { detectCgroups } from './executor/cgroups.js';
+import { LocalExecutor, missingLaunchTools, type LocalExecutorOptions } from './executor/local-executor.js';
+import { MEMORY_POLL_MS } from './executor/processes.js';
+import type { UidRange } from '../protocol/uid-range.js';
+import { DEFAULT_SESSION_UIDS, UidPool, uidRangeConflict } from './executor/uids.js';
 import type { SessionLimits } from './config.js';
 import { resolvePython } from './executor/python.js';
 import { nsmlRuntimeDir } from './package-files.js';
@@ -25,8 +29,10 @@ export interface ServerOptions {
   limits?: ServicesOptions['limits'];
   /** What one session may use at most; the rest default (see SessionLimits). */
   sessionLimits?: Partial<SessionLimits>;
-  /** The uid sandboxed sessions run as under a root server (default 65534, nobody). */
-  sessionUid?: number;
+  /** The uids sandboxed sessions run as under a root server, one each (default DEFAULT_SESSION_UIDS). */
+  sessionUids?: UidRange;
+  /** false: no cgroups even where the server could make them (limits are then polled). */
+  cgroups?: boolean;
   /** Processes and threads one session may have. */
   maxProcesses?: number;
   /** Size of a session's private /tmp. */
@@ -42,6 +48,24 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * What keeps sessions apart beyond the sandbox: under a root server, a uid of its own for each
+ * (from a range no account of this machine uses) and cgroups where the kernel has them. A server
+ * run by a user runs its sessions as that user, with polled limits.
+ */
+function isolation(options: ServerOptions, sandboxed: boolean): Pick<LocalExecutorOptions, 'uids' | 'cgroups' | 'cgroupsReason'> {
+  if (process.getuid?.() !== 0) return { cgroupsReason: 'the server does not run as root' };
+  const range = options.sessionUids ?? DEFAULT_SESSION_UIDS;
+  const conflict = sandboxed ? uidRangeConflict(range) : null;
+  if (conflict) throw new Error(`${conflict}: pick a free range with --session-uids FIRST-LAST`);
+  const quarantine = (uid: number, pids: number[]) =>
+    options.warn(`warning: uid ${uid} still runs processes (${pids.slice(0, 5).join(', ')}) after its session ended, none of this server's (another server with the same --session-uids?): it is no longer handed out`);
+  const uids = sandboxed ? new UidPool(range, quarantine) : undefined;
+  if (options.cgroups === false) return { uids, cgroupsReason: 'turned off with --no-cgroups' };
+  const found = detectCgroups();
+  return 'cgroups' in found ? { uids, cgroups: found.cgroups } : { uids, cgroupsReason: found.reason };
+}
+
 /** Opens the data dir, creates the admin on first start, listens, and recovers old sessions. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const python = resolvePython(options.python ?? 'python3');
@@ -53,11 +77,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const missing = missingLaunchTools();
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: sessions' limits need util-linux (apt-get install util-linux)`);
   const executor = new LocalExecutor({
-    python, runtimeDir: nsmlRuntimeDir(), bubblewrap,
-    // Only root can run sessions as another uid; a server run by a user runs them as that user.
-    sessionUid: process.getuid?.() === 0 ? (options.sessionUid ?? DEFAULT_SESSION_UID) : undefined,
+    python, runtimeDir: nsmlRuntimeDir(), bubblewrap, ...isolation(options, bubblewrap !== undefined),
     maxProcesses: options.maxProcesses, tmpBytes: options.tmpBytes,
   });
+  const enforced = executor.enforcement;
+  if (enforced.fallbackReason) {
+    options.warn(`warning: no cgroups (${enforced.fallbackReason}): memory is polled every ${MEMORY_POLL_MS} ms and CPUs pinned, which a fast burst can overshoot; run the server as root for kernel-enforced limits`);
+  }
   const services = createServices({
     dataDir: resolve(options.dataDir),
     executor,

@@ -2,7 +2,7 @@ import { VERSION } from '../protocol/version.js';
 import type { ServerInfo, UploadLimits, UploadPurpose } from '../protocol/types.js';
 import { AuthService, type AuthOptions } from './auth/auth-service.js';
 import { availableParallelism, totalmem } from 'node:os';
-import { DEFAULT_DISK_CHECK_MS, DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_WALL_MS, LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS, type SessionLimits } from './config.js';
+import { DEFAULT_DISK_CHECK_MS, DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_WALL_MS, LOG_HEARTBEAT_MS, STALE_UPLOAD_MS, UPLOAD_LIMITS, type SessionLimits } from './config.js';
 import { DataDir } from './data-dir.js';
 import { DatasetService } from './datasets/dataset-service.js';
 import type { Executor } from './executor/executor.js';
@@ -15,6 +15,7 @@ import { DatasetStore } from './store/datasets.js';
 import { SessionStore } from './store/sessions.js';
 import { UploadStore } from './store/uploads.js';
 import { SubmitStore } from './store/submits.js';
+import { DiskWatch } from './sessions/disk-watch.js';
 import { SessionEvents } from './sessions/session-events.js';
 import { Scorer } from './scoring/scorer.js';
 import { SubmitService } from './submits/submit-service.js';
@@ -49,6 +50,8 @@ export interface Services {
   submitStore: SubmitStore;
   submits: SubmitService;
   logs: LogStore;
+  /** What sessions' nsml runtimes reported, read through the untrusted reader. */
+  events: SessionEvents;
   info: ServerInfo;
   heartbeatMs: number;
   /**
@@ -77,20 +80,20 @@ export function createServices(options: ServicesOptions): Services {
   const events = new SessionEvents();
   const sessionLimits: SessionLimits = {
     maxMemoryBytes: totalmem(), maxCpus: availableParallelism(), maxWallMs: DEFAULT_MAX_WALL_MS, maxLogBytes: DEFAULT_MAX_LOG_BYTES,
-    maxDiskBytes: DEFAULT_MAX_DISK_BYTES, diskCheckMs: DEFAULT_DISK_CHECK_MS,
+    maxDiskBytes: DEFAULT_MAX_DISK_BYTES, maxFiles: DEFAULT_MAX_FILES, diskCheckMs: DEFAULT_DISK_CHECK_MS,
     ...options.sessionLimits,
   };
   const { diskCheckMs: _howOften, ...publicLimits } = sessionLimits;
   const sessions = new SessionService({
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
-    gpus, dataDir, now, warn: options.warn ?? (() => {}), limits: sessionLimits,
+    gpus, dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), now, warn: options.warn ?? (() => {}), limits: sessionLimits,
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
   const limits = { ...UPLOAD_LIMITS, ...options.limits };
   const uploads = new UploadService(uploadStore, sessionStore, sessions, blobs, dataDir, limits);
   const submits = new SubmitService({
     submits: submitStore, sessions: sessionStore, sessionService: sessions, datasets: datasetStore, accounts, events,
-    scorer: new Scorer(options.executor), dataDir, now, pollMs: options.submitPollMs,
+    scorer: new Scorer(options.executor), dataDir, now, warn: options.warn ?? (() => {}), pollMs: options.submitPollMs,
   });
   const sweep = async (olderThan = now() - STALE_UPLOAD_MS) => {
     const swept = await uploads.sweep(olderThan);
@@ -98,10 +101,13 @@ export function createServices(options: ServicesOptions): Services {
   };
   const sweepNow = () => void sweep().catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
-    db, dataDir, accounts, logs, sessionStore, sessions, uploads, submitStore, submits,
+    db, dataDir, accounts, logs, events, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
-    info: { version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits },
+    info: {
+      version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits,
+      enforcement: options.executor.enforcement,
+    },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,
     sweep,
     startSweeping() {

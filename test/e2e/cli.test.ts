@@ -7,6 +7,7 @@ import type { SessionInfo } from '../../src/protocol/types.js';
 import { resolvePython } from '../../src/server/executor/python.js';
 import { collect, exited, khd, KHD_BIN, REPO_ROOT, spawnServer, waitForOutput, type ServerProcess } from '../helpers/binary.js';
 import { project, TICKER_PY } from '../helpers/projects.js';
+import { testSessionUidsFlag } from '../helpers/uids.js';
 
 // End to end: the built binary, a real `khd server` process, real Python in bubblewrap.
 let work: string;
@@ -42,7 +43,7 @@ describe('the khd binary', () => {
 
   it('a second server on a port in use says so, without a stack, and exits 1', async () => {
     const port = new URL(server.url).port;
-    const r = await khd(['server', '--port', port, '--data-dir', join(work, 'second')], { env: { ...env, KHD_ADMIN_PASSWORD: 'second-pass' } });
+    const r = await khd(['server', '--port', port, '--data-dir', join(work, 'second'), ...testSessionUidsFlag()], { env: { ...env, KHD_ADMIN_PASSWORD: 'second-pass' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`error: 127.0.0.1:${port} is already in use: stop what listens there, or pick another --port\n`);
   });
@@ -163,11 +164,11 @@ describe('the khd binary', () => {
 
   it('applies the limit flags it is given, and advertises them', async () => {
     const limited = await spawnServer(join(work, 'limited-data'), { ...env, KHD_ADMIN_PASSWORD: 'limited-password' }, [
-      '--session-timeout', '2h', '--max-log-size', '5M', '--max-disk', '3G',
+      '--session-timeout', '2h', '--max-log-size', '5M', '--max-disk', '3G', '--max-files', '5000',
     ]);
     const cfg = { ...env, KHD_SERVER: limited.url, KHD_CONFIG_DIR: join(work, 'limited-config') };
     const r = await khd(['run', '--show-limits'], { env: cfg });
-    expect(r.stdout).toContain('session time       2 hours\nsession log        5 MB\nsession disk       3 GB\n');
+    expect(r.stdout).toContain('session time       2 hours\nsession log        5 MB\nsession disk       3 GB\nsession files      5000\n');
     limited.child.kill('SIGTERM');
     await exited(limited.child);
   });
@@ -176,7 +177,7 @@ describe('the khd binary', () => {
     // A PATH with node and python but no bwrap (nor sh to look it up with).
     const bin = mkdtempSync(join(tmpdir(), 'khd-nobwrap-'));
     symlinkSync(process.execPath, join(bin, 'node'));
-    const child = spawn(process.execPath, [KHD_BIN, 'server', '--port', '0', '--data-dir', join(work, 'nobwrap-data'), '--python', resolvePython().executable], {
+    const child = spawn(process.execPath, [KHD_BIN, 'server', '--port', '0', '--data-dir', join(work, 'nobwrap-data'), '--python', resolvePython().executable, ...testSessionUidsFlag()], {
       env: { ...env, PATH: bin, KHD_ADMIN_PASSWORD: 'x-password' },
     });
     const r = await collect(child);

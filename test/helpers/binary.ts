@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { testSessionUidsFlag } from './uids.js';
 
 export const KHD_BIN = fileURLToPath(new URL('../../bin/khd.js', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,7 +52,7 @@ export interface ServerProcess {
 
 /** `khd server` as a real process on a free loopback port. */
 export async function spawnServer(dataDir: string, env: NodeJS.ProcessEnv, extra: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [KHD_BIN, 'server', '--port', '0', '--data-dir', dataDir, ...extra], {
+  const child = spawn(process.execPath, [KHD_BIN, 'server', '--port', '0', '--data-dir', dataDir, ...testSessionUidsFlag(), ...extra], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,6 +6,7 @@ import { testIO, type TestIO } from '../../src/cli/test-io.js';
 import { main } from '../../src/cli/main.js';
 import type { Context } from '../../src/cli/context.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/main.js';
+import { testSessionUids } from './uids.js';
 
 export const ADMIN_PASSWORD = 'admin-password-1';
 /** Cheap scrypt for tests: the parameters are stored with each hash, so nothing else changes. */
@@ -18,7 +19,7 @@ export interface TestServer extends RunningServer {
 }
 
 export async function startTestServer(
-  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes'> = {},
+  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups'> = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
   const warnings: string[] = [];
@@ -34,6 +35,8 @@ export async function startTestServer(
     limits: options.limits,
     sessionLimits: options.sessionLimits,
     maxProcesses: options.maxProcesses,
+    sessionUids: testSessionUids(),
+    cgroups: options.cgroups,
     tmpBytes: options.tmpBytes,
     warn: (m) => warnings.push(m),
   });

@@ -15,35 +15,48 @@ let admin: Participant;
 let kim: Participant;
 const cleanups: (() => void)[] = [];
 
+let lee: Participant;
+
 beforeAll(async () => {
   server = await startTestServer({
-    sessionLimits: { maxWallMs: 3000, maxLogBytes: 1024 * 1024, maxDiskBytes: 16 * 1024 * 1024, diskCheckMs: 100 },
+    sessionLimits: { maxLogBytes: 1024 * 1024, maxDiskBytes: 16 * 1024 * 1024, maxFiles: 2000, diskCheckMs: 100 },
     maxProcesses: 48,
   });
   admin = new Participant(server.url);
   await admin.login('admin', ADMIN_PASSWORD);
-  kim = await admin.addUser('kim');
+  kim = await admin.addUser('kim', 'team-a');
+  lee = await admin.addUser('lee', 'team-b');
   const data = datasetFolder();
   cleanups.push(data.cleanup);
   expect((await admin.khd(['dataset', 'push', 'hello', data.root])).code).toBe(EXIT.ok);
 });
 
 afterAll(async () => {
-  for (const p of [admin, kim]) p.cleanup();
+  for (const p of [admin, kim, lee]) p.cleanup();
   cleanups.forEach((c) => c());
   await server.stop();
 });
 
-/** Runs `code` as kim's main.py with `-i`; returns the output and the session as `ps` shows it. */
-async function runCode(code: string, flags: string[] = []): Promise<{ stdout: string; stderr: string; session: SessionInfo }> {
+/** Runs `code` as `who`'s main.py with `-i`; returns the output and the session as `ps` shows it. */
+async function runCode(code: string, flags: string[] = [], who = kim): Promise<{ stdout: string; stderr: string; session: SessionInfo }> {
   const p = project({ 'main.py': code });
   cleanups.push(p.cleanup);
-  const r = await kim.khd(['run', '-d', 'hello', '-i', ...flags], { cwd: p.root });
+  const r = await who.khd(['run', '-d', 'hello', '-i', ...flags], { cwd: p.root });
   const name = /Session (\S+) is started/.exec(r.stdout + r.stderr)?.[1];
   expect(name, r.stderr).toBeDefined();
-  const ps = await kim.khd(['ps', '-a', '--json']);
+  const ps = await who.khd(['ps', '-a', '--json']);
   const session = (JSON.parse(ps.stdout) as SessionInfo[]).find((s) => s.name === name)!;
   return { stdout: r.stdout, stderr: r.stderr, session };
+}
+
+/** Starts `code` as kim's main.py without waiting; resolves with the session's name once its log has a line matching `ready`. */
+async function startCode(code: string, ready: RegExp, who = kim): Promise<string> {
+  const p = project({ 'main.py': code });
+  cleanups.push(p.cleanup);
+  const r = await who.khd(['run', '-d', 'hello'], { cwd: p.root });
+  const name = /Session (\S+) is started/.exec(r.stdout)![1]!;
+  await expect.poll(async () => (await who.khd(['logs', name])).stdout).toMatch(ready);
+  return name;
 }
 
 const lines = (text: string) => text.split('\n').filter((l) => l && !l.startsWith('Session '));
@@ -94,8 +107,20 @@ except OSError:
   });
 
   it('that loops forever is stopped at the time limit', async () => {
-    const r = await runCode('while True:\n    pass\n');
-    expect(r.session).toMatchObject({ status: 'Failed', reason: 'time limit 3 s reached' });
+    // A server of its own: the others' sessions need more than 3 s on a loaded machine.
+    const short = await startTestServer({ sessionLimits: { maxWallMs: 3000 } });
+    const owner = new Participant(short.url);
+    await owner.login('admin', ADMIN_PASSWORD);
+    const data = datasetFolder();
+    cleanups.push(data.cleanup);
+    expect((await owner.khd(['dataset', 'push', 'hello', data.root])).code).toBe(EXIT.ok);
+    try {
+      const r = await runCode('while True:\n    pass\n', [], owner);
+      expect(r.session).toMatchObject({ status: 'Failed', reason: 'time limit 3 s reached' });
+    } finally {
+      owner.cleanup();
+      await short.stop();
+    }
   });
 
   it('that prints without end is stopped at the log limit, and its log stays bounded', async () => {
@@ -111,28 +136,86 @@ except OSError:
     expect(r.session).toMatchObject({ status: 'Failed', reason: 'log limit 1 MB reached' });
   });
 
-  it('that fills the disk through its checkpoints is stopped at the disk limit', async () => {
+
+  it('that fills the disk through many checkpoint files is stopped at the disk limit, and what it wrote is removed', async () => {
     const fill = `
 import os, time
 folder = os.path.join(os.environ['KHD_CHECKPOINT_DIR'], 'huge')
 os.makedirs(folder)
-with open(os.path.join(folder, 'w'), 'wb') as f:
-    for _ in range(64):
+for i in range(64):
+    with open(os.path.join(folder, str(i)), 'wb') as f:
         f.write(os.urandom(1024 * 1024))
-        f.flush()
 time.sleep(60)
 `;
     const r = await runCode(fill);
     expect(r.session).toMatchObject({ status: 'Failed', reason: 'disk limit 16 MB reached' });
     expect(r.stderr).toContain('khd: disk limit 16 MB reached (work folder, checkpoints and events together): the session is stopped');
+    expect(r.stderr).toContain('khd: to free the disk, its work folder was removed, and its checkpoints, which alone were over the limit');
+    const models = await kim.khd(['model', 'ls', r.session.name, '--json']);
+    expect(JSON.parse(models.stdout)).toEqual([]);
   });
 
-  it('that fills the disk through its work folder is stopped at the disk limit', async () => {
-    const r = await runCode('import time\nwith open("big", "wb") as f:\n    f.write(bytes(40 * 1024 * 1024))\ntime.sleep(60)\n');
+  it('that fills the disk through its work folder is stopped at the disk limit; its checkpoints are kept', async () => {
+    const fill = `
+import os, time, nsml
+nsml.bind(save=lambda d: open(os.path.join(d, 'w'), 'w').write('weights'))
+nsml.save('best')
+for i in range(40):
+    with open('big%d' % i, 'wb') as f:
+        f.write(bytes(1024 * 1024))
+time.sleep(60)
+`;
+    const r = await runCode(fill);
     expect(r.session).toMatchObject({ status: 'Failed', reason: 'disk limit 16 MB reached' });
+    expect(r.stderr).toContain('khd: to free the disk, its work folder was removed; its checkpoints are kept');
+    const models = JSON.parse((await kim.khd(['model', 'ls', r.session.name, '--json'])).stdout) as { checkpoint: string }[];
+    expect(models.map((m) => m.checkpoint)).toEqual(['best']);
   });
 
-  it.runIf(AS_ROOT)('that forks without end runs out of processes, and the server goes on', async () => {
+  it('cannot write one file larger than the disk limit, anywhere: the kernel refuses it at the limit', async () => {
+    // In /tmp (memory, not the server's disk), so no measurement of the disk can end it first.
+    const code = `
+try:
+    with open('/tmp/one-big-file', 'wb') as f:
+        for _ in range(40):
+            f.write(bytes(1024 * 1024))
+except OSError as e:
+    print('refused:', e.strerror)
+`;
+    const r = await runCode(code);
+    expect(lines(r.stdout)).toEqual(['refused: File too large']);
+    expect(r.session).toMatchObject({ status: 'Exited', exitCode: 0 });
+  });
+
+  it('that makes files without end is stopped at the file limit', async () => {
+    const code = 'import os, time\nos.makedirs("many")\nfor i in range(5000):\n    open("many/%d" % i, "w").close()\ntime.sleep(60)\n';
+    const r = await runCode(code);
+    expect(r.session).toMatchObject({ status: 'Failed', reason: 'file limit 2,000 reached' });
+  });
+
+  it('that holds memory in children that left its process group (setsid) is ended, out of memory', async () => {
+    const code = `
+import os, time
+for _ in range(4):
+    if os.fork() == 0:
+        os.setsid()
+        data = bytearray(100 << 20)
+        time.sleep(60)
+        os._exit(0)
+time.sleep(60)
+`;
+    const r = await runCode(code, ['--memory', '256M']);
+    expect(r.session).toMatchObject({ status: 'Failed', reason: 'out of memory (limit 256 MB)' });
+  });
+
+  it('that fills /dev/shm past its memory limit is ended, out of memory', async () => {
+    // Files of 8 MB each: one file may not pass the disk limit (16 MB here), wherever it is.
+    const code = 'import time\nfor i in range(48):\n    open("/dev/shm/fill%d" % i, "wb").write(b"x" * (8 << 20))\ntime.sleep(60)\n';
+    const r = await runCode(code, ['--memory', '128M', '--shm-size', '1G']);
+    expect(r.session).toMatchObject({ status: 'Failed', reason: 'out of memory (limit 128 MB)' });
+  });
+
+  it.runIf(AS_ROOT)("that forks without end runs out of processes; another team's session still forks, and the server goes on", async () => {
     const bomb = `
 import os, time
 n = 0
@@ -143,13 +226,16 @@ try:
             os._exit(0)
         n += 1
 except OSError:
-    print('refused after', n)
+    print('refused after', n, flush=True)
+time.sleep(60)
 `;
-    const r = await runCode(bomb);
-    expect(r.stdout).toMatch(/refused after \d+/);
-    expect(Number(/refused after (\d+)/.exec(r.stdout)![1])).toBeLessThan(48);
-    expect(r.session).toMatchObject({ status: 'Exited', exitCode: 0 });
-    const after = await runCode('print("still fine")');
-    expect(lines(after.stdout)).toEqual(['still fine']);
+    const name = await startCode(bomb, /refused after \d+/);
+    const refused = Number(/refused after (\d+)/.exec((await kim.khd(['logs', name])).stdout)![1]);
+    expect(refused).toBeLessThan(48);
+    // Each session is its own uid: the other team's processes are not counted against it.
+    const other = await runCode('import os\nfor _ in range(8):\n    if os.fork() == 0:\n        os._exit(0)\n    os.wait()\nprint("forked 8")\n', [], lee);
+    expect(lines(other.stdout)).toEqual(['forked 8']);
+    expect(other.session).toMatchObject({ status: 'Exited', exitCode: 0 });
+    expect((await kim.khd(['stop', name])).code).toBe(EXIT.ok);
   });
 });

@@ -3,6 +3,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
+import { enforcedLine } from '../../src/protocol/format.js';
 import { formatSize } from '../../src/protocol/sizes.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
 import { datasetFolder, PROBE_PY, project, TICKER_PY } from '../helpers/projects.js';
@@ -136,7 +137,8 @@ describe('khd run', () => {
     expect(limits.stdout).toBe(
       'files per upload   20000\ntotal size         1 GB\none file           512 MB\nfolder depth       32\npath length        1024\n' +
         `session memory     ${formatSize(totalmem())}\nsession CPUs       ${availableParallelism()}\n` +
-        'session time       3 days\nsession log        64 MB\nsession disk       20 GB\n',
+        'session time       3 days\nsession log        64 MB\nsession disk       20 GB\nsession files      1000000\n' +
+        `enforced           ${enforcedLine(server.services.info.enforcement)}\n`,
     );
   });
 

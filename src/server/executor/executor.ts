@@ -1,4 +1,6 @@
-import type { LogStream } from '../../protocol/types.js';
+import type { LimitEnforcement, LogStream } from '../../protocol/types.js';
+
+export type { LimitEnforcement };
 
 /** What the executor needs to run one session; no HTTP, no database. */
 export interface ExecSpec {
@@ -19,14 +21,16 @@ export interface ExecSpec {
 }
 
 export interface ExecLimits {
-  /** Memory of all the session's processes together (RLIMIT_DATA per process, RSS summed). */
+  /** Memory of all the session's processes together, with its /tmp and /dev/shm. */
   memoryBytes?: number;
-  /** CPUs the session's processes may run on. */
+  /** CPUs' worth of time the session's processes may use. */
   cpus?: number;
   /** Size of /dev/shm inside the sandbox. */
   shmBytes?: number;
   /** Wall-clock time from the start. */
   wallMs?: number;
+  /** The largest file the session may write (RLIMIT_FSIZE): one file alone never passes the disk limit. */
+  fileBytes?: number;
 }
 
 export interface DatasetPart {
@@ -74,10 +78,12 @@ export interface Executor {
   /** Whether sessions run inside a sandbox (shown to clients, warned about when false). */
   readonly sandboxed: boolean;
   /**
-   * The uid sessions run as when it is not the server's own (a server running as root): their
-   * work folder's directories and writable mounts must belong to it, and files the code must
-   * not change must not.
+   * Whether each session runs as a uid of its own, not the server's (a server running as root):
+   * the executor then gives the work folder's folders and the writable mounts to that uid, and
+   * files the code must not change (its code, hard links to stored contents) stay root's.
    */
-  readonly sessionUid: number | undefined;
+  readonly ownUids: boolean;
+  /** How the limits are enforced, in words: the kernel's cgroups, or polling (and why). */
+  readonly enforcement: LimitEnforcement;
   start(spec: ExecSpec, onLines: LineSink): Execution;
 }

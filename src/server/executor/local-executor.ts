@@ -1,25 +1,35 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { formatSize } from '../../protocol/sizes.js';
 import type { LogStream } from '../../protocol/types.js';
-import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
-import { MemoryWatch, terminateInside } from './processes.js';
+import { describeCgroups, type Cgroups, type SessionCgroup } from './cgroups.js';
+import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LimitEnforcement, LineSink } from './executor.js';
 import { LineSplitter } from './line-splitter.js';
-import { bubblewrapArgs, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
+import { MEMORY_POLL_MS, MemoryWatch, terminateInside } from './processes.js';
+import { bubblewrapArgs, GROUP_FD, identityFiles, PASSWD_FD, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
+import type { UidPool } from './uids.js';
+import { formatUidRange } from '../../protocol/uid-range.js';
 
 export const STOP_GRACE_MS = 10_000;
-/** The uid sessions run as under a root server: nobody. */
-export const DEFAULT_SESSION_UID = 65534;
 export const DEFAULT_MAX_PROCESSES = 1024;
 export const DEFAULT_TMP_BYTES = 1024 ** 3;
+/** How long the end of a run waits for its cgroup to empty before leaving it to the next start. */
+const CGROUP_REMOVE_TRIES = 50;
+const CGROUP_REMOVE_WAIT_MS = 100;
 
 // util-linux, present on every Debian system (`Priority: required`).
 const PRLIMIT = '/usr/bin/prlimit';
 const TASKSET = '/usr/bin/taskset';
 const SETPRIV = '/usr/bin/setpriv';
+/**
+ * Puts the process into its cgroups before it runs anything else, then becomes the session's
+ * launch: nothing it starts is ever outside the group. Its arguments are the `cgroup.procs`
+ * files, `--`, and the command; none is ever read as shell code.
+ */
+const ENTER_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
 export interface LocalExecutorOptions {
   python: { executable: string; prefixes: string[] };
@@ -28,11 +38,14 @@ export interface LocalExecutorOptions {
   bubblewrap: string | undefined;
   stopGraceMs?: number;
   /**
-   * The uid (and gid) sandboxed sessions run as; only a server running as root can switch,
-   * and it does by default (DEFAULT_SESSION_UID). Undefined: the server's own uid.
+   * The uids sandboxed sessions run as, one each; only a server running as root can switch.
+   * Undefined: the server's own uid.
    */
-  sessionUid?: number;
-  /** Processes and threads a session may have (RLIMIT_NPROC of the session uid). */
+  uids?: UidPool;
+  /** The kernel's limits, where the server can make cgroups; undefined: polling (with the reason). */
+  cgroups?: Cgroups;
+  cgroupsReason?: string;
+  /** Processes and threads a session may have (its uid's RLIMIT_NPROC, and its cgroup's pids.max). */
   maxProcesses?: number;
   /** Size of the sandbox's private /tmp. */
   tmpBytes?: number;
@@ -43,27 +56,68 @@ export function missingLaunchTools(): string[] {
   return [PRLIMIT, TASKSET, SETPRIV].filter((t) => !existsSync(t));
 }
 
+/** What one run holds until it has ended: its uid and its cgroup, given back in that order. */
+interface Holdings {
+  uid?: number;
+  cgroup?: SessionCgroup;
+}
+
+let runs = 0;
+
 /**
- * Runs each session as a local process group, inside bubblewrap when it is available. Inside,
- * the command goes through prlimit (memory, processes, no core files), taskset (CPUs) and,
- * under a root server, setpriv (the session uid, no groups, no new privileges) before Python.
+ * Runs each session as a local process group, inside bubblewrap when it is available, in a
+ * cgroup of its own where the server can make one. Inside, the command goes through prlimit
+ * (memory, processes, file size, no core files), taskset (CPUs, where no cgroup caps them) and,
+ * under a root server, setpriv (the session's own uid, no groups, no new privileges) before Python.
  */
 export class LocalExecutor implements Executor {
   readonly sandboxed: boolean;
-  readonly sessionUid: number | undefined;
+  readonly ownUids: boolean;
+  readonly enforcement: LimitEnforcement;
   private readonly memory = new MemoryWatch();
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.sandboxed = options.bubblewrap !== undefined;
-    this.sessionUid = this.sandboxed ? options.sessionUid : undefined;
+    this.ownUids = this.sandboxed && options.uids !== undefined;
+    this.enforcement = {
+      memory: options.cgroups ? describeCgroups(options.cgroups) : `polling every ${MEMORY_POLL_MS} ms`,
+      ...(options.cgroups ? {} : { fallbackReason: options.cgroupsReason ?? 'no cgroups' }),
+      ...(this.ownUids ? { uids: formatUidRange(options.uids!.range) } : {}),
+    };
   }
 
   start(spec: ExecSpec, onLines: LineSink): Execution {
-    const limits = spec.limits ?? {};
-    this.grantWritable(spec);
-    const { command, args, env, cwd } = this.command(spec);
     const startedAt = Date.now();
-    const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const held: Holdings = {};
+    try {
+      if (this.ownUids) {
+        held.uid = this.options.uids!.take();
+        if (held.uid === undefined) throw new Error(`every session uid (${this.enforcement.uids}) is in use: give the server more with --session-uids`);
+        this.grantWritable(spec, held.uid);
+      }
+      held.cgroup = this.options.cgroups?.create(`run-${process.pid}-${++runs}`, {
+        memoryBytes: spec.limits?.memoryBytes,
+        cpus: spec.limits?.cpus,
+        maxProcesses: this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES,
+      });
+    } catch (err) {
+      const release = this.release(held);
+      return { result: release.then(() => failedStart(startedAt, (err as Error).message)), stop: () => {} };
+    }
+    return this.run(spec, onLines, held, startedAt);
+  }
+
+  private run(spec: ExecSpec, onLines: LineSink, held: Holdings, startedAt: number): Execution {
+    const limits = spec.limits ?? {};
+    const { command, args, env, cwd } = this.command(spec, held);
+    const identity = this.sandboxed ? identityFiles(held.uid ?? process.getuid?.() ?? 0) : undefined;
+    const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', ...(identity ? (['pipe', 'pipe'] as const) : [])] });
+    if (identity) {
+      for (const [fd, data] of [[PASSWD_FD, identity.passwd], [GROUP_FD, identity.group]] as const) {
+        const pipe = child.stdio[fd] as Writable | null;
+        pipe?.on('error', () => {}).end(data);
+      }
+    }
     // How it ends, when the platform ends it: by the user's stop, or by a limit (with the reason).
     let stopped = false;
     let limitHit: string | undefined;
@@ -77,10 +131,14 @@ export class LocalExecutor implements Executor {
       }
       onLines(stream, lines);
     };
-    const killGroup = () => signalGroup(child.pid, 'SIGKILL');
+    const killAll = () => {
+      signalGroup(child.pid, 'SIGKILL');
+      held.cgroup?.killAll();
+    };
     const terminate = () => {
-      if (this.sandboxed && child.pid) terminateInside(child.pid);
-      else signalGroup(child.pid, 'SIGTERM');
+      if (!this.sandboxed || !child.pid) return signalGroup(child.pid, 'SIGTERM');
+      // Stopped before the code started (the sandbox is still being set up): nothing to wait for.
+      if (terminateInside(child.pid) === 0) killAll();
     };
     /** SIGTERM, then SIGKILL after the grace period; false when it was already ending. */
     const stop = (limit?: string): boolean => {
@@ -88,19 +146,20 @@ export class LocalExecutor implements Executor {
       if (limit) limitHit = limit;
       else stopped = true;
       terminate();
-      killTimer = setTimeout(killGroup, this.options.stopGraceMs ?? STOP_GRACE_MS);
+      killTimer = setTimeout(killAll, this.options.stopGraceMs ?? STOP_GRACE_MS);
       killTimer.unref();
       return true;
     };
     const { memoryBytes, wallMs } = limits;
-    // Out of memory is not waited for: SIGKILL at once.
+    const overMemory = () => {
+      if (stopped || limitHit || !memoryBytes) return;
+      limitHit = memoryReason(memoryBytes);
+      // Out of memory is not waited for: SIGKILL at once.
+      killAll();
+    };
     const unwatchMemory =
       memoryBytes && child.pid
-        ? this.memory.watch(child.pid, memoryBytes, () => {
-            if (stopped || limitHit) return;
-            limitHit = memoryReason(memoryBytes);
-            killGroup();
-          })
+        ? this.memory.watch(child.pid, { limitBytes: memoryBytes, exceeded: overMemory, oomKills: held.cgroup?.oomKills, sandboxed: this.sandboxed })
         : () => {};
     const wallTimer = wallMs
       ? setTimeout(() => (timedOut = stop(`time limit ${Math.round(wallMs / 1000)} s reached`)), wallMs).unref()
@@ -110,23 +169,24 @@ export class LocalExecutor implements Executor {
       clearTimeout(wallTimer);
     };
     const result = new Promise<ExecResult>((resolve) => {
-      const outputs = [pipeLines(child.stdout, 'stdout', sink), pipeLines(child.stderr, 'stderr', sink)];
+      const outputs = [pipeLines(child.stdout!, 'stdout', sink), pipeLines(child.stderr!, 'stderr', sink)];
       child.on('error', (err) => {
         unwatch();
-        resolve({ exitCode: null, signal: null, timedOut: false, stopped, startedAt, endedAt: Date.now(), error: err.message });
+        void this.release(held).then(() => resolve({ ...failedStart(startedAt, err.message), stopped }));
       });
       child.on('exit', () => {
         clearTimeout(killTimer);
         unwatch();
-        // Orphans the code left behind in its group go with it (and with them, the pipes they hold).
-        killGroup();
+        // Orphans the code left behind go with it (and with them, the pipes they hold).
+        killAll();
       });
       child.on('close', (code, signal) => {
-        // RLIMIT_DATA makes an allocation past the limit fail inside Python: a MemoryError.
-        if (!limitHit && code !== 0 && memoryBytes && lastErrors.some((l) => /^MemoryError\b/.test(l))) {
+        // The kernel killed a process of it for memory; or RLIMIT_DATA made an allocation fail
+        // inside Python (a MemoryError).
+        if (!limitHit && memoryBytes && ((held.cgroup?.oomKills() ?? 0) > 0 || (code !== 0 && lastErrors.some((l) => /^MemoryError\b/.test(l))))) {
           limitHit = memoryReason(memoryBytes);
         }
-        void Promise.all(outputs).then(() =>
+        void Promise.all([...outputs, this.release(held)]).then(() =>
           resolve({ exitCode: code, signal, timedOut, stopped, startedAt, endedAt: Date.now(), ...(limitHit ? { limit: limitHit } : {}) }),
         );
       });
@@ -134,32 +194,48 @@ export class LocalExecutor implements Executor {
     return { result, stop: (limit) => void stop(limit) };
   }
 
-  /** The work folder's top and the writable mounts belong to the session uid. */
-  private grantWritable(spec: ExecSpec): void {
-    const uid = this.sessionUid;
-    if (uid === undefined) return;
-    chownSync(spec.workDir, uid, uid);
+  /** Gives back what a run held once nothing of it runs any more: its cgroup, then its uid. */
+  private async release(held: Holdings): Promise<void> {
+    if (held.cgroup) {
+      for (let i = 0; i < CGROUP_REMOVE_TRIES && !held.cgroup.remove(); i++) {
+        held.cgroup.killAll();
+        await new Promise((resolve) => setTimeout(resolve, CGROUP_REMOVE_WAIT_MS));
+      }
+    }
+    if (held.uid !== undefined) await this.options.uids!.release(held.uid);
+  }
+
+  /**
+   * The work folder's folders and the writable mounts belong to the session's uid, so it can
+   * write beside its code (whose files stay root's). They were laid out by the server and no
+   * session has run in them yet.
+   */
+  private grantWritable(spec: ExecSpec, uid: number): void {
+    const give = (dir: string) => {
+      chownSync(dir, uid, uid);
+      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) give(join(dir, entry.name));
+    };
+    give(spec.workDir);
     // bwrap enters it before dropping to the session uid, as root without DAC override.
     chmodSync(spec.workDir, 0o755);
     for (const m of spec.mounts) if (m.writable) chownSync(m.host, uid, uid);
   }
 
   /** prlimit, taskset and setpriv, each exec'ing the next, then Python: one process in the end. */
-  private launchChain(limits: ExecLimits): string[] {
+  private launchChain(limits: ExecLimits, uid: number | undefined, cpusCapped: boolean): string[] {
     const chain = [PRLIMIT, '--core=0'];
     if (limits.memoryBytes) chain.push(`--data=${limits.memoryBytes}`);
-    // RLIMIT_NPROC counts the processes of a uid: only meaningful for the session uid.
-    if (this.sessionUid !== undefined) chain.push(`--nproc=${this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES}`);
+    if (limits.fileBytes) chain.push(`--fsize=${limits.fileBytes}`);
+    // RLIMIT_NPROC counts the processes of a uid: only meaningful for a uid of the session's own.
+    if (uid !== undefined) chain.push(`--nproc=${this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES}`);
     chain.push('--');
     const cores = availableParallelism();
-    if (limits.cpus && limits.cpus < cores) chain.push(TASKSET, '-c', limits.cpus === 1 ? '0' : `0-${limits.cpus - 1}`);
-    if (this.sessionUid !== undefined) {
-      chain.push(SETPRIV, `--reuid=${this.sessionUid}`, `--regid=${this.sessionUid}`, '--clear-groups', '--no-new-privs', '--');
-    }
+    if (!cpusCapped && limits.cpus && limits.cpus < cores) chain.push(TASKSET, '-c', limits.cpus === 1 ? '0' : `0-${limits.cpus - 1}`);
+    if (uid !== undefined) chain.push(SETPRIV, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs', '--');
     return chain;
   }
 
-  private command(spec: ExecSpec) {
+  private command(spec: ExecSpec, held: Holdings) {
     const sandboxed = this.sandboxed;
     const datasetPath = spec.datasetName
       ? sandboxed
@@ -187,16 +263,28 @@ export class LocalExecutor implements Executor {
       KHD_GPU_NUM: String(spec.gpuIds.length),
       CUDA_VISIBLE_DEVICES: spec.gpuIds.join(','),
     };
-    const python = [...this.launchChain(spec.limits ?? {}), this.options.python.executable, '-u', spec.entry, ...spec.args];
-    if (!sandboxed) return { command: python[0]!, args: python.slice(1), env, cwd: spec.workDir };
-    const wrap = bubblewrapArgs(spec, {
-      pythonPrefixes: this.options.python.prefixes,
-      runtimeDir: this.options.runtimeDir,
-      tmpBytes: this.options.tmpBytes ?? DEFAULT_TMP_BYTES,
-      keepSetuid: this.sessionUid !== undefined,
-    });
-    return { command: this.options.bubblewrap!, args: [...wrap, '--', ...python], env, cwd: '/' };
+    const cpusCapped = held.cgroup !== undefined && this.options.cgroups!.controllers.includes('cpu');
+    const python = [...this.launchChain(spec.limits ?? {}, held.uid, cpusCapped), this.options.python.executable, '-u', spec.entry, ...spec.args];
+    const launch = sandboxed
+      ? [
+          this.options.bubblewrap!,
+          ...bubblewrapArgs(spec, {
+            pythonPrefixes: this.options.python.prefixes,
+            runtimeDir: this.options.runtimeDir,
+            tmpBytes: this.options.tmpBytes ?? DEFAULT_TMP_BYTES,
+            keepSetuid: held.uid !== undefined,
+          }),
+          '--',
+          ...python,
+        ]
+      : python;
+    const entered = held.cgroup ? ['/bin/sh', '-c', ENTER_CGROUP, 'khd-enter-cgroup', ...held.cgroup.procsFiles, '--', ...launch] : launch;
+    return { command: entered[0]!, args: entered.slice(1), env, cwd: sandboxed ? '/' : spec.workDir };
   }
+}
+
+function failedStart(startedAt: number, error: string): ExecResult {
+  return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error };
 }
 
 function memoryReason(bytes: number): string {

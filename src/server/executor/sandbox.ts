@@ -9,11 +9,28 @@ export const SANDBOX_RUNTIME_DIR = '/opt/khd/python';
 export const SANDBOX_DATA_ROOT = '/data';
 
 const SYSTEM_TOP_LEVEL = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
-// Only what programs need from /etc: no shadow, no host keys, no server config.
+// Only what programs need from /etc: no shadow, no host keys, no server config, not even the
+// machine's accounts (passwd and group are made for the session: see identityFiles).
 const ETC_FILES = [
-  '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/passwd', '/etc/group',
+  '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime',
   '/etc/nsswitch.conf', '/etc/hosts', '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/mime.types',
 ];
+
+/** The descriptors bubblewrap reads the session's /etc/passwd and /etc/group from. */
+export const PASSWD_FD = 3;
+export const GROUP_FD = 4;
+
+/**
+ * /etc/passwd and /etc/group of the sandbox: root, nobody and the session's own account `khd`
+ * (home /tmp), so code that asks who it is (getpass.getuser(), ~ expansion) gets an answer, and
+ * learns nothing of the machine's accounts.
+ */
+export function identityFiles(uid: number): { passwd: string; group: string } {
+  return {
+    passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nkhd:x:${uid}:${uid}:khd session:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    group: `root:x:0:\nkhd:x:${uid}:\nnogroup:x:65534:\n`,
+  };
+}
 
 export function findBubblewrap(): string | undefined {
   try {
@@ -66,7 +83,10 @@ export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
     if (lstatSync(top).isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
     else args.push('--ro-bind', top, top);
   }
+  args.push('--perms', '0755', '--dir', '/etc');
   for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
+  // Readable by the session's uid: bubblewrap makes such files 0600 unless told.
+  args.push('--perms', '0644', '--ro-bind-data', String(PASSWD_FD), '/etc/passwd', '--perms', '0644', '--ro-bind-data', String(GROUP_FD), '/etc/group');
   for (const prefix of paths.pythonPrefixes) {
     if (!prefix.startsWith('/usr/')) bind('--ro-bind', prefix, prefix);
   }

@@ -4,7 +4,6 @@ import { NO_DATASET, parseSessionName } from '../../protocol/session-name.js';
 import type { RunRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
 import { removeCheckpoint } from '../sessions/checkpoints.js';
-import { readReports } from '../sessions/session-events.js';
 import type { SessionRow } from '../store/sessions.js';
 import type { Services } from '../services.js';
 
@@ -58,7 +57,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
 
     api.post<{ Body: RunRequest }>('/sessions', { schema: runSchema }, async (request, reply) => {
       const session = await services.sessions.create(request.user, request.body);
-      return reply.status(201).send(publicView(session));
+      return reply.status(201).send(await publicView(session));
     });
 
     api.get<{ Querystring: { all?: string; limit?: string; dataset?: string; everyone?: string } }>('/sessions', async (request) => {
@@ -72,7 +71,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
         activeOnly: all !== '1',
         limit: n,
       });
-      return rows.map(publicView);
+      return Promise.all(rows.map(publicView));
     });
 
     api.get<SessionParams>(path, async (request) => publicView(findSession(services, request)));
@@ -98,7 +97,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       if (!Number.isSafeInteger(offset) || offset < 0) throw new KhdError('KHD_BAD_REQUEST', 'offset must be a whole number of bytes');
       // A real submit runs on the hidden test set: what it reports is not shown, like its log.
       if (session.type === 'submit' && !request.user.admin) return { offset, points: [], more: false };
-      return readReports(services.dataDir.events(session.id), offset);
+      return services.events.reports(services.dataDir.events(session.id), offset);
     });
 
     api.get<SessionParams>(`${path}/models`, async (request) => services.sessions.checkpoints(findSession(services, request)));
@@ -106,7 +105,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
     api.delete<SessionParams & { Params: { checkpoint: string } }>(`${path}/models/:checkpoint`, async (request, reply) => {
       const session = findSession(services, request);
       const { checkpoint } = request.params;
-      if (!services.sessions.checkpoints(session).some((c) => c.checkpoint === checkpoint)) {
+      if (!(await services.sessions.checkpoints(session)).some((c) => c.checkpoint === checkpoint)) {
         throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}': see khd model ls ${session.name}`);
       }
       await removeCheckpoint(services.sessions.checkpointDir(session), checkpoint);

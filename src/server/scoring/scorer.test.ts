@@ -16,7 +16,7 @@ describe('Scorer', () => {
 
   it.each(['accuracy', 'custom'] as const)('says the dataset has no label file (%s), without starting anything', async (metric) => {
     let started = 0;
-    const executor = { sandboxed: true, sessionUid: undefined, start: () => (started++, undefined as never) } satisfies Executor;
+    const executor = { sandboxed: true, ownUids: false, enforcement: { memory: 'polling every 100 ms' }, start: () => (started++, undefined as never) } satisfies Executor;
     const scoring = new Scorer(executor).score({
       metric, predictionsDir: dir, predictionsFile: 'predictions', labelsDir: dir, labelsFile: 'test_submit_label',
       evaluationPy: join(dir, 'evaluation.py'), scratchDir: dir,

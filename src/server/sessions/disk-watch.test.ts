@@ -1,8 +1,8 @@
-import { linkSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { diskUse, watchDisk } from './disk-watch.js';
+import { diskUse, DiskWatch, type DiskUse } from './disk-watch.js';
 
 let dir: string;
 beforeEach(() => {
@@ -11,44 +11,69 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const MB = 1024 * 1024;
+const HOUR = 3600 * 1000;
 
 describe('diskUse', () => {
-  it('counts what is allocated: a hard link once, a sparse file by what it holds, a missing path as 0', async () => {
+  it('counts what is allocated: a hard link once, a sparse file by what it holds, a missing path as 0; and the entries', async () => {
     writeFileSync(join(dir, 'a'), Buffer.alloc(4 * MB, 1));
     linkSync(join(dir, 'a'), join(dir, 'b'));
     writeFileSync(join(dir, 'sparse'), '');
     truncateSync(join(dir, 'sparse'), 1024 * MB);
+    mkdirSync(join(dir, 'sub'));
     const used = await diskUse([dir, join(dir, 'missing')]);
-    expect(used).toBeGreaterThanOrEqual(4 * MB);
-    expect(used).toBeLessThan(5 * MB);
+    expect(used.bytes).toBeGreaterThanOrEqual(4 * MB);
+    expect(used.bytes).toBeLessThan(5 * MB);
+    // The folder itself, a (and b, the same inode), sparse, sub.
+    expect(used.files).toBe(4);
   });
 });
 
-describe('watchDisk', () => {
-  it('calls onOver once when the folders pass the limit, and not after it is stopped', async () => {
-    const over: number[] = [];
-    const stop = watchDisk([dir], 2 * MB, 20, (used) => over.push(used), (err) => over.push(-1, err.message.length));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(over).toEqual([]);
+describe('DiskWatch', () => {
+  it('calls onOver once when the folders pass the byte limit, and not after', async () => {
+    const over: [string, DiskUse][] = [];
+    const watch = new DiskWatch(dir, 20);
+    const stop = watch.watch([dir], { maxBytes: 2 * MB, maxFiles: 1000 }, (what, use) => over.push([what, use]), (err) => over.push(['error', { bytes: err.message.length, files: 0 }]));
     writeFileSync(join(dir, 'big'), Buffer.alloc(3 * MB, 1));
-    for (let i = 0; i < 100 && over.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await expect.poll(() => over.length).toBe(1);
+    expect(over[0]![0]).toBe('bytes');
+    expect(over[0]![1].bytes).toBeGreaterThan(2 * MB);
+    // Watching ended with the call: more writing calls nothing more.
     writeFileSync(join(dir, 'bigger'), Buffer.alloc(3 * MB, 1));
-    await new Promise((r) => setTimeout(r, 150));
+    await expect.poll(async () => (await diskUse([dir])).bytes).toBeGreaterThan(5 * MB);
     expect(over).toHaveLength(1);
-    expect(over[0]).toBeGreaterThan(2 * MB);
+    stop();
+  });
+
+  it('calls onOver for too many files', async () => {
+    const over: string[] = [];
+    const stop = new DiskWatch(dir, 20).watch([dir], { maxBytes: 100 * MB, maxFiles: 50 }, (what) => over.push(what), () => {});
+    for (let i = 0; i < 60; i++) writeFileSync(join(dir, `f${i}`), '');
+    await expect.poll(() => over).toEqual(['files']);
+    stop();
+  });
+
+  it('measures at once, not at the next periodic check, when the file system fills fast', async () => {
+    const over: string[] = [];
+    // The periodic measurement is an hour away: only the file system's growth can call onOver.
+    const watch = new DiskWatch(dir, HOUR);
+    const stop = watch.watch([dir], { maxBytes: 16 * MB, maxFiles: 1_000_000 }, (what) => over.push(what), () => {});
+    // The first look at the file system sets where it starts from.
+    await watch.poll();
+    writeFileSync(join(dir, 'big'), Buffer.alloc(20 * MB, 1));
+    await expect.poll(() => over).toEqual(['bytes']);
     stop();
   });
 
   it('reports a measurement that fails once, not every tick, and keeps trying', async () => {
     const errors: string[] = [];
     let calls = 0;
-    const stop = watchDisk([dir], MB, 10, () => errors.push('over'), (err) => errors.push(err.message), async () => {
+    const failing = async (): Promise<DiskUse> => {
       calls += 1;
       throw new Error('du: not found');
-    });
-    await new Promise((r) => setTimeout(r, 120));
+    };
+    const stop = new DiskWatch(dir, 10, failing).watch([dir], { maxBytes: MB, maxFiles: 10 }, () => errors.push('over'), (err) => errors.push(err.message));
+    await expect.poll(() => calls).toBeGreaterThan(3);
     stop();
-    expect(calls).toBeGreaterThan(3);
     expect(errors).toEqual(['du: not found']);
   });
 });

@@ -1,13 +1,17 @@
 import { execFile } from 'node:child_process';
+import { statfs } from 'node:fs/promises';
 
-/**
- * Bytes on disk under `paths` as `du` counts them: allocated blocks (a sparse file costs what it
- * holds), each hard-linked file once. `du` runs as a child, so a session with many files does
- * not stall the server's event loop. A path that does not exist counts 0.
- */
-export function diskUse(paths: string[]): Promise<number> {
+/** What a session's writable folders hold on disk. */
+export interface DiskUse {
+  /** Allocated bytes: a sparse file costs what it holds, a hard-linked file counts once. */
+  bytes: number;
+  /** Files, folders and links. */
+  files: number;
+}
+
+function du(args: string[], paths: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    execFile('du', ['-s', '-c', '-B1', '--', ...paths], { maxBuffer: 1024 * 1024 }, (err, stdout) => {
+    execFile('du', ['-s', '-c', ...args, '--', ...paths], { maxBuffer: 1024 * 1024 }, (err, stdout) => {
       // du exits 1 for a path it cannot read or that vanished, and still prints the total.
       const total = /^(\d+)\s+total$/m.exec(stdout);
       if (total) resolve(Number(total[1]));
@@ -17,42 +21,122 @@ export function diskUse(paths: string[]): Promise<number> {
 }
 
 /**
- * Measures the disk a session's writable folders use every `everyMs`, and calls `onOver` once
- * when it passes `maxBytes`. A measurement still running when the next is due is not doubled; a
- * failing one is reported once, not every tick. Returns the function that stops watching.
+ * Bytes and entries on disk under `paths`, as `du` counts them (it follows no link). `du` runs as
+ * a child, so a session with many files does not stall the server's event loop. A path that does
+ * not exist counts 0.
  */
-export function watchDisk(
-  paths: string[],
-  maxBytes: number,
-  everyMs: number,
-  onOver: (used: number) => void,
-  onError: (err: Error) => void,
-  measure: (paths: string[]) => Promise<number> = diskUse,
-): () => void {
-  let busy = false;
-  let done = false;
-  let reported = false;
-  const stop = () => {
-    done = true;
-    clearInterval(timer);
-  };
-  const timer = setInterval(() => {
-    if (busy) return;
-    busy = true;
-    measure(paths).then(
-      (used) => {
-        busy = false;
-        if (done || used <= maxBytes) return;
-        stop();
-        onOver(used);
+export async function diskUse(paths: string[]): Promise<DiskUse> {
+  const [bytes, files] = await Promise.all([du(['-B1'], paths), du(['--inodes'], paths)]);
+  return { bytes, files };
+}
+
+/** How often the file system under the data dir is asked how full it is (one statfs). */
+export const PRESSURE_POLL_MS = 100;
+
+export interface DiskLimits {
+  maxBytes: number;
+  maxFiles: number;
+}
+
+interface Watched {
+  paths: string[];
+  limits: DiskLimits;
+  busy: boolean;
+  onOver: (what: 'bytes' | 'files', use: DiskUse) => void;
+  onError: (err: Error) => void;
+  reported: boolean;
+}
+
+/**
+ * Keeps every running session's writable folders within its disk limits. Each is measured every
+ * `checkMs` (du, as a child process), and at once, all of them, whenever the file system they are
+ * on has filled by an eighth of the smallest limit since the last look: one statfs every
+ * PRESSURE_POLL_MS serves all sessions, so a session writing fast is measured within a fraction
+ * of a second of passing its limit instead of within `checkMs`.
+ */
+export class DiskWatch {
+  private readonly watched = new Set<Watched>();
+  private pressure: NodeJS.Timeout | undefined;
+  private baseline: { bytes: number; files: number } | undefined;
+  private polling: Promise<void> | undefined;
+
+  constructor(
+    /** A folder on the file system the sessions write to (the data dir). */
+    private readonly root: string,
+    private readonly checkMs: number,
+    private readonly measure: (paths: string[]) => Promise<DiskUse> = diskUse,
+    private readonly pollMs = PRESSURE_POLL_MS,
+  ) {}
+
+  /** Watches one session's folders; returns the function that stops watching them. */
+  watch(paths: string[], limits: DiskLimits, onOver: Watched['onOver'], onError: Watched['onError']): () => void {
+    const w: Watched = { paths, limits, busy: false, onOver, onError, reported: false };
+    this.watched.add(w);
+    const timer = setInterval(() => this.check(w), this.checkMs);
+    timer.unref();
+    this.pressure ??= setInterval(() => void this.poll(), this.pollMs).unref();
+    return () => {
+      clearInterval(timer);
+      this.watched.delete(w);
+      if (this.watched.size === 0) {
+        clearInterval(this.pressure);
+        this.pressure = undefined;
+        this.baseline = undefined;
+      }
+    };
+  }
+
+  private check(w: Watched): void {
+    if (w.busy || !this.watched.has(w)) return;
+    w.busy = true;
+    this.measure(w.paths).then(
+      (use) => {
+        w.busy = false;
+        if (!this.watched.has(w)) return;
+        const over = use.bytes > w.limits.maxBytes ? 'bytes' : use.files > w.limits.maxFiles ? 'files' : undefined;
+        if (!over) return;
+        this.watched.delete(w);
+        w.onOver(over, use);
       },
       (err: Error) => {
-        busy = false;
-        if (!done && !reported) onError(err);
-        reported = true;
+        w.busy = false;
+        if (this.watched.has(w) && !w.reported) w.onError(err);
+        w.reported = true;
       },
     );
-  }, everyMs);
-  timer.unref();
-  return stop;
+  }
+
+  /**
+   * Looks at the file system once: the first look sets where it starts from; a later one measures
+   * every session now when it filled by more than a step since.
+   */
+  poll(): Promise<void> {
+    this.polling ??= this.look().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async look(): Promise<void> {
+    try {
+      const fs = await statfs(this.root);
+      const now = { bytes: (fs.blocks - fs.bfree) * fs.bsize, files: fs.files - fs.ffree };
+      const base = this.baseline;
+      if (!base) {
+        this.baseline = now;
+        return;
+      }
+      const limits = [...this.watched].map((w) => w.limits);
+      if (limits.length === 0) return;
+      const byteStep = Math.min(...limits.map((l) => l.maxBytes)) / 8;
+      const fileStep = Math.min(...limits.map((l) => l.maxFiles)) / 8;
+      // Files deleted meanwhile lower the baseline, so filling again is noticed as soon.
+      if (now.bytes - base.bytes < byteStep && now.files - base.files < fileStep) {
+        this.baseline = { bytes: Math.min(base.bytes, now.bytes), files: Math.min(base.files, now.files) };
+        return;
+      }
+      this.baseline = now;
+      for (const w of this.watched) this.check(w);
+    } catch {
+      // No statfs (an unusual file system): the periodic measurements still run.
+    }
+  }
 }

@@ -1,5 +1,8 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { formatSize } from '../../protocol/sizes.js';
 import type { MetricPoint, MetricsPage } from '../../protocol/types.js';
+import { DEFAULT_MAX_EVENTS_BYTES } from '../config.js';
+import { openFile, readChunks, READ_CHUNK, UntrustedFileError } from '../untrusted/session-files.js';
 
 /** What the nsml runtime wrote to the session's events file, folded into a state. */
 export interface EventState {
@@ -9,14 +12,14 @@ export interface EventState {
   pausedAt: number | null;
   loadSeconds: number | null;
   inferSeconds: number | null;
+  /** Why the file is not read (a link or a FIFO in its place), or read only up to its cap. */
+  problem: string | null;
 }
 
 // The file is written by participant code: anything may be in it, so every field is checked.
 const MAX_EVENT_LINE = 64 * 1024;
-/** What is read into memory at once. */
-const READ_CHUNK = 1024 * 1024;
 
-const emptyState = (): EventState => ({ lastSummary: null, saves: new Map(), pausedAt: null, loadSeconds: null, inferSeconds: null });
+const emptyState = (): EventState => ({ lastSummary: null, saves: new Map(), pausedAt: null, loadSeconds: null, inferSeconds: null, problem: null });
 
 function numbers(value: unknown): Record<string, number> | null {
   if (!value || typeof value !== 'object') return null;
@@ -47,30 +50,46 @@ function apply(state: EventState, event: Record<string, unknown>): void {
   }
 }
 
+/** How far a read of the events file got. */
+interface ReadResult {
+  offset: number;
+  /** The file goes on past what was read this time (more than `maxBytes` was new). */
+  cut: boolean;
+  /** Why the file was not read, or read only up to its cap. */
+  problem: string | null;
+}
+
+type Opened = { ino: number; read: (offset: number, maxBytes: number, onEvent: (event: Record<string, unknown>) => void) => Promise<ReadResult> };
+
 /**
- * Calls `onEvent` with each complete, well-formed line of the events file from byte `offset`,
- * reading at most `maxBytes` (whole lines; Infinity: to the end). Returns the offset read to (a
- * line not complete yet is left for the next read), and whether the file goes on past `maxBytes`.
+ * Opens the events file through the untrusted reader (a link, a FIFO or a folder in its place
+ * is not read) and hands `use` a reader of its complete, well-formed lines: from byte `offset`,
+ * at most `maxBytes` (whole lines) and never past `capBytes` from its start, in chunks,
+ * asynchronously, stopping at its real end whatever its size says. A line not complete yet is
+ * left for the next read. Without a file to read, `use` gets the reason (null: none written yet).
  */
-function readEvents(
-  file: string,
-  offset: number,
-  maxBytes: number,
-  onEvent: (event: Record<string, unknown>) => void,
-): { offset: number; cut: boolean } {
-  // One stat when nothing is new (most reads: every `ps` and dashboard listing reads each
-  // session's file); the file is opened only to read what it gained.
-  const size = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-  if (size <= offset) return { offset, cut: false };
-  const until = Math.min(size, offset + maxBytes);
-  const cut = until < size;
-  const fd = openSync(file, 'r');
+async function withEventsFile<T>(file: string, capBytes: number, use: (opened: Opened | { problem: string | null }) => Promise<T>): Promise<T> {
+  let opened: Awaited<ReturnType<typeof openFile>>;
   try {
-    // In bounded chunks: the file is the participant's, and may be as large as its disk allows.
-    const buffer = Buffer.alloc(Math.min(READ_CHUNK, Math.max(until - offset, 0)));
+    opened = await openFile(dirname(file), basename(file));
+  } catch (err) {
+    if (!(err instanceof UntrustedFileError)) throw err;
+    return use({ problem: err.why === 'missing' ? null : `events file refused: ${err.message}` });
+  }
+  const { handle, stat } = opened;
+  const problem = stat.size > capBytes ? `events file over its limit (${formatSize(capBytes)})` : null;
+  const read = async (offset: number, maxBytes: number, onEvent: (event: Record<string, unknown>) => void): Promise<ReadResult> => {
+    const until = Math.min(stat.size, capBytes, offset + maxBytes);
+    const cut = until < Math.min(stat.size, capBytes);
     while (until > offset) {
-      const got = readSync(fd, buffer, 0, Math.min(buffer.length, until - offset), offset);
-      const end = buffer.subarray(0, got).lastIndexOf(10);
+      // Each chunk's complete lines are parsed; a partial last line is read again with the next chunk.
+      let end = -1;
+      const got = await readChunks(handle, offset, Math.min(READ_CHUNK, until - offset), (chunk) => {
+        end = chunk.lastIndexOf(10);
+        if (end >= 0) parseLines(chunk.subarray(0, end), onEvent);
+        return 'stop';
+      });
+      if (got === 0) break;
       if (end < 0) {
         // The last line is not complete yet: read again later.
         if (got < READ_CHUNK) break;
@@ -79,51 +98,99 @@ function readEvents(
         offset += got;
         continue;
       }
-      for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
-        if (!line || line.length > MAX_EVENT_LINE) continue;
-        try {
-          const event = JSON.parse(line) as unknown;
-          if (event && typeof event === 'object') onEvent(event as Record<string, unknown>);
-        } catch {
-          // A line the runtime did not write: skipped.
-        }
-      }
       offset += end + 1;
     }
+    return { offset, cut, problem };
+  };
+  try {
+    return await use({ ino: stat.ino, read });
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
-  return { offset, cut };
+}
+
+function parseLines(bytes: Buffer, onEvent: (event: Record<string, unknown>) => void): void {
+  for (const line of bytes.toString('utf8').split('\n')) {
+    if (!line || line.length > MAX_EVENT_LINE) continue;
+    try {
+      const event = JSON.parse(line) as unknown;
+      if (event && typeof event === 'object') onEvent(event as Record<string, unknown>);
+    } catch {
+      // A line the runtime did not write: skipped.
+    }
+  }
 }
 
 /**
  * The metrics `nsml.report` recorded, from byte `offset` of the events file, about 1 MiB at a
  * time: the dashboard asks again from the returned offset for what came since.
  */
-export function readReports(file: string, offset: number): MetricsPage {
+export async function readReports(file: string, offset: number, capBytes = DEFAULT_MAX_EVENTS_BYTES): Promise<MetricsPage> {
   const points: MetricPoint[] = [];
-  const read = readEvents(file, offset, READ_CHUNK, (event) => {
+  const read = await withEventsFile(file, capBytes, async (opened) => {
+    if (!('read' in opened)) return { offset, cut: false };
+    return opened.read(offset, READ_CHUNK, (event) => {
     if (event.event !== 'report') return;
     const metrics = numbers(event.metrics);
     if (!metrics || Object.keys(metrics).length === 0) return;
     const step = typeof event.step === 'number' && Number.isFinite(event.step) ? event.step : null;
-    points.push({ step, ts: typeof event.ts === 'number' ? Math.round(event.ts * 1000) : null, metrics });
+      points.push({ step, ts: typeof event.ts === 'number' ? Math.round(event.ts * 1000) : null, metrics });
+    });
   });
   return { offset: read.offset, points, more: read.cut };
 }
 
+interface Entry {
+  offset: number;
+  ino: number | null;
+  state: EventState;
+  /** The read in progress: reads of one file run one after the other. */
+  pending: Promise<unknown>;
+}
+
 /**
  * Reads each session's events file incrementally: a session's state is kept with the offset it
- * was read to, so `ps` and a submit's watcher only parse what is new.
+ * was read to, so `ps` and a submit's watcher only parse what is new. Reads of one file are
+ * queued, so each line is applied once; a file replaced by another is read again from its start.
  */
 export class SessionEvents {
-  private readonly cache = new Map<string, { offset: number; state: EventState }>();
+  private readonly cache = new Map<string, Entry>();
 
-  read(file: string): EventState {
-    const entry = this.cache.get(file) ?? { offset: 0, state: emptyState() };
-    entry.offset = readEvents(file, entry.offset, Infinity, (event) => apply(entry.state, event)).offset;
-    this.cache.set(file, entry);
-    return entry.state;
+  constructor(private readonly capBytes = DEFAULT_MAX_EVENTS_BYTES) {}
+
+  read(file: string): Promise<EventState> {
+    let entry = this.cache.get(file);
+    if (!entry) {
+      entry = { offset: 0, ino: null, state: emptyState(), pending: Promise.resolve() };
+      this.cache.set(file, entry);
+    }
+    const current = entry;
+    const next = current.pending.then(() => this.advance(file, current));
+    current.pending = next.catch(() => {});
+    return next;
+  }
+
+  private advance(file: string, entry: Entry): Promise<EventState> {
+    return withEventsFile(file, this.capBytes, async (opened) => {
+      if (!('read' in opened)) {
+        entry.state.problem = opened.problem;
+        return entry.state;
+      }
+      if (entry.ino !== null && entry.ino !== opened.ino) {
+        entry.offset = 0;
+        entry.state = emptyState();
+      }
+      entry.ino = opened.ino;
+      const read = await opened.read(entry.offset, Infinity, (event) => apply(entry.state, event));
+      entry.offset = read.offset;
+      entry.state.problem = read.problem;
+      return entry.state;
+    });
+  }
+
+  /** The reports from byte `offset`, about 1 MiB at a time (readReports), within this cap. */
+  reports(file: string, offset: number): Promise<MetricsPage> {
+    return readReports(file, offset, this.capBytes);
   }
 
   forget(file: string): void {

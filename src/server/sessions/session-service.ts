@@ -1,5 +1,4 @@
-import { statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
@@ -17,8 +16,9 @@ import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
 import { copyTree, linkWorkFolder } from '../uploads/trees.js';
 import { forgetUpload } from '../uploads/upload-service.js';
-import { checkpointNames, folderSize, listCheckpoints } from './checkpoints.js';
-import { watchDisk } from './disk-watch.js';
+import type { Entry } from '../untrusted/session-files.js';
+import { checkpointFolders, checkpointSize, listCheckpoints } from './checkpoints.js';
+import { diskUse, type DiskWatch } from './disk-watch.js';
 import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
@@ -48,6 +48,7 @@ export interface SessionServiceDeps {
   executor: Executor;
   gpus: GpuPool;
   dataDir: DataDir;
+  diskWatch: DiskWatch;
   now: () => number;
   warn: (message: string) => void;
   limits: SessionLimits;
@@ -110,17 +111,17 @@ export class SessionService {
     return this.d.dataDir.checkpoints(s.user, s.dataset ?? NO_DATASET, s.number);
   }
 
-  checkpoints(s: SessionRow): CheckpointInfo[] {
-    return listCheckpoints(this.checkpointDir(s), this.d.events.read(this.d.dataDir.events(s.id)), s.startedAt);
+  async checkpoints(s: SessionRow): Promise<CheckpointInfo[]> {
+    return listCheckpoints(this.checkpointDir(s), await this.d.events.read(this.d.dataDir.events(s.id)), s.startedAt);
   }
 
   /** The wire view, with the last summary reported and the checkpoints kept. */
-  describe(s: SessionRow): SessionInfo {
+  async describe(s: SessionRow): Promise<SessionInfo> {
     const { id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, ...info } = s;
-    const events = this.d.events.read(this.d.dataDir.events(s.id));
+    const events = await this.d.events.read(this.d.dataDir.events(s.id));
     const dir = this.checkpointDir(s);
-    const names = checkpointNames(dir);
-    return { ...info, summary: events.lastSummary, models: names.length, modelsSize: this.modelsSize(s, dir, names) };
+    const folders = await checkpointFolders(dir);
+    return { ...info, summary: events.lastSummary, models: folders.length, modelsSize: await this.modelsSize(s, dir, folders) };
   }
 
   /**
@@ -128,13 +129,13 @@ export class SessionService {
    * which changes the folder's mtime and names: its size is kept until then, so `ps` and the
    * dashboard's list (every 2 s, per open tab) do not walk every checkpoint each time.
    */
-  private modelsSize(s: SessionRow, dir: string, names: string[]): number {
-    const measure = () => names.reduce((sum, n) => sum + folderSize(join(dir, n)), 0);
+  private async modelsSize(s: SessionRow, dir: string, folders: Entry[]): Promise<number> {
+    const measure = async () => (await Promise.all(folders.map((f) => checkpointSize(dir, f.path)))).reduce((a, b) => a + b, 0);
     if (!isFinished(s.status)) return measure();
-    const key = `${statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0}/${names.join('/')}`;
+    const key = `${(await stat(dir).catch(() => undefined))?.mtimeMs ?? 0}/${folders.map((f) => f.path).join('/')}`;
     const known = this.sizes.get(s.id);
     if (known?.key === key) return known.size;
-    const size = measure();
+    const size = await measure();
     this.sizes.set(s.id, { key, size });
     return size;
   }
@@ -183,12 +184,11 @@ export class SessionService {
       await this.d.logs.open(s.id);
       const upload = this.d.uploads.get(s.uploadId);
       if (!upload?.tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
-      const uid = this.d.executor.sessionUid;
       // Fresh, also for a session queued before a restart whose folder was already laid out.
       await rm(work, { recursive: true, force: true });
       // Links when the session runs as its own uid (it cannot write into them); else a copy.
-      if (uid === undefined) await copyTree(this.d.dataDir.tree(upload.tree), work);
-      else await linkWorkFolder(this.d.dataDir.tree(upload.tree), work, upload.files, uid);
+      if (this.d.executor.ownUids) await linkWorkFolder(this.d.dataDir.tree(upload.tree), work, upload.files);
+      else await copyTree(this.d.dataDir.tree(upload.tree), work);
       plan = await this.plan(s);
     } catch (err) {
       this.d.gpus.release(gpuIds);
@@ -226,22 +226,74 @@ export class SessionService {
       this.d.logs.append(s.id, 'stderr', [`khd: ${reason}${detail}`]);
       execution.stop(reason);
     };
-    // What the session writes to the server's disk is measured too: work folder, checkpoints, events.
-    const stopWatching = watchDisk(
-      [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)],
-      max.maxDiskBytes,
-      max.diskCheckMs,
-      () => stopAt(`disk limit ${formatSize(max.maxDiskBytes)} reached`, ' (work folder, checkpoints and events together): the session is stopped'),
-      (err) => this.d.warn(`session ${s.name}: could not measure its disk use: ${err.message}`),
-    );
-    const done = execution.result.then((result) => {
+    const stopWatching = this.watch(s, [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)], stopAt);
+    const done = execution.result.then(async (result) => {
       stopWatching();
+      if (result.limit === this.diskReason() || result.limit === this.filesReason()) await this.freeDisk(s, work).catch((err: Error) => this.d.warn(`session ${s.name}: ${err.message}`));
       this.running.delete(s.id);
       this.d.gpus.release(gpuIds);
       this.finish(s.id, this.toEnd(result));
       this.schedule();
     });
     this.running.set(s.id, { execution, done });
+  }
+
+  private diskReason(): string {
+    return `disk limit ${formatSize(this.d.limits.maxDiskBytes)} reached`;
+  }
+
+  private filesReason(): string {
+    return `file limit ${this.d.limits.maxFiles.toLocaleString('en')} reached`;
+  }
+
+  /**
+   * What a running session writes to the server is watched: its folders against the disk and
+   * file limits (work folder, checkpoints and events together), its events file against being
+   * replaced or growing past its cap. Returns the function that stops watching.
+   */
+  private watch(s: SessionRow, writable: string[], stopAt: (reason: string, detail: string) => void): () => void {
+    const max = this.d.limits;
+    const together = ' (work folder, checkpoints and events together): the session is stopped';
+    const unwatchDisk = this.d.diskWatch.watch(
+      writable,
+      { maxBytes: max.maxDiskBytes, maxFiles: max.maxFiles },
+      (what) => stopAt(what === 'bytes' ? this.diskReason() : this.filesReason(), together),
+      (err) => this.d.warn(`session ${s.name}: could not measure its disk use: ${err.message}`),
+    );
+    const events = this.d.dataDir.events(s.id);
+    let reading = false;
+    const eventsTimer = setInterval(() => {
+      if (reading) return;
+      reading = true;
+      this.d.events
+        .read(events)
+        .then((state) => {
+          if (state.problem && this.running.has(s.id)) stopAt(state.problem, ': the session is stopped');
+        })
+        .catch((err: Error) => this.d.warn(`session ${s.name}: could not read its events: ${err.message}`))
+        .finally(() => (reading = false));
+    }, max.diskCheckMs);
+    eventsTimer.unref();
+    return () => {
+      unwatchDisk();
+      clearInterval(eventsTimer);
+    };
+  }
+
+  /**
+   * A session stopped at its disk or file limit leaves what it wrote: the work folder is emptied
+   * at once (the code is kept in the upload), and its checkpoints too when they alone are over.
+   */
+  private async freeDisk(s: SessionRow, work: string): Promise<void> {
+    await rm(work, { recursive: true, force: true });
+    const checkpoints = this.checkpointDir(s);
+    const left = await diskUse([checkpoints]);
+    const over = left.bytes > this.d.limits.maxDiskBytes || left.files > this.d.limits.maxFiles;
+    if (over) {
+      await rm(checkpoints, { recursive: true, force: true });
+      await mkdir(checkpoints, { recursive: true });
+    }
+    this.d.logs.append(s.id, 'stderr', [`khd: to free the disk, its work folder was removed${over ? ', and its checkpoints, which alone were over the limit' : '; its checkpoints are kept'}`]);
   }
 
   /** What the session asked for, within what the server allows. */
@@ -252,6 +304,7 @@ export class SessionService {
       cpus: Math.max(1, Math.min(s.cpus, max.maxCpus)),
       shmBytes: s.shmSize > 0 ? Math.min(s.shmSize, max.maxMemoryBytes) : undefined,
       wallMs: max.maxWallMs,
+      fileBytes: max.maxDiskBytes,
     };
   }
 

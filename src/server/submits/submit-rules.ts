@@ -2,10 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { parseSessionName } from '../../protocol/session-name.js';
-import { formatSize } from '../../protocol/sizes.js';
 import type { SubmitRequest } from '../../protocol/types.js';
 import type { DataDir } from '../data-dir.js';
-import { folderSize } from '../sessions/checkpoints.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetRow, DatasetStore } from '../store/datasets.js';
@@ -20,7 +18,10 @@ export interface RuleDeps {
   now: () => number;
 }
 
-/** Every rule that can be checked before anything runs, each with its own sentence. */
+/**
+ * Every rule that can be checked before anything runs, each with its own sentence (the
+ * checkpoint itself is checked as it is copied: checkpoint-copy.ts).
+ */
 export function checkSubmit(d: RuleDeps, user: UserRow, req: SubmitRequest): { source: SessionRow; dataset: DatasetRow } {
   const name = parseSessionName(req.session);
   const source = d.sessions.byName(name.user, name.dataset, name.number);
@@ -35,14 +36,6 @@ export function checkSubmit(d: RuleDeps, user: UserRow, req: SubmitRequest): { s
   if (!dataset) throw new KhdError('KHD_SUBMIT_INVALID', `${source.name} ran without a dataset: there is nothing to evaluate it on`);
   if (!req.test && !dataset.leaderboard) {
     throw new KhdError('KHD_SUBMIT_INVALID', `dataset ${dataset.name} keeps no leaderboard: only test submits (-t) are possible`);
-  }
-  const checkpointDir = join(d.sessionService.checkpointDir(source), req.checkpoint);
-  if (req.checkpoint.startsWith('.') || req.checkpoint.includes('/') || !existsSync(checkpointDir)) {
-    throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${req.checkpoint}': see khd model ls ${source.name}`);
-  }
-  const size = folderSize(checkpointDir);
-  if (size > dataset.modelSizeLimit) {
-    throw new KhdError('KHD_MODEL_TOO_LARGE', `checkpoint '${req.checkpoint}' is ${formatSize(size)}; ${dataset.name} allows at most ${formatSize(dataset.modelSizeLimit)}`);
   }
   if (req.test && !existsSync(join(d.dataDir.datasetPrivate(dataset.name), 'test_submit'))) {
     throw new KhdError('KHD_SUBMIT_INVALID', `dataset ${dataset.name} has no test_submit/: test submits are not possible on it`);

@@ -1,11 +1,13 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
-import { parseSessionName } from '../../protocol/session-name.js';
+import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type SubmitInfo, type SubmitRequest } from '../../protocol/types.js';
-import type { DataDir } from '../data-dir.js';
+import { STAGED_CHECKPOINT_PREFIX, type DataDir } from '../data-dir.js';
 import { PredictionError, type Scorer } from '../scoring/scorer.js';
+import { copyOut, UntrustedFileError } from '../untrusted/session-files.js';
+import { copyCheckpoint } from './checkpoint-copy.js';
 import { checkSubmit, failureClass, formatInterval } from './submit-rules.js';
 import type { SessionEvents } from '../sessions/session-events.js';
 import type { LaunchPlan, SessionService } from '../sessions/session-service.js';
@@ -17,6 +19,14 @@ import type { SubmitRow, SubmitStore } from '../store/submits.js';
 export const SUBMIT_POLL_MS = 250;
 const SANDBOX_SUBMIT = '/khd/submit';
 const PREDICTIONS_FILE = 'predictions';
+function predictionsRefused(err: UntrustedFileError): string {
+  const what =
+    err.why === 'link' ? 'is a symbolic link' : err.why === 'too-large' ? `is over ${formatSize(MAX_PREDICTIONS_BYTES)}` : 'is not a regular file';
+  return `WrongPredictions: the predictions file ${what}: inference must write its predictions into it, as a regular file`;
+}
+
+/** The most of a submit's predictions the server reads: one line per test item, with room to spare. */
+export const MAX_PREDICTIONS_BYTES = 256 * 1024 ** 2;
 
 export interface SubmitServiceDeps {
   submits: SubmitStore;
@@ -28,6 +38,7 @@ export interface SubmitServiceDeps {
   scorer: Scorer;
   dataDir: DataDir;
   now: () => number;
+  warn: (message: string) => void;
   pollMs?: number;
 }
 
@@ -42,12 +53,15 @@ export class SubmitService {
   constructor(private readonly d: SubmitServiceDeps) {
     d.sessionService.submitPlanner = (s) => this.plan(s);
     d.sessionService.onEnded((s) => {
-      if (s.type !== 'normal') void this.onSessionEnded(s);
+      if (s.type !== 'normal') this.settle(s);
     });
   }
 
   async submit(user: UserRow, req: SubmitRequest): Promise<SubmitInfo> {
     const { source, dataset } = checkSubmit(this.d, user, req);
+    const checkpoints = this.d.sessionService.checkpointDir(source);
+    // Checked before the team's slot is taken; copied (and checked again, as read) after.
+    await copyCheckpoint(checkpoints, source, req.checkpoint, dataset, null);
     const reserved = this.d.submits.reserve(
       { sourceName: source.name, checkpoint: req.checkpoint, userId: user.id, teamId: user.teamId, datasetId: dataset.id, test: req.test },
       dataset.submitIntervalMs,
@@ -59,6 +73,14 @@ export class SubmitService {
       throw new KhdError('KHD_SUBMIT_TOO_SOON', `team ${user.team} has submitted to ${dataset.name} within the last ${formatInterval(dataset.submitIntervalMs)}: the next counted submit is allowed at ${new Date(reserved.nextAt).toISOString()} (test submits with -t are allowed now)`);
     }
     const id = reserved.id;
+    const staged = this.d.dataDir.stagedCheckpoint(id);
+    try {
+      await copyCheckpoint(checkpoints, source, req.checkpoint, dataset, staged);
+    } catch (err) {
+      await rm(staged, { recursive: true, force: true });
+      this.d.submits.finish(id, { error: `InvalidCheckpoint: ${(err as Error).message}` });
+      throw err;
+    }
     try {
       await this.d.sessionService.launch(
         {
@@ -68,9 +90,15 @@ export class SubmitService {
           gpus: source.gpus, cpus: source.cpus, memory: source.memory, shmSize: source.shmSize,
           memo: `${req.test ? 'test submit' : 'submit'} of ${source.name} ${req.checkpoint}`,
         },
-        (row) => this.d.submits.setSession(id, row.id),
+        (row) => {
+          this.d.submits.setSession(id, row.id);
+          // The copy moves into the submit session's folder, and goes with it.
+          mkdirSync(this.d.dataDir.session(row.id), { recursive: true, mode: 0o700 });
+          renameSync(staged, this.d.dataDir.submitCheckpoint(row.id));
+        },
       );
     } catch (err) {
+      await rm(staged, { recursive: true, force: true });
       this.d.submits.finish(id, { error: `PlatformError: the submit session could not be started (${(err as Error).message})` });
       throw err;
     }
@@ -83,7 +111,6 @@ export class SubmitService {
     const submit = this.d.submits.bySession(s.id);
     if (!submit) throw new Error(`session ${s.name} has no submit`);
     const dataset = this.d.datasets.byId(submit.datasetId)!;
-    const source = parseSessionName(submit.source);
     const priv = this.d.dataDir.datasetPrivate(dataset.name);
     const out = this.d.dataDir.submitOutput(s.id);
     await mkdir(out, { recursive: true });
@@ -92,12 +119,8 @@ export class SubmitService {
     return {
       datasetParts: [{ name: 'test', host: join(priv, submit.test ? 'test_submit' : 'test') }],
       mounts: [
-        {
-          env: 'KHD_SUBMIT_CHECKPOINT',
-          host: join(this.d.dataDir.checkpoints(source.user, source.dataset, source.number), submit.checkpoint),
-          inside: `${SANDBOX_SUBMIT}/checkpoint`,
-          writable: false,
-        },
+        // The server's copy, made when the submit was accepted (copyCheckpoint).
+        { env: 'KHD_SUBMIT_CHECKPOINT', host: this.d.dataDir.submitCheckpoint(s.id), inside: `${SANDBOX_SUBMIT}/checkpoint`, writable: false },
         { env: 'KHD_SUBMIT_OUTPUT', host: out, inside: `${SANDBOX_SUBMIT}/out`, writable: true, file: PREDICTIONS_FILE },
         ...(existsSync(loader) ? [{ env: 'KHD_DATA_LOADER', host: loader, inside: `${SANDBOX_SUBMIT}/data_loader.py`, writable: false }] : []),
         this.d.sessionService.stateMount(s.id),
@@ -108,12 +131,15 @@ export class SubmitService {
 
   /** Follows the stages from the runtime's events and enforces the paused and inference deadlines. */
   private watch(id: number): void {
-    const tick = () => {
+    let busy = false;
+    const tick = async () => {
       const submit = this.d.submits.byId(id);
       const session = submit?.sessionId == null ? undefined : this.d.sessions.byId(submit.sessionId);
       if (!submit || submit.status !== 'evaluating' || !session || isFinished(session.status)) return this.unwatch(id);
       if (session.status !== 'Running' || !session.startedAt) return;
-      const events = this.d.events.read(this.d.dataDir.events(session.id));
+      const events = await this.d.events.read(this.d.dataDir.events(session.id));
+      // The session may have ended, or the submit been decided, while the file was read.
+      if (this.d.submits.byId(id)?.status !== 'evaluating') return;
       const dataset = this.d.datasets.byId(submit.datasetId)!;
       const now = this.d.now();
       if (submit.stage === 'queued') this.d.submits.setStage(id, 'started');
@@ -124,10 +150,18 @@ export class SubmitService {
         this.fail(id, session, `InferTimeout: loading and inference did not finish within ${formatInterval(dataset.inferTimeoutMs)}`);
       }
     };
-    const timer = setInterval(tick, this.d.pollMs ?? SUBMIT_POLL_MS);
+    // One tick at a time: a slow read is not overtaken by the next.
+    const run = () => {
+      if (busy) return;
+      busy = true;
+      tick()
+        .catch((err: Error) => this.d.warn(`submit ${id}: ${err.message}`))
+        .finally(() => (busy = false));
+    };
+    const timer = setInterval(run, this.d.pollMs ?? SUBMIT_POLL_MS);
     timer.unref();
     this.watchers.set(id, timer);
-    tick();
+    run();
   }
 
   private unwatch(id: number): void {
@@ -140,17 +174,38 @@ export class SubmitService {
     this.d.sessionService.stop(session);
   }
 
+  /** Decides the submit of an ended session; a failure of the server's own is recorded as one. */
+  private settle(session: SessionRow): void {
+    this.onSessionEnded(session).catch((err: Error) => {
+      this.d.warn(`submit session ${session.name}: ${err.stack ?? err.message}`);
+      const submit = this.d.submits.bySession(session.id);
+      if (submit?.status === 'evaluating') this.d.submits.finish(submit.id, { error: `PlatformError: scoring failed on the server (${err.message})` });
+    });
+  }
+
   /** The session ended: score what it predicted, or name what went wrong. */
   private async onSessionEnded(session: SessionRow): Promise<void> {
     const submit = this.d.submits.bySession(session.id);
     if (!submit) return;
     this.unwatch(submit.id);
     if (submit.status !== 'evaluating') return;
-    const events = this.d.events.read(this.d.dataDir.events(session.id));
+    const events = await this.d.events.read(this.d.dataDir.events(session.id));
     if (events.loadSeconds !== null) this.d.submits.setStage(submit.id, 'loaded', { loadSeconds: events.loadSeconds });
-    const out = this.d.dataDir.submitOutput(session.id);
-    if (events.inferSeconds === null || !existsSync(join(out, PREDICTIONS_FILE))) {
-      this.d.submits.finish(submit.id, { error: failureClass(session, events.pausedAt !== null, events.loadSeconds !== null) });
+    const failure = () => failureClass(session, events.pausedAt !== null, events.loadSeconds !== null);
+    if (events.inferSeconds === null) {
+      this.d.submits.finish(submit.id, { error: failure() });
+      return;
+    }
+    // The predictions are the session's file: copied out without following a link, capped,
+    // and only the copy is scored.
+    const scoring = this.d.dataDir.scoring(session.id);
+    try {
+      await rm(scoring, { recursive: true, force: true });
+      await mkdir(scoring, { mode: 0o755 });
+      await copyOut(this.d.dataDir.submitOutput(session.id), PREDICTIONS_FILE, join(scoring, PREDICTIONS_FILE), MAX_PREDICTIONS_BYTES);
+    } catch (err) {
+      if (!(err instanceof UntrustedFileError)) throw err;
+      this.d.submits.finish(submit.id, { error: err.why === 'missing' ? failure() : predictionsRefused(err) });
       return;
     }
     this.d.submits.setStage(submit.id, 'scoring', { inferSeconds: events.inferSeconds });
@@ -158,7 +213,7 @@ export class SubmitService {
     const priv = this.d.dataDir.datasetPrivate(dataset.name);
     try {
       const score = await this.d.scorer.score({
-        metric: dataset.metric, predictionsDir: out, predictionsFile: PREDICTIONS_FILE, labelsDir: priv,
+        metric: dataset.metric, predictionsDir: scoring, predictionsFile: PREDICTIONS_FILE, labelsDir: priv,
         labelsFile: submit.test ? 'test_submit_label' : 'test_label',
         evaluationPy: existsSync(join(priv, 'evaluation.py')) ? join(priv, 'evaluation.py') : null,
         scratchDir: this.d.dataDir.session(session.id),
@@ -172,10 +227,14 @@ export class SubmitService {
 
   /** After a restart: finished sessions get their outcome, the others are watched again. */
   recover(): void {
+    // Checkpoint copies of submits that a stop of the server caught before their session existed.
+    for (const name of readdirSync(this.d.dataDir.sessionsRoot)) {
+      if (name.startsWith(STAGED_CHECKPOINT_PREFIX)) rmSync(join(this.d.dataDir.sessionsRoot, name), { recursive: true, force: true });
+    }
     for (const submit of this.d.submits.evaluating()) {
       const session = submit.sessionId === null ? undefined : this.d.sessions.byId(submit.sessionId);
       if (!session) this.d.submits.finish(submit.id, { error: 'PlatformError: the submit session is gone' });
-      else if (isFinished(session.status)) void this.onSessionEnded(session);
+      else if (isFinished(session.status)) this.settle(session);
       else this.watch(submit.id);
     }
   }

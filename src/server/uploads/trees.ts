@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ManifestEntry } from '../../protocol/types.js';
@@ -76,13 +76,12 @@ function linkOrCopy(src: string, dest: string): void {
  * A session's work folder from a laid-out tree, for a session that runs as its own uid (a
  * root server): hard links to the tree's files, which belong to root and are 0644 or 0755, so
  * the code can read, run, delete and replace them but never write into them (they are the
- * store's contents); folders belong to the session uid, so it can write beside them. Costs a
- * link per file instead of a copy.
+ * store's contents); the executor gives its folders to the session's uid when it starts, so
+ * the code can write beside them. Costs a link per file instead of a copy.
  */
-export async function linkWorkFolder(tree: string, dest: string, manifest: ManifestEntry[], uid: number): Promise<void> {
+export async function linkWorkFolder(tree: string, dest: string, manifest: ManifestEntry[]): Promise<void> {
   await mkdir(dest, { recursive: true, mode: 0o755 });
-  const made = await placeFiles(dest, manifest, (f, file) => linkOrCopy(join(tree, f.path), file));
-  for (const dir of [dest, ...made]) chownSync(dir, uid, uid);
+  await placeFiles(dest, manifest, (f, file) => linkOrCopy(join(tree, f.path), file));
 }
 
 /**

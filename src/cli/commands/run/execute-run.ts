@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { EXIT } from '../../../protocol/errors.js';
+import { enforcedLine } from '../../../protocol/format.js';
 import { formatDuration, formatSize } from '../../../protocol/sizes.js';
 import type { SessionInfo } from '../../../protocol/types.js';
 import { collisionProblem, limitProblem } from '../../../pack/limits.js';
@@ -49,7 +50,7 @@ export function printDryRun(ctx: Context, scan: ScanResult): void {
 /** Needs no login: the limits are public, so a participant can check them before an account exists. */
 export async function showLimits(ctx: Context): Promise<void> {
   const api = await ctx.anonymousApi(ctx.config.server());
-  const { limits, sessionLimits: session } = await api.calls.info();
+  const { limits, sessionLimits: session, enforcement } = await api.calls.info();
   ctx.io.out(
     `files per upload   ${limits.maxFiles}\ntotal size         ${formatSize(limits.maxTotalBytes)}\n` +
       `one file           ${formatSize(limits.maxFileBytes)}\nfolder depth       ${limits.maxDepth}\n` +
@@ -58,7 +59,8 @@ export async function showLimits(ctx: Context): Promise<void> {
   ctx.io.out(
     `session memory     ${formatSize(session.maxMemoryBytes)}\nsession CPUs       ${session.maxCpus}\n` +
       `session time       ${formatDuration(session.maxWallMs)}\nsession log        ${formatSize(session.maxLogBytes)}\n` +
-      `session disk       ${formatSize(session.maxDiskBytes)}\n`,
+      `session disk       ${formatSize(session.maxDiskBytes)}\nsession files      ${session.maxFiles}\n` +
+      `enforced           ${enforcedLine(enforcement)}\n`,
   );
 }
 

@@ -1,8 +1,10 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { durationOption, parseWhole, sizeOption } from '../../options.js';
+import { enforcedLine } from '../../../protocol/format.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../../protocol/types.js';
+import { parseUidRange, type UidRange } from '../../../protocol/uid-range.js';
 import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
 
@@ -16,9 +18,19 @@ export interface ServerCommandOptions {
   sessionTimeout?: number;
   maxLogSize?: number;
   maxDisk?: number;
+  maxFiles?: number;
   maxProcesses?: number;
   tmpSize?: number;
-  sessionUid?: number;
+  sessionUids?: UidRange;
+  cgroups: boolean;
+}
+
+function uidRangeOption(value: string): UidRange {
+  try {
+    return parseUidRange(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 export function defaultDataDir(env: NodeJS.ProcessEnv): string {
@@ -38,9 +50,11 @@ export function newServerCommand(ctx: Context): Command {
     .option('--session-timeout <duration>', 'wall-clock limit of one session, e.g. 12h (default 3d)', durationOption)
     .option('--max-log-size <size>', 'log one session may write before it is stopped (default 64M)', sizeOption)
     .option('--max-disk <size>', "disk one session's work folder, checkpoints and events may fill (default 20G)", sizeOption)
+    .option('--max-files <n>', "files and folders one session's work folder, checkpoints and events may hold (default 1000000)", parseWhole(1))
     .option('--max-processes <n>', 'processes and threads one session may have (default 1024)', parseWhole(1))
     .option('--tmp-size <size>', "size of a session's private /tmp (default 1G)", sizeOption)
-    .option('--session-uid <uid>', 'uid sessions run as when the server runs as root (default 65534, nobody)', parseWhole(1))
+    .option('--session-uids <first-last>', 'uids sessions run as, one each, when the server runs as root (default 70000-70999)', uidRangeOption)
+    .option('--no-cgroups', 'poll memory and processes instead of making cgroups (the kernel enforces limits only with them)')
     .action((opts: ServerCommandOptions) => runServer(opts, ctx));
 }
 
@@ -73,16 +87,20 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
       ...(opts.sessionTimeout ? { maxWallMs: opts.sessionTimeout } : {}),
       ...(opts.maxLogSize ? { maxLogBytes: opts.maxLogSize } : {}),
       ...(opts.maxDisk ? { maxDiskBytes: opts.maxDisk } : {}),
+      ...(opts.maxFiles ? { maxFiles: opts.maxFiles } : {}),
     },
     maxProcesses: opts.maxProcesses,
     tmpBytes: opts.tmpSize,
-    sessionUid: opts.sessionUid,
+    sessionUids: opts.sessionUids,
+    cgroups: opts.cgroups,
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
   }).catch((err: NodeJS.ErrnoException) => {
     throw startFailure(err, opts.host, opts.port, dataDir);
   });
-  // Before the listening line, which tools wait for: by then this one has been written.
+  // Before the listening line, which tools wait for: by then these have been written.
+  const enforced = server.services.info.enforcement;
+  ctx.io.err(`session limits: ${enforcedLine(enforced)}\n`);
   ctx.io.err(`the dashboard: ${server.url}/ (the same accounts as khd login)\n`);
   ctx.io.out(`listening on ${server.url}\n`);
   await new Promise<void>((resolve) => {
