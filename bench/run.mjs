@@ -2,6 +2,7 @@
 // BENCH_SCALE=small runs everything on small trees (the CI smoke test); figures for
 // docs/performance.md come from the full size. Nothing here is asserted.
 import { benchDashboard } from './dashboard.mjs';
+import { benchHostile } from './hostile.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchUploads } from './uploads.mjs';
 
@@ -10,6 +11,7 @@ const SCALES = {
   full: {
     runs: 30,
     pageRuns: 7,
+    diskLimitMb: 2048,
     tree: { textFiles: 4990, textBytes: 50 * MB, binaries: 10, binaryBytes: 15 * MB },
     // 1.0 GB (decimal): just under the default 1 GiB session limit.
     bigTree: { textFiles: 10, textBytes: MB, binaries: 8, binaryBytes: 119 * MB },
@@ -17,6 +19,7 @@ const SCALES = {
   small: {
     runs: 3,
     pageRuns: 1,
+    diskLimitMb: 128,
     tree: { textFiles: 200, textBytes: 2 * MB, binaries: 2, binaryBytes: 2 * MB },
     bigTree: { textFiles: 10, textBytes: MB, binaries: 2, binaryBytes: 8 * MB },
   },
@@ -31,6 +34,7 @@ for (const r of benchStartup(scale.runs)) {
 }
 rows.push(...(await benchUploads(scale)));
 rows.push(...(await benchDashboard(scale.pageRuns)));
+rows.push(...(await benchHostile(scale)));
 
 const cols = ['name', 'khd', 'baseline', 'ratio', 'target'];
 const cell = (r, c) => (c === 'ratio' ? `${r.ratio.toFixed(3)}×` : String(r[c]));

@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 export const KHD = fileURLToPath(new URL('../bin/khd.js', import.meta.url));
 export const BENCH_PASSWORD = 'bench-admin-password';
 
-/** Starts `khd server` with its data dir under `work`; resolves once it listens. */
-export async function startBenchServer(work) {
+/** Starts `khd server` with its data dir under `work` (and `flags`); resolves once it listens. */
+export async function startBenchServer(work, flags = []) {
   const sandbox = spawnSync('sh', ['-c', 'command -v bwrap']).status === 0 ? [] : ['--no-sandbox'];
-  const child = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox], {
+  const child = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox, ...flags], {
     env: { ...process.env, KHD_ADMIN_PASSWORD: BENCH_PASSWORD },
     stdio: ['ignore', 'pipe', 'ignore'],
   });

@@ -10,7 +10,7 @@ describe('npm run bench (small)', () => {
   it('prints every figure beside its baseline', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [RUN], {
       env: { ...process.env, BENCH_SCALE: 'small' },
-      timeout: 120_000,
+      timeout: 170_000,
     });
     const names = stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s{2,}/)[0]);
     expect(names).toEqual([
@@ -25,7 +25,9 @@ describe('npm run bench (small)', () => {
       'dashboard: first page, transferred',
       'dashboard: login page drawn',
       'dashboard: session page, 1,000 lines, 2 charts',
+      'khd ps beside a 20 GiB sparse events file',
+      expect.stringMatching(/^disk written before the stop, at \d+\.\d+ GB\/s$/),
     ]);
     expect(stdout).toMatch(/\d+\.\d{3}×/);
-  }, 180_000);
+  }, 200_000);
 });

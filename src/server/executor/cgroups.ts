@@ -131,12 +131,34 @@ class CgroupsV2 implements Cgroups {
 
   constructor(
     private readonly parent: string,
-    readonly controllers: Controller[],
+    public controllers: Controller[],
   ) {}
+
+  drop(c: Controller): void {
+    this.controllers = this.controllers.filter((x) => x !== c);
+  }
 
   create(name: string, limits: CgroupLimits): SessionCgroup {
     const dir = join(this.parent, name);
     mkdirSync(dir, { recursive: true });
+    try {
+      this.limit(dir, limits);
+    } catch (err) {
+      removeDir(dir);
+      throw err;
+    }
+    return {
+      procsFiles: [join(dir, 'cgroup.procs')],
+      oomKills: () => counter(join(dir, 'memory.events'), 'oom_kill'),
+      killAll: () => {
+        if (existsSync(join(dir, 'cgroup.kill'))) write(join(dir, 'cgroup.kill'), '1');
+        else killPids(pidsIn(dir));
+      },
+      remove: () => removeDir(dir),
+    };
+  }
+
+  private limit(dir: string, limits: CgroupLimits): void {
     const has = (c: Controller) => this.controllers.includes(c);
     const set = (file: string, value: string) => existsSync(join(dir, file)) && write(join(dir, file), value);
     if (has('memory') && limits.memoryBytes) {
@@ -147,15 +169,6 @@ class CgroupsV2 implements Cgroups {
     }
     if (has('pids') && limits.maxProcesses) write(join(dir, 'pids.max'), String(limits.maxProcesses));
     if (has('cpu') && limits.cpus) write(join(dir, 'cpu.max'), `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
-    return {
-      procsFiles: [join(dir, 'cgroup.procs')],
-      oomKills: () => counter(join(dir, 'memory.events'), 'oom_kill'),
-      killAll: () => {
-        if (existsSync(join(dir, 'cgroup.kill'))) write(join(dir, 'cgroup.kill'), '1');
-        else killPids(pidsIn(dir));
-      },
-      remove: () => removeDir(dir),
-    };
   }
 }
 
@@ -169,6 +182,10 @@ class CgroupsV1 implements Cgroups {
     return WANTED.filter((c) => this.parents.has(c));
   }
 
+  drop(c: Controller): void {
+    this.parents.delete(c);
+  }
+
   create(name: string, limits: CgroupLimits): SessionCgroup {
     const dirs = new Map<Controller, string>();
     for (const [c, parent] of this.parents) {
@@ -177,6 +194,23 @@ class CgroupsV1 implements Cgroups {
       if (![...dirs.values()].includes(dir)) mkdirSync(dir, { recursive: true });
       dirs.set(c, dir);
     }
+    const unique = [...new Set(dirs.values())];
+    try {
+      this.limit(dirs, limits);
+    } catch (err) {
+      unique.forEach(removeDir);
+      throw err;
+    }
+    const memory = dirs.get('memory')!;
+    return {
+      procsFiles: unique.map((d) => join(d, 'cgroup.procs')),
+      oomKills: () => counter(join(memory, 'memory.oom_control'), 'oom_kill'),
+      killAll: () => killPids(pidsIn(memory)),
+      remove: () => unique.map(removeDir).every(Boolean),
+    };
+  }
+
+  private limit(dirs: Map<Controller, string>, limits: CgroupLimits): void {
     const memory = dirs.get('memory')!;
     if (limits.memoryBytes) {
       write(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
@@ -190,13 +224,6 @@ class CgroupsV1 implements Cgroups {
       write(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
       write(join(cpu, 'cpu.cfs_quota_us'), String(Math.round(limits.cpus * CPU_PERIOD_US)));
     }
-    const unique = [...new Set(dirs.values())];
-    return {
-      procsFiles: unique.map((d) => join(d, 'cgroup.procs')),
-      oomKills: () => counter(join(memory, 'memory.oom_control'), 'oom_kill'),
-      killAll: () => killPids(pidsIn(memory)),
-      remove: () => unique.map(removeDir).every(Boolean),
-    };
   }
 }
 
@@ -295,11 +322,26 @@ function enableV2(mount: string, available: string[], pid: number): Cgroups {
 
 let probes = 0;
 
-/** Makes one group with every limit and removes it: what cannot be written fails here, at start. */
-function probe(cgroups: Cgroups): Cgroups {
-  const name = `probe-${process.pid}-${++probes}`;
-  const group = cgroups.create(name, { memoryBytes: 64 * 1024 ** 2, cpus: 1, maxProcesses: 16 });
-  group.remove();
+/**
+ * Makes a group with each limit and removes it, at start: a memory limit that cannot be written
+ * means no cgroups (the error says why); a process or CPU limit that cannot (a kernel without
+ * CPU bandwidth control) is left to the fallback for that limit alone.
+ */
+function probe<T extends Cgroups & { drop(c: Controller): void }>(cgroups: T): T {
+  const attempt = (limits: CgroupLimits) => {
+    const group = cgroups.create(`probe-${process.pid}-${++probes}`, limits);
+    group.remove();
+  };
+  attempt({ memoryBytes: 64 * 1024 ** 2 });
+  const optional: [Controller, CgroupLimits][] = [['pids', { maxProcesses: 16 }], ['cpu', { cpus: 1 }]];
+  for (const [c, limits] of optional) {
+    if (!cgroups.controllers.includes(c)) continue;
+    try {
+      attempt(limits);
+    } catch {
+      cgroups.drop(c);
+    }
+  }
   return cgroups;
 }
 

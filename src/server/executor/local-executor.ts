@@ -56,10 +56,11 @@ export function missingLaunchTools(): string[] {
   return [PRLIMIT, TASKSET, SETPRIV].filter((t) => !existsSync(t));
 }
 
-/** What one run holds until it has ended: its uid and its cgroup, given back in that order. */
+/** What one run holds until it has ended: its cgroup and its uid, given back in that order, once. */
 interface Holdings {
   uid?: number;
   cgroup?: SessionCgroup;
+  released?: Promise<void>;
 }
 
 let runs = 0;
@@ -194,8 +195,13 @@ export class LocalExecutor implements Executor {
     return { result, stop: (limit) => void stop(limit) };
   }
 
-  /** Gives back what a run held once nothing of it runs any more: its cgroup, then its uid. */
-  private async release(held: Holdings): Promise<void> {
+  /** Gives back what a run held once nothing of it runs any more: its cgroup, then its uid; once. */
+  private release(held: Holdings): Promise<void> {
+    held.released ??= this.giveBack(held);
+    return held.released;
+  }
+
+  private async giveBack(held: Holdings): Promise<void> {
     if (held.cgroup) {
       for (let i = 0; i < CGROUP_REMOVE_TRIES && !held.cgroup.remove(); i++) {
         held.cgroup.killAll();

@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CheckpointInfo } from '../../protocol/types.js';
-import { listFolder, treeSize, UntrustedFileError, type Entry } from '../untrusted/session-files.js';
+import { UntrustedFileError } from '../untrusted/session-files.js';
+import { listFolder, treeSize, type Entry } from '../untrusted/session-trees.js';
 import type { EventState } from './session-events.js';
 
 /**

@@ -32,6 +32,14 @@ export async function diskUse(paths: string[]): Promise<DiskUse> {
 
 /** How often the file system under the data dir is asked how full it is (one statfs). */
 export const PRESSURE_POLL_MS = 100;
+/**
+ * How much the file system may fill before every session is measured at once: a 16th of the
+ * smallest limit, at most 512 MiB of bytes or 10,000 files (the most a session can be over its
+ * limit before it is measured, plus what it writes while it is).
+ */
+const PRESSURE_SHARE = 16;
+const MAX_BYTE_STEP = 512 * 1024 ** 2;
+const MAX_FILE_STEP = 10_000;
 
 export interface DiskLimits {
   maxBytes: number;
@@ -50,7 +58,7 @@ interface Watched {
 /**
  * Keeps every running session's writable folders within its disk limits. Each is measured every
  * `checkMs` (du, as a child process), and at once, all of them, whenever the file system they are
- * on has filled by an eighth of the smallest limit since the last look: one statfs every
+ * on has filled by a step (PRESSURE_SHARE) since the last round: one statfs every
  * PRESSURE_POLL_MS serves all sessions, so a session writing fast is measured within a fraction
  * of a second of passing its limit instead of within `checkMs`.
  */
@@ -126,8 +134,8 @@ export class DiskWatch {
       }
       const limits = [...this.watched].map((w) => w.limits);
       if (limits.length === 0) return;
-      const byteStep = Math.min(...limits.map((l) => l.maxBytes)) / 8;
-      const fileStep = Math.min(...limits.map((l) => l.maxFiles)) / 8;
+      const byteStep = Math.min(MAX_BYTE_STEP, ...limits.map((l) => l.maxBytes / PRESSURE_SHARE));
+      const fileStep = Math.min(MAX_FILE_STEP, ...limits.map((l) => l.maxFiles / PRESSURE_SHARE));
       // Files deleted meanwhile lower the baseline, so filling again is noticed as soon.
       if (now.bytes - base.bytes < byteStep && now.files - base.files < fileStep) {
         this.baseline = { bytes: Math.min(base.bytes, now.bytes), files: Math.min(base.files, now.files) };

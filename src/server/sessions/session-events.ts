@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { formatSize } from '../../protocol/sizes.js';
 import type { MetricPoint, MetricsPage } from '../../protocol/types.js';
@@ -170,7 +171,13 @@ export class SessionEvents {
     return next;
   }
 
-  private advance(file: string, entry: Entry): Promise<EventState> {
+  private async advance(file: string, entry: Entry): Promise<EventState> {
+    // Most reads find nothing new (every `ps` and dashboard listing reads each session's file):
+    // one lstat tells, following no link. The folder above is the server's.
+    const st = await lstat(file).catch(() => undefined);
+    if (st?.isFile() && st.ino === entry.ino && st.size === entry.offset && entry.state.problem === null) {
+      return entry.state;
+    }
     return withEventsFile(file, this.capBytes, async (opened) => {
       if (!('read' in opened)) {
         entry.state.problem = opened.problem;

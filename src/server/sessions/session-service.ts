@@ -16,9 +16,10 @@ import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
 import { copyTree, linkWorkFolder } from '../uploads/trees.js';
 import { forgetUpload } from '../uploads/upload-service.js';
-import type { Entry } from '../untrusted/session-files.js';
+import type { Entry } from '../untrusted/session-trees.js';
 import { checkpointFolders, checkpointSize, listCheckpoints } from './checkpoints.js';
-import { diskUse, type DiskWatch } from './disk-watch.js';
+import type { DiskWatch } from './disk-watch.js';
+import { SessionGuard } from './session-guard.js';
 import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
@@ -65,7 +66,11 @@ export class SessionService {
   /** How submit sessions are laid out; set by the submit service. */
   submitPlanner?: (s: SessionRow) => Promise<LaunchPlan>;
 
-  constructor(private readonly d: SessionServiceDeps) {}
+  private readonly guard: SessionGuard;
+
+  constructor(private readonly d: SessionServiceDeps) {
+    this.guard = new SessionGuard(d);
+  }
 
   /** Creates the session and, when its GPUs are free, starts it before answering. */
   async create(user: UserRow, req: RunRequest): Promise<SessionRow> {
@@ -226,74 +231,17 @@ export class SessionService {
       this.d.logs.append(s.id, 'stderr', [`khd: ${reason}${detail}`]);
       execution.stop(reason);
     };
-    const stopWatching = this.watch(s, [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)], stopAt);
+    const writable = [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)];
+    const stopWatching = this.guard.watch(s.name, writable, this.d.dataDir.events(s.id), stopAt);
     const done = execution.result.then(async (result) => {
       stopWatching();
-      if (result.limit === this.diskReason() || result.limit === this.filesReason()) await this.freeDisk(s, work).catch((err: Error) => this.d.warn(`session ${s.name}: ${err.message}`));
+      await this.guard.afterEnd(s.id, result.limit, work, this.checkpointDir(s)).catch((err: Error) => this.d.warn(`session ${s.name}: ${err.message}`));
       this.running.delete(s.id);
       this.d.gpus.release(gpuIds);
       this.finish(s.id, this.toEnd(result));
       this.schedule();
     });
     this.running.set(s.id, { execution, done });
-  }
-
-  private diskReason(): string {
-    return `disk limit ${formatSize(this.d.limits.maxDiskBytes)} reached`;
-  }
-
-  private filesReason(): string {
-    return `file limit ${this.d.limits.maxFiles.toLocaleString('en')} reached`;
-  }
-
-  /**
-   * What a running session writes to the server is watched: its folders against the disk and
-   * file limits (work folder, checkpoints and events together), its events file against being
-   * replaced or growing past its cap. Returns the function that stops watching.
-   */
-  private watch(s: SessionRow, writable: string[], stopAt: (reason: string, detail: string) => void): () => void {
-    const max = this.d.limits;
-    const together = ' (work folder, checkpoints and events together): the session is stopped';
-    const unwatchDisk = this.d.diskWatch.watch(
-      writable,
-      { maxBytes: max.maxDiskBytes, maxFiles: max.maxFiles },
-      (what) => stopAt(what === 'bytes' ? this.diskReason() : this.filesReason(), together),
-      (err) => this.d.warn(`session ${s.name}: could not measure its disk use: ${err.message}`),
-    );
-    const events = this.d.dataDir.events(s.id);
-    let reading = false;
-    const eventsTimer = setInterval(() => {
-      if (reading) return;
-      reading = true;
-      this.d.events
-        .read(events)
-        .then((state) => {
-          if (state.problem && this.running.has(s.id)) stopAt(state.problem, ': the session is stopped');
-        })
-        .catch((err: Error) => this.d.warn(`session ${s.name}: could not read its events: ${err.message}`))
-        .finally(() => (reading = false));
-    }, max.diskCheckMs);
-    eventsTimer.unref();
-    return () => {
-      unwatchDisk();
-      clearInterval(eventsTimer);
-    };
-  }
-
-  /**
-   * A session stopped at its disk or file limit leaves what it wrote: the work folder is emptied
-   * at once (the code is kept in the upload), and its checkpoints too when they alone are over.
-   */
-  private async freeDisk(s: SessionRow, work: string): Promise<void> {
-    await rm(work, { recursive: true, force: true });
-    const checkpoints = this.checkpointDir(s);
-    const left = await diskUse([checkpoints]);
-    const over = left.bytes > this.d.limits.maxDiskBytes || left.files > this.d.limits.maxFiles;
-    if (over) {
-      await rm(checkpoints, { recursive: true, force: true });
-      await mkdir(checkpoints, { recursive: true });
-    }
-    this.d.logs.append(s.id, 'stderr', [`khd: to free the disk, its work folder was removed${over ? ', and its checkpoints, which alone were over the limit' : '; its checkpoints are kept'}`]);
   }
 
   /** What the session asked for, within what the server allows. */

@@ -3,7 +3,8 @@ import { formatSize } from '../../protocol/sizes.js';
 import { MAX_CHECKPOINT_FILES } from '../sessions/checkpoints.js';
 import type { DatasetRow } from '../store/datasets.js';
 import type { SessionRow } from '../store/sessions.js';
-import { snapshot, treeSize, UntrustedFileError } from '../untrusted/session-files.js';
+import { UntrustedFileError } from '../untrusted/session-files.js';
+import { snapshot, treeSize } from '../untrusted/session-trees.js';
 
 /**
  * The checkpoint a submit evaluates, copied out of the session's folder into one of the

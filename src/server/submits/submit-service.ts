@@ -19,14 +19,14 @@ import type { SubmitRow, SubmitStore } from '../store/submits.js';
 export const SUBMIT_POLL_MS = 250;
 const SANDBOX_SUBMIT = '/khd/submit';
 const PREDICTIONS_FILE = 'predictions';
+/** The most of a submit's predictions the server reads: one line per test item, with room to spare. */
+export const MAX_PREDICTIONS_BYTES = 256 * 1024 ** 2;
+
 function predictionsRefused(err: UntrustedFileError): string {
   const what =
     err.why === 'link' ? 'is a symbolic link' : err.why === 'too-large' ? `is over ${formatSize(MAX_PREDICTIONS_BYTES)}` : 'is not a regular file';
   return `WrongPredictions: the predictions file ${what}: inference must write its predictions into it, as a regular file`;
 }
-
-/** The most of a submit's predictions the server reads: one line per test item, with room to spare. */
-export const MAX_PREDICTIONS_BYTES = 256 * 1024 ** 2;
 
 export interface SubmitServiceDeps {
   submits: SubmitStore;

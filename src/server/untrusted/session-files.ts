@@ -1,6 +1,5 @@
 import { constants, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, open, opendir, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, open, opendir, type FileHandle } from 'node:fs/promises';
 import { formatSize } from '../../protocol/sizes.js';
 
 /**
@@ -41,7 +40,7 @@ function fdPath(handle: FileHandle): string {
 }
 
 /** A name below an open folder, resolved by the kernel as openat would: no link followed in NAME. */
-export function below(dir: FileHandle, name: string): string {
+function below(dir: FileHandle, name: string): string {
   return `${fdPath(dir)}/${name}`;
 }
 
@@ -93,7 +92,7 @@ export async function openFolder(root: string, rel = ''): Promise<FileHandle> {
   try {
     for (const name of components(rel)) {
       walked = walked ? `${walked}/${name}` : name;
-      const next = await openDir(below(dir, name), walked);
+      const next = await openFolderAt(dir, name, walked);
       await dir.close();
       dir = next;
     }
@@ -101,6 +100,41 @@ export async function openFolder(root: string, rel = ''): Promise<FileHandle> {
   } catch (err) {
     await dir.close();
     throw err;
+  }
+}
+
+/**
+ * Opens the entry `name` of the open folder `dir` as a regular file, without following a link
+ * (`rel` names it in refusals); the caller closes it.
+ */
+export async function openFileAt(dir: FileHandle, name: string, rel: string): Promise<{ handle: FileHandle; stat: Stats }> {
+  const handle = await open(below(dir, name), O_FILE).catch((err: NodeJS.ErrnoException) => {
+    throw refusal(rel, err, 'file');
+  });
+  const stat = await handle.stat();
+  if (!stat.isFile()) {
+    await handle.close();
+    throw new UntrustedFileError(rel, 'not-regular', `'${rel}' is not a regular file`);
+  }
+  return { handle, stat };
+}
+
+/** Opens the entry `name` of the open folder `dir` as a folder, without following a link. */
+export function openFolderAt(dir: FileHandle, name: string, rel: string): Promise<FileHandle> {
+  return openDir(below(dir, name), rel);
+}
+
+/**
+ * The entries of the open folder `dir`, a batch at a time (a huge folder costs no memory), each
+ * with its lstat (a link is reported as one); an entry removed meanwhile is skipped.
+ */
+export async function* entriesOf(dir: FileHandle): AsyncGenerator<{ name: string; stat: Stats }> {
+  for await (const dirent of await opendir(fdPath(dir))) {
+    const stat = await lstat(below(dir, dirent.name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (stat) yield { name: dirent.name, stat };
   }
 }
 
@@ -115,15 +149,7 @@ export async function openFile(root: string, rel: string): Promise<{ handle: Fil
     throw err;
   });
   try {
-    const handle = await open(below(dir, name), O_FILE).catch((err: NodeJS.ErrnoException) => {
-      throw refusal(rel, err, 'file');
-    });
-    const stat = await handle.stat();
-    if (!stat.isFile()) {
-      await handle.close();
-      throw new UntrustedFileError(rel, 'not-regular', `'${rel}' is not a regular file`);
-    }
-    return { handle, stat };
+    return await openFileAt(dir, name, rel);
   } finally {
     await dir.close();
   }
@@ -155,137 +181,11 @@ export async function readChunks(
   return read;
 }
 
-/** The whole regular file `rel` under `root`, if it holds at most `maxBytes`. */
-export async function readCapped(root: string, rel: string, maxBytes: number): Promise<Buffer> {
-  const { handle, stat } = await openFile(root, rel);
-  try {
-    const tooLarge = () => new UntrustedFileError(rel, 'too-large', `'${rel}' is over ${formatSize(maxBytes)}`);
-    if (stat.size > maxBytes) throw tooLarge();
-    const chunks: Buffer[] = [];
-    // One byte past the cap tells a file that grew since its stat.
-    const got = await readChunks(handle, 0, maxBytes + 1, (chunk) => void chunks.push(Buffer.from(chunk)));
-    if (got > maxBytes) throw tooLarge();
-    return Buffer.concat(chunks);
-  } finally {
-    await handle.close();
-  }
-}
-
-export type EntryKind = 'file' | 'directory' | 'link' | 'other';
-
-export interface Entry {
-  /** Relative to the folder walked. */
-  path: string;
-  kind: EntryKind;
-  stat: Stats;
-}
-
-export interface WalkLimits {
-  /** Files, folders, links and others together. */
-  maxEntries: number;
-  /** Folders below the one walked (each level holds a descriptor while it is walked). */
-  maxDepth?: number;
-}
-
-export const DEFAULT_MAX_DEPTH = 64;
-
-function kindOf(st: Stats): EntryKind {
-  return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'link' : 'other';
-}
-
-/**
- * Every entry under the folder `rel` of `root`, parents before children, links reported and
- * never followed, at most `maxEntries` of them and `maxDepth` levels down (else
- * UntrustedFileError 'too-many-files'). Folders are listed a batch at a time and entered by
- * descriptor, so a huge folder costs no memory and a folder swapped for a link while the walk
- * runs is refused, not followed. `visit` gets the entry and the open folder it is in.
- */
-export async function walk(
-  root: string,
-  rel: string,
-  limits: WalkLimits,
-  visit: (entry: Entry, parent: FileHandle, name: string) => Promise<void> | void,
-): Promise<number> {
-  const label = rel || '.';
-  const maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH;
-  let count = 0;
-  const descend = async (dir: FileHandle, prefix: string, depth: number): Promise<void> => {
-    for await (const dirent of await opendir(fdPath(dir))) {
-      if (++count > limits.maxEntries) {
-        throw new UntrustedFileError(label, 'too-many-files', `'${label}' holds more than ${limits.maxEntries.toLocaleString('en')} files and folders`);
-      }
-      const name = dirent.name;
-      const path = prefix ? `${prefix}/${name}` : name;
-      const stat = await lstat(below(dir, name)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return undefined; // Removed meanwhile.
-        throw err;
-      });
-      if (!stat) continue;
-      const kind = kindOf(stat);
-      await visit({ path, kind, stat }, dir, name);
-      if (kind !== 'directory') continue;
-      if (depth >= maxDepth) throw new UntrustedFileError(path, 'too-many-files', `'${path}' is more than ${maxDepth} folders deep`);
-      const sub = await openDir(below(dir, name), path);
-      try {
-        await descend(sub, path, depth + 1);
-      } finally {
-        await sub.close();
-      }
-    }
-  };
-  const top = await openFolder(root, rel);
-  try {
-    await descend(top, '', 1);
-  } finally {
-    await top.close();
-  }
-  return count;
-}
-
-/**
- * The entries directly in the folder `rel` of `root`, links reported and never followed: the
- * first `maxEntries` the folder lists (a folder with more is listed that far).
- */
-export async function listFolder(root: string, rel: string, maxEntries: number): Promise<Entry[]> {
-  const dir = await openFolder(root, rel);
-  const entries: Entry[] = [];
-  try {
-    for await (const dirent of await opendir(fdPath(dir))) {
-      if (entries.length >= maxEntries) break;
-      const stat = await lstat(below(dir, dirent.name)).catch(() => undefined);
-      if (stat) entries.push({ path: dirent.name, kind: kindOf(stat), stat });
-    }
-  } finally {
-    await dir.close();
-  }
-  return entries;
-}
-
-/**
- * The apparent size of everything under the folder `rel` of `root` (what a copy would hold: a
- * sparse file counts its full size, a link its own few bytes) and how many entries it holds.
- * Past `maxEntries` it stops, with what it counted so far and `complete` false.
- */
-export async function treeSize(root: string, rel: string, limits: WalkLimits): Promise<{ bytes: number; entries: number; complete: boolean }> {
-  let bytes = 0;
-  let entries = 0;
-  try {
-    await walk(root, rel, limits, (e) => {
-      entries++;
-      if (e.kind !== 'directory') bytes += e.stat.size;
-    });
-    return { bytes, entries, complete: true };
-  } catch (err) {
-    if (err instanceof UntrustedFileError && err.why === 'too-many-files') return { bytes, entries, complete: false };
-    throw err;
-  }
-}
-
 /**
  * Copies an open untrusted file into a new file `target` of the server's (0644), reading at most
  * `budget` bytes: returns the bytes copied, or null when the file holds more than `budget`.
  */
-async function copyOpen(source: FileHandle, target: string, budget: number): Promise<number | null> {
+export async function copyOpen(source: FileHandle, target: string, budget: number): Promise<number | null> {
   const out = await open(target, 'wx', 0o644);
   try {
     let copied = 0;
@@ -317,54 +217,4 @@ export async function copyOut(root: string, rel: string, dest: string, maxBytes:
   } finally {
     await handle.close();
   }
-}
-
-export interface SnapshotLimits extends WalkLimits {
-  maxBytes: number;
-  /** How the refusals name the folder to the participant (`checkpoint 'best'`). */
-  what: string;
-}
-
-/**
- * Copies the folder `rel` of `root` into `dest` (which must not exist): folders and regular files
- * only, a link or anything else refused by name, at most `maxBytes` in all, counted as read.
- * The copy belongs to the server (folders 0755, files 0644): the session can no longer change
- * it, and nothing of its modes (setuid) survives. With `dest` null it only checks. Returns the
- * bytes and files it found.
- */
-export async function snapshot(root: string, rel: string, dest: string | null, limits: SnapshotLimits): Promise<{ bytes: number; files: number }> {
-  let bytes = 0;
-  let files = 0;
-  const tooLarge = () => new UntrustedFileError(rel, 'too-large', `${limits.what} is over ${formatSize(limits.maxBytes)}`);
-  const makeDir = async (path: string) => {
-    await mkdir(path, { mode: 0o755 });
-    await chmod(path, 0o755);
-  };
-  if (dest) await makeDir(dest);
-  await walk(root, rel, limits, async (e, parent, name) => {
-    if (e.kind === 'link') throw new UntrustedFileError(e.path, 'link', `${limits.what} holds a symbolic link, '${e.path}': it may hold only files and folders`);
-    if (e.kind === 'other') throw new UntrustedFileError(e.path, 'not-regular', `${limits.what} holds '${e.path}', which is neither a file nor a folder`);
-    if (e.kind === 'directory') {
-      if (dest) await makeDir(join(dest, e.path));
-      return;
-    }
-    if (bytes + e.stat.size > limits.maxBytes) throw tooLarge();
-    files++;
-    if (!dest) {
-      bytes += e.stat.size;
-      return;
-    }
-    const source = await open(below(parent, name), O_FILE).catch((err: NodeJS.ErrnoException) => {
-      throw refusal(e.path, err, 'file');
-    });
-    try {
-      if (!(await source.stat()).isFile()) throw new UntrustedFileError(e.path, 'not-regular', `${limits.what} holds '${e.path}', which is not a regular file`);
-      const copied = await copyOpen(source, join(dest, e.path), limits.maxBytes - bytes);
-      if (copied === null) throw tooLarge();
-      bytes += copied;
-    } finally {
-      await source.close();
-    }
-  });
-  return { bytes, files };
 }
