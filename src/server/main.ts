@@ -59,7 +59,7 @@ function isolation(options: ServerOptions, sandboxed: boolean): Pick<LocalExecut
   const conflict = sandboxed ? uidRangeConflict(range) : null;
   if (conflict) throw new Error(`${conflict}: pick a free range with --session-uids FIRST-LAST`);
   const quarantine = (uid: number, pids: number[]) =>
-    options.warn(`warning: uid ${uid} still runs processes (${pids.slice(0, 5).join(', ')}) after its session ended, none of this server's (another server with the same --session-uids?): it is no longer handed out`);
+    options.warn(`warning: uid ${uid} runs processes this server did not start (${pids.slice(0, 5).join(', ')}; another server with the same --session-uids?): it is no longer handed out`);
   const uids = sandboxed ? new UidPool(range, quarantine) : undefined;
   if (options.cgroups === false) return { uids, cgroupsReason: 'turned off with --no-cgroups' };
   const found = detectCgroups();

@@ -64,9 +64,22 @@ export class UidPool {
     this.free = Array.from({ length: range.count }, (_, i) => range.first + i);
   }
 
-  /** A free uid, or undefined when every one is in use. */
+  /**
+   * A free uid, or undefined when every one is in use. A uid something already runs as (a
+   * process this server did not start) is never handed out: it is quarantined instead.
+   */
   take(): number | undefined {
-    return this.free.shift();
+    for (let uid = this.free.shift(); uid !== undefined; uid = this.free.shift()) {
+      const running = processesOf(uid);
+      if (running.length === 0) return uid;
+      this.quarantine(uid, running);
+    }
+    return undefined;
+  }
+
+  private quarantine(uid: number, pids: number[]): void {
+    this.quarantined.add(uid);
+    this.onQuarantine(uid, pids);
   }
 
   get inUse(): number {
@@ -84,7 +97,6 @@ export class UidPool {
       }
       await new Promise((resolve) => setTimeout(resolve, RELEASE_CHECK_MS));
     }
-    this.quarantined.add(uid);
-    this.onQuarantine(uid, left);
+    this.quarantine(uid, left);
   }
 }
