@@ -82,7 +82,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const enforced = executor.enforcement;
   if (enforced.fallbackReason) {
-    options.warn(`warning: no cgroups (${enforced.fallbackReason}): memory is polled every ${MEMORY_POLL_MS} ms and CPUs pinned, which a fast burst can overshoot; run the server as root for kernel-enforced limits`);
+    const asRoot = process.getuid?.() === 0 ? '' : '; run the server as root for kernel-enforced limits and a uid of its own per session';
+    options.warn(`warning: no cgroups (${enforced.fallbackReason}): memory is polled every ${MEMORY_POLL_MS} ms and CPUs pinned, which a fast burst can overshoot${asRoot}`);
   }
   const services = createServices({
     dataDir: resolve(options.dataDir),

@@ -117,8 +117,9 @@ export function createServices(options: ServicesOptions): Services {
     },
     async close() {
       clearInterval(sweeper);
-      submits.stopAll();
       await sessions.shutdown();
+      // After the sessions: each submit session that ended is decided before the store closes.
+      await submits.close();
       if (db.open) {
         blobs.flush();
         db.close();

@@ -49,6 +49,8 @@ export interface SubmitServiceDeps {
  */
 export class SubmitService {
   private readonly watchers = new Map<number, NodeJS.Timeout>();
+  /** Work on the store under way: outcomes being decided (predictions copied, scored), watch ticks. */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly d: SubmitServiceDeps) {
     d.sessionService.submitPlanner = (s) => this.plan(s);
@@ -154,9 +156,7 @@ export class SubmitService {
     const run = () => {
       if (busy) return;
       busy = true;
-      tick()
-        .catch((err: Error) => this.d.warn(`submit ${id}: ${err.message}`))
-        .finally(() => (busy = false));
+      this.track(tick().catch((err: Error) => this.d.warn(`submit ${id}: ${err.message}`))).finally(() => (busy = false));
     };
     const timer = setInterval(run, this.d.pollMs ?? SUBMIT_POLL_MS);
     timer.unref();
@@ -176,11 +176,18 @@ export class SubmitService {
 
   /** Decides the submit of an ended session; a failure of the server's own is recorded as one. */
   private settle(session: SessionRow): void {
-    this.onSessionEnded(session).catch((err: Error) => {
+    const settling = this.onSessionEnded(session).catch((err: Error) => {
       this.d.warn(`submit session ${session.name}: ${err.stack ?? err.message}`);
       const submit = this.d.submits.bySession(session.id);
       if (submit?.status === 'evaluating') this.d.submits.finish(submit.id, { error: `PlatformError: scoring failed on the server (${err.message})` });
     });
+    this.track(settling);
+  }
+
+  /** Work on the store still under way: close() waits for it. */
+  private track(work: Promise<void>): Promise<void> {
+    this.pending.add(work);
+    return work.finally(() => this.pending.delete(work));
   }
 
   /** The session ended: score what it predicted, or name what went wrong. */
@@ -256,7 +263,9 @@ export class SubmitService {
     return info;
   }
 
-  stopAll(): void {
+  /** Stops watching, and waits for the work under way: the store stays open until then. */
+  async close(): Promise<void> {
     for (const id of [...this.watchers.keys()]) this.unwatch(id);
+    await Promise.all(this.pending);
   }
 }
