@@ -54,12 +54,22 @@ describe('DiskWatch', () => {
 
   it('measures at once, not at the next periodic check, when the file system fills fast', async () => {
     const over: string[] = [];
+    // The file system as this test says it is: other tests write to and delete from the real one.
+    let used = { bytes: 10 * 1024 * MB, files: 1000 };
     // The periodic measurement is an hour away: only the file system's growth can call onOver.
-    const watch = new DiskWatch(dir, HOUR);
+    let measured = 0;
+    const measure = (paths: string[]) => (measured++, diskUse(paths));
+    const watch = new DiskWatch(dir, HOUR, measure, async () => used);
     const stop = watch.watch([dir], { maxBytes: 16 * MB, maxFiles: 1_000_000 }, (what) => over.push(what), () => {});
-    // The first look at the file system sets where it starts from.
+    // The first look sets where the file system starts from; growth under a step measures nothing.
     await watch.poll();
     writeFileSync(join(dir, 'big'), Buffer.alloc(20 * MB, 1));
+    used = { bytes: used.bytes + MB / 2, files: 1001 };
+    await watch.poll();
+    expect(measured).toBe(0);
+    used = { bytes: used.bytes + 20 * MB, files: 1001 };
+    await watch.poll();
+    expect(measured).toBe(1);
     await expect.poll(() => over).toEqual(['bytes']);
     stop();
   });

@@ -30,6 +30,12 @@ export async function diskUse(paths: string[]): Promise<DiskUse> {
   return { bytes, files };
 }
 
+/** What the file system holding `root` has in use, all users together. */
+async function usedOn(root: string): Promise<DiskUse> {
+  const fs = await statfs(root);
+  return { bytes: (fs.blocks - fs.bfree) * fs.bsize, files: fs.files - fs.ffree };
+}
+
 /** How often the file system under the data dir is asked how full it is (one statfs). */
 export const PRESSURE_POLL_MS = 100;
 /**
@@ -73,6 +79,8 @@ export class DiskWatch {
     private readonly root: string,
     private readonly checkMs: number,
     private readonly measure: (paths: string[]) => Promise<DiskUse> = diskUse,
+    /** How full that file system is (tests give their own: other tests write to it too). */
+    private readonly fileSystemUse: (root: string) => Promise<DiskUse> = usedOn,
     private readonly pollMs = PRESSURE_POLL_MS,
   ) {}
 
@@ -125,8 +133,7 @@ export class DiskWatch {
 
   private async look(): Promise<void> {
     try {
-      const fs = await statfs(this.root);
-      const now = { bytes: (fs.blocks - fs.bfree) * fs.bsize, files: fs.files - fs.ffree };
+      const now = await this.fileSystemUse(this.root);
       const base = this.baseline;
       if (!base) {
         this.baseline = now;
