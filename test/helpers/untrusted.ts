@@ -8,19 +8,18 @@ import { UntrustedFileError } from '../../src/server/untrusted/session-files.js'
  * A folder standing for what a session wrote (`root`), and one outside it holding what it must
  * not reach (`outside/test_label`), both fresh for each test.
  */
-export function hostileFolders(): { root: () => string; outside: () => string } {
-  let root = '';
-  let outside = '';
+export function hostileFolders(): { readonly root: string; readonly outside: string } {
+  const dirs = { root: '', outside: '' };
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'khd-untrusted-'));
-    outside = mkdtempSync(join(tmpdir(), 'khd-secret-'));
-    writeFileSync(join(outside, 'test_label'), 'the hidden labels\n');
+    dirs.root = mkdtempSync(join(tmpdir(), 'khd-untrusted-'));
+    dirs.outside = mkdtempSync(join(tmpdir(), 'khd-secret-'));
+    writeFileSync(join(dirs.outside, 'test_label'), 'the hidden labels\n');
   });
   afterEach(() => {
-    rmSync(root, { recursive: true, force: true });
-    rmSync(outside, { recursive: true, force: true });
+    rmSync(dirs.root, { recursive: true, force: true });
+    rmSync(dirs.outside, { recursive: true, force: true });
   });
-  return { root: () => root, outside: () => outside };
+  return dirs;
 }
 
 /** The refusal `promise` ends with: its reason and message. */

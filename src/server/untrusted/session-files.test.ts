@@ -3,33 +3,27 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hostileFolders, refusal } from '../../../test/helpers/untrusted.js';
 import { copyOut, openFile } from './session-files.js';
 
-const folders = hostileFolders();
-let root: string;
-let outside: string;
-beforeEach(() => {
-  root = folders.root();
-  outside = folders.outside();
-});
+const dirs = hostileFolders();
 
 /** Copies `rel` of the session's folder out, as the server copies a submit's predictions; the copy's text. */
-async function copyText(rel: string, maxBytes: number, from = root): Promise<string> {
-  const dest = join(outside, 'copy');
+async function copyText(rel: string, maxBytes: number, from = dirs.root): Promise<string> {
+  const dest = join(dirs.outside, 'copy');
   await copyOut(from, rel, dest, maxBytes);
   return readFileSync(dest, 'utf8');
 }
 
 describe('copyOut', () => {
   it('reads a regular file', async () => {
-    writeFileSync(join(root, 'predictions'), '1\n0\n');
+    writeFileSync(join(dirs.root, 'predictions'), '1\n0\n');
     expect(await copyText('predictions', 100)).toBe('1\n0\n');
   });
 
   it('refuses a symbolic link to a file outside, naming it', async () => {
-    symlinkSync(join(outside, 'test_label'), join(root, 'predictions'));
+    symlinkSync(join(dirs.outside, 'test_label'), join(dirs.root, 'predictions'));
     expect(await refusal(copyText('predictions', 100))).toEqual({
       why: 'link',
       message: "'predictions' is a symbolic link: the server follows none",
@@ -37,23 +31,23 @@ describe('copyOut', () => {
   });
 
   it('refuses a path through a folder that is a link', async () => {
-    symlinkSync(outside, join(root, 'out'));
+    symlinkSync(dirs.outside, join(dirs.root, 'out'));
     expect(await refusal(copyText('out/test_label', 100))).toMatchObject({ why: 'link' });
   });
 
   it('refuses a root folder that is a link', async () => {
-    const link = join(root, 'state');
-    symlinkSync(outside, link);
+    const link = join(dirs.root, 'state');
+    symlinkSync(dirs.outside, link);
     expect(await refusal(copyText('test_label', 100, link))).toMatchObject({ why: 'link' });
   });
 
   it('refuses a FIFO without blocking on it', async () => {
-    execFileSync('mkfifo', [join(root, 'events.jsonl')]);
+    execFileSync('mkfifo', [join(dirs.root, 'events.jsonl')]);
     expect(await refusal(copyText('events.jsonl', 100))).toMatchObject({ why: 'not-regular' });
   });
 
   it('refuses a socket', async () => {
-    const server = createServer().listen(join(root, 'sock'));
+    const server = createServer().listen(join(dirs.root, 'sock'));
     await new Promise((resolve) => server.once('listening', resolve));
     try {
       expect(await refusal(copyText('sock', 100))).toMatchObject({ why: 'not-regular' });
@@ -63,18 +57,18 @@ describe('copyOut', () => {
   });
 
   it('refuses a folder where a file is expected, and a file where a folder is', async () => {
-    mkdirSync(join(root, 'predictions'));
-    writeFileSync(join(root, 'file'), 'x');
+    mkdirSync(join(dirs.root, 'predictions'));
+    writeFileSync(join(dirs.root, 'file'), 'x');
     expect(await refusal(copyText('predictions', 100))).toMatchObject({ why: 'not-regular' });
     expect(await refusal(copyText('file/x', 100))).toMatchObject({ why: 'not-directory' });
   });
 
   it('refuses a file over the cap, and a sparse 20 GiB file without reading it', async () => {
-    writeFileSync(join(root, 'big'), Buffer.alloc(101));
+    writeFileSync(join(dirs.root, 'big'), Buffer.alloc(101));
     expect(await refusal(copyText('big', 100))).toEqual({ why: 'too-large', message: "'big' is over 100 B" });
-    writeFileSync(join(root, 'sparse'), '');
-    truncateSync(join(root, 'sparse'), 20 * 1024 ** 3);
-    expect(statSync(join(root, 'sparse')).blocks).toBe(0);
+    writeFileSync(join(dirs.root, 'sparse'), '');
+    truncateSync(join(dirs.root, 'sparse'), 20 * 1024 ** 3);
+    expect(statSync(join(dirs.root, 'sparse')).blocks).toBe(0);
     expect(await refusal(copyText('sparse', 64 * 1024 ** 2))).toMatchObject({ why: 'too-large' });
   });
 
@@ -83,11 +77,11 @@ describe('copyOut', () => {
   });
 
   it('keeps reading the file it opened when the name is swapped for a link afterwards', async () => {
-    writeFileSync(join(root, 'events.jsonl'), 'mine\n');
-    const { handle } = await openFile(root, 'events.jsonl');
+    writeFileSync(join(dirs.root, 'events.jsonl'), 'mine\n');
+    const { handle } = await openFile(dirs.root, 'events.jsonl');
     try {
-      renameSync(join(root, 'events.jsonl'), join(root, 'old'));
-      symlinkSync(join(outside, 'test_label'), join(root, 'events.jsonl'));
+      renameSync(join(dirs.root, 'events.jsonl'), join(dirs.root, 'old'));
+      symlinkSync(join(dirs.outside, 'test_label'), join(dirs.root, 'events.jsonl'));
       const buffer = Buffer.alloc(100);
       const { bytesRead } = await handle.read(buffer, 0, 100, 0);
       expect(buffer.subarray(0, bytesRead).toString()).toBe('mine\n');
