@@ -1,29 +1,17 @@
 // The server beside hostile sessions: how fast it answers everyone while a session's events
 // file is a sparse 20 GiB file, and how far past its disk limit a session writing as fast as it
 // can gets before it is stopped. Each beside its baseline, in the same run.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PASSWORD, KHD, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, run, startBenchServer } from './server.mjs';
 
 const MB = 1024 * 1024;
 
-function khd(env, args, cwd) {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, [KHD, ...args], { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.stdin.end(args[0] === 'login' ? BENCH_PASSWORD : '');
-    child.on('close', (code) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code === 0 || args.includes('-i')) resolve({ ms, stdout, stderr, code });
-      else reject(new Error(`khd ${args.join(' ')} exited ${code}: ${stderr}`));
-    });
-  });
+/** The built CLI; resolves with its output and wall time in ms. */
+async function khd(env, args, cwd) {
+  const r = await run(process.execPath, [KHD, ...args], { env, cwd, input: args[0] === 'login' ? BENCH_PASSWORD : '', allowFailure: args.includes('-i') });
+  return { ...r, ms: r.seconds * 1000 };
 }
 
 async function loggedIn(server, dir) {

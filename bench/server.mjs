@@ -17,3 +17,25 @@ export async function startBenchServer(work, flags = []) {
   const url = await new Promise((resolve) => child.stdout.on('data', (c) => /listening on (\S+)/.test(c) && resolve(/listening on (\S+)/.exec(c)[1])));
   return { url, sandboxed: sandbox.length === 0, stop: () => child.kill('SIGTERM') };
 }
+
+/**
+ * Runs a command without blocking this process, whose event loop serves what the command talks
+ * to (a proxy, a baseline's server); resolves with its output and wall time. A non-zero exit
+ * rejects, unless `allowFailure` (`khd run -i` exits with its session's code).
+ */
+export function run(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.stdin.end(options.input ?? '');
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (code === 0 || options.allowFailure) resolve({ seconds, stdout, stderr, code });
+      else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`));
+    });
+  });
+}

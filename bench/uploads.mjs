@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PASSWORD, KHD, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, run, startBenchServer } from './server.mjs';
 import { makeTree } from './tree.mjs';
 
 
@@ -33,25 +33,6 @@ async function storingServer(file) {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { port: server.address().port, close: () => server.close() };
-}
-
-/**
- * Runs a command without blocking this process, whose event loop serves the proxy and the
- * baseline's server; resolves with its stderr and wall time.
- */
-function run(command, args, options = {}) {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(command, args, { ...options, stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c) => (stderr += c));
-    child.stdin.end(options.input ?? '');
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      if (code === 0) resolve({ seconds, stderr });
-      else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`));
-    });
-  });
 }
 
 function treeBytes(dir) {

@@ -6,6 +6,8 @@ import { testIO, type TestIO } from '../../src/cli/test-io.js';
 import { main } from '../../src/cli/main.js';
 import type { Context } from '../../src/cli/context.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/main.js';
+import type { SessionInfo } from '../../src/protocol/types.js';
+import { makeTree } from './tree.js';
 import { testSessionUids } from './uids.js';
 
 export const ADMIN_PASSWORD = 'admin-password-1';
@@ -61,6 +63,8 @@ export interface CliResult {
 /** One participant: their own config dir, talking to `url`; runs the CLI's real code in-process. */
 export class Participant {
   readonly configDir = mkdtempSync(join(tmpdir(), 'khd-config-'));
+  /** Projects made by runCode, removed with the participant. */
+  private readonly owned: (() => void)[] = [];
 
   constructor(
     readonly url: string,
@@ -104,6 +108,27 @@ export class Participant {
     return user;
   }
 
+  /**
+   * `khd run ARGS` in a new project whose `main.py` is `code` (removed with this participant):
+   * the session's name and the command's output. With `-i` among `args` it has ended by then.
+   */
+  async runCode(code: string, args: string[] = []): Promise<CliResult & { name: string }> {
+    const p = makeTree({ 'main.py': code }, 'khd-project-');
+    this.owned.push(p.cleanup);
+    const r = await this.khd(['run', ...args], { cwd: p.root });
+    const name = /Session (\S+) is started/.exec(r.stdout + r.stderr)?.[1];
+    if (!name) throw new Error(`khd run started no session: ${r.stderr}`);
+    return { ...r, name };
+  }
+
+  /** The session `name` as `khd ps -a --json` shows it. */
+  async session(name: string): Promise<SessionInfo> {
+    const all = JSON.parse((await this.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
+    const found = all.find((s) => s.name === name);
+    if (!found) throw new Error(`khd ps -a shows no session ${name}`);
+    return found;
+  }
+
   /** The token `khd login` stored in the 0600 file. */
   token(): string {
     return (JSON.parse(readFileSync(join(this.configDir, 'credentials.json'), 'utf8')) as Record<string, string>)[this.url]!;
@@ -111,5 +136,6 @@ export class Participant {
 
   cleanup(): void {
     rmSync(this.configDir, { recursive: true, force: true });
+    this.owned.forEach((c) => c());
   }
 }

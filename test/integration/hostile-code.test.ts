@@ -6,16 +6,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
-import { datasetFolder, project } from '../helpers/projects.js';
+import { datasetFolder } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 
 const AS_ROOT = process.getuid?.() === 0;
 let server: TestServer;
 let admin: Participant;
 let kim: Participant;
-const cleanups: (() => void)[] = [];
-
 let lee: Participant;
+const cleanups: (() => void)[] = [];
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -37,24 +36,15 @@ afterAll(async () => {
   await server.stop();
 });
 
-/** Runs `code` as `who`'s main.py with `-i`; returns the output and the session as `ps` shows it. */
+/** Runs `code` as `who`'s main.py on hello with `-i`; returns the output and the session as `ps` shows it. */
 async function runCode(code: string, flags: string[] = [], who = kim): Promise<{ stdout: string; stderr: string; session: SessionInfo }> {
-  const p = project({ 'main.py': code });
-  cleanups.push(p.cleanup);
-  const r = await who.khd(['run', '-d', 'hello', '-i', ...flags], { cwd: p.root });
-  const name = /Session (\S+) is started/.exec(r.stdout + r.stderr)?.[1];
-  expect(name, r.stderr).toBeDefined();
-  const ps = await who.khd(['ps', '-a', '--json']);
-  const session = (JSON.parse(ps.stdout) as SessionInfo[]).find((s) => s.name === name)!;
-  return { stdout: r.stdout, stderr: r.stderr, session };
+  const r = await who.runCode(code, ['-d', 'hello', '-i', ...flags]);
+  return { stdout: r.stdout, stderr: r.stderr, session: await who.session(r.name) };
 }
 
-/** Starts `code` as kim's main.py without waiting; resolves with the session's name once its log has a line matching `ready`. */
+/** Starts `code` as `who`'s main.py on hello; resolves with the session's name once its log has a line matching `ready`. */
 async function startCode(code: string, ready: RegExp, who = kim): Promise<string> {
-  const p = project({ 'main.py': code });
-  cleanups.push(p.cleanup);
-  const r = await who.khd(['run', '-d', 'hello'], { cwd: p.root });
-  const name = /Session (\S+) is started/.exec(r.stdout)![1]!;
+  const { name } = await who.runCode(code, ['-d', 'hello']);
   await expect.poll(async () => (await who.khd(['logs', name])).stdout).toMatch(ready);
   return name;
 }

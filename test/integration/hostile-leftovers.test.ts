@@ -6,8 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
-import type { BoardRow, CheckpointInfo, MetricsPage, SessionInfo } from '../../src/protocol/types.js';
-import { project } from '../helpers/projects.js';
+import type { BoardRow, CheckpointInfo, MetricsPage } from '../../src/protocol/types.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 import { submitDataset } from '../helpers/submit-project.js';
 
@@ -76,16 +75,7 @@ const labels = (dataset: string) => join(server.dataDir, 'datasets', dataset, 'p
 
 /** Runs `code` as `who`'s main.py on `dataset`; resolves with the session's name (with -i: once it has ended). */
 async function run(who: Participant, dataset: string, code: string, args: string[] = [], interactive = true): Promise<string> {
-  const p = project({ 'main.py': code });
-  cleanups.push(p.cleanup);
-  const r = await who.khd(['run', '-d', dataset, ...(interactive ? ['-i'] : []), ...args], { cwd: p.root });
-  const name = /Session (\S+) is started/.exec(r.stdout)?.[1];
-  expect(name, r.stderr).toBeDefined();
-  return name!;
-}
-
-async function session(who: Participant, name: string): Promise<SessionInfo> {
-  return (JSON.parse((await who.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[]).find((s) => s.name === name)!;
+  return (await who.runCode(code, ['-d', dataset, ...(interactive ? ['-i'] : []), ...args])).name;
 }
 
 describe('a submit whose predictions file is a link', () => {
@@ -145,8 +135,8 @@ describe('the events file', () => {
   it('made a sparse 20 GiB file ends its session, and the server answers everyone meanwhile', async () => {
     const code = "import os, time\nopen(os.environ['KHD_EVENTS_FILE'], 'a').truncate(20 * 2**30)\nprint('done', flush=True)\ntime.sleep(60)\n";
     const name = await run(kim, 'board', code, [], false);
-    await expect.poll(async () => (await session(kim, name)).status).toBe('Failed');
-    expect((await session(kim, name)).reason).toBe('events file over its limit (64 MB)');
+    await expect.poll(async () => (await kim.session(name)).status).toBe('Failed');
+    expect((await kim.session(name)).reason).toBe('events file over its limit (64 MB)');
     expect((await kim.khd(['logs', name])).stderr).toContain('khd: events file over its limit (64 MB): the session is stopped');
     // The file is still there, 20 GiB long: reading it stops at the cap.
     const ps = await lee.khd(['ps', '-a', '--json']);
@@ -162,12 +152,12 @@ describe('the events file', () => {
     const target = server.services.dataDir.events(row!.id);
     const code = `import os, time\nf = os.environ['KHD_EVENTS_FILE']\nos.remove(f) if os.path.exists(f) else None\nos.symlink(${JSON.stringify(target)}, f)\nprint('linked', flush=True)\ntime.sleep(60)\n`;
     const name = await run(kim, 'board', code, [], false);
-    await expect.poll(async () => (await session(kim, name)).status).toBe('Failed');
-    const mine = await session(kim, name);
+    await expect.poll(async () => (await kim.session(name)).status).toBe('Failed');
+    const mine = await kim.session(name);
     expect(mine).toMatchObject({ summary: null, reason: "events file refused: 'events.jsonl' is a symbolic link: the server follows none" });
     const metrics = await server.app.inject({ url: `/api/v1/sessions/${name}/metrics`, headers: { authorization: `Bearer ${kim.token()}` } });
     expect((metrics.json() as MetricsPage).points).toEqual([]);
     // Theirs is untouched.
-    expect((await session(lee, theirs)).summary).toEqual({ acc: 0.99 });
+    expect((await lee.session(theirs)).summary).toEqual({ acc: 0.99 });
   });
 });

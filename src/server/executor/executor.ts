@@ -1,7 +1,5 @@
 import type { LimitEnforcement, LogStream } from '../../protocol/types.js';
 
-export type { LimitEnforcement };
-
 /** What the executor needs to run one session; no HTTP, no database. */
 export interface ExecSpec {
   workDir: string;

@@ -11,7 +11,7 @@ import type { EventState } from './session-events.js';
  */
 export const MAX_CHECKPOINT_FILES = 10_000;
 /** The most checkpoints of one session listed. */
-export const MAX_CHECKPOINTS = 10_000;
+const MAX_CHECKPOINTS = 10_000;
 
 /**
  * A session's checkpoints: the folders in its checkpoint folder, less those starting with `.`

@@ -37,7 +37,7 @@ async function usedOn(root: string): Promise<DiskUse> {
 }
 
 /** How often the file system under the data dir is asked how full it is (one statfs). */
-export const PRESSURE_POLL_MS = 100;
+const PRESSURE_POLL_MS = 100;
 /**
  * How much the file system may fill before every session is measured at once: a 16th of the
  * smallest limit, at most 512 MiB of bytes or 10,000 files (the most a session can be over its

@@ -31,11 +31,10 @@ export async function copyCheckpoint(
     if (!(err instanceof UntrustedFileError)) throw err;
     switch (err.why) {
       case 'missing':
-        // Only the checkpoint itself: a file vanishing inside it while it is copied is a change, not a miss.
+      case 'not-directory':
+        // Only the checkpoint itself: something vanishing or replaced inside it while it is copied is a change, not a miss.
         if (err.path === checkpoint || err.path === '.') throw notFound();
         throw new KhdError('KHD_SUBMIT_INVALID', `${what} changed while it was copied: submit it again once nsml.save has finished`);
-      case 'not-directory':
-        throw notFound();
       case 'link':
         throw new KhdError('KHD_SUBMIT_INVALID', err.path === checkpoint ? `${what} is a symbolic link: a checkpoint is a folder that nsml.save wrote` : err.message);
       case 'too-large': {

@@ -20,7 +20,7 @@ export const SUBMIT_POLL_MS = 250;
 const SANDBOX_SUBMIT = '/khd/submit';
 const PREDICTIONS_FILE = 'predictions';
 /** The most of a submit's predictions the server reads: one line per test item, with room to spare. */
-export const MAX_PREDICTIONS_BYTES = 256 * 1024 ** 2;
+const MAX_PREDICTIONS_BYTES = 256 * 1024 ** 2;
 
 function predictionsRefused(err: UntrustedFileError): string {
   const what =

@@ -25,7 +25,7 @@ export interface WalkLimits {
   maxDepth?: number;
 }
 
-export const DEFAULT_MAX_DEPTH = 64;
+const DEFAULT_MAX_DEPTH = 64;
 
 function kindOf(st: Stats): EntryKind {
   return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'link' : 'other';
