@@ -3,7 +3,7 @@
 Baselines written for NSML import it unchanged::
 
     import nsml
-    from nsml import DATASET_PATH, GPU_NUM
+    from nsml.constants import DATASET_PATH, GPU_NUM   # or: from nsml import DATASET_PATH
 
     nsml.bind(save=save, load=load, infer=infer)
     nsml.report(summary=True, epoch=1, train__loss=0.3)
@@ -17,26 +17,10 @@ checkpoints go to ``.nsml/checkpoints/`` in the working folder and ``infer`` cal
 function.
 """
 
-import os as _os
-
 from ._runtime import bind, infer, load, paused, report, save
+from .constants import DATASET_NAME, DATASET_PATH, GPU_NUM, HAS_DATASET, IS_ON_NSML, SESSION_NAME
 
 __all__ = [
     "IS_ON_NSML", "HAS_DATASET", "DATASET_PATH", "DATASET_NAME", "GPU_NUM", "SESSION_NAME",
     "bind", "save", "load", "report", "paused", "infer",
 ]
-
-
-def _gpu_count():
-    try:
-        return int(_os.environ.get("KHD_GPU_NUM", "0"))
-    except ValueError:
-        return 0
-
-
-IS_ON_NSML = _os.environ.get("KHD_SESSION") == "1"
-DATASET_PATH = _os.environ.get("KHD_DATASET_PATH") or None
-DATASET_NAME = _os.environ.get("KHD_DATASET_NAME") or None
-HAS_DATASET = DATASET_PATH is not None and _os.path.isdir(DATASET_PATH)
-GPU_NUM = _gpu_count()
-SESSION_NAME = _os.environ.get("KHD_SESSION_NAME") or None

@@ -1,8 +1,8 @@
 """bind / save / load / report / paused / infer.
 
 The session has no network. It talks to the server through files the server mounts for it:
-``KHD_CHECKPOINT_DIR`` (this session's checkpoints, writable), ``KHD_USER_CHECKPOINTS``
-(every checkpoint of the user, read-only, as DATASET/N/NAME) and ``KHD_EVENTS_FILE`` (one JSON
+``KHD_CHECKPOINT_DIR`` (this session's checkpoints, writable), ``KHD_TEAM_CHECKPOINTS``
+(every checkpoint of the team, read-only, as USER/DATASET/N/NAME) and ``KHD_EVENTS_FILE`` (one JSON
 event per line: reports, saves, and a submit's stages). A submit session also gets
 ``KHD_SUBMIT_CHECKPOINT`` (the checkpoint to load), ``KHD_SUBMIT_OUTPUT`` (where predictions
 go) and, when the dataset has one, ``KHD_DATA_LOADER``.
@@ -87,40 +87,81 @@ def save(checkpoint):
 
 
 def load(checkpoint, session=None):
-    """Calls the bound load with the folder of ``checkpoint`` (of this or another own session)."""
+    """Calls the bound load with the folder of ``checkpoint``, of this session or of another of
+    the team's (``session='kim/mnist/3'``): NSML gave each team one account, so a team's
+    sessions share their checkpoints, read-only."""
     name = _check_name(checkpoint)
     fn = _require("load")
     if session is None:
         folder = os.path.join(_checkpoint_dir(), name)
     else:
         parts = str(session).split("/")
-        if len(parts) != 3:
-            raise ValueError("session %r: expected USER/DATASET/N" % (session,))
-        root = _env("KHD_USER_CHECKPOINTS")
+        if len(parts) != 3 or not all(parts) or any(p in (".", "..") for p in parts):
+            raise ValueError("session %r: expected USER/DATASET/N, e.g. kim/mnist/3" % (session,))
+        root = _env("KHD_TEAM_CHECKPOINTS")
         if root is None:
-            raise RuntimeError("nsml.load(session=...) works only on the platform")
-        if parts[0] != (_env("KHD_SESSION_NAME") or "").split("/")[0]:
-            raise ValueError("session %s is not yours: only your own sessions' checkpoints can be loaded" % session)
-        folder = os.path.join(root, parts[1], parts[2], name)
+            raise RuntimeError("nsml.load(session=%r): other sessions' checkpoints are on the server; "
+                               "off the platform load your own (no session=)" % (session,))
+        if not os.path.isdir(os.path.join(root, parts[0])):
+            raise FileNotFoundError(
+                "session %s is not one of your team's: only your team's sessions' checkpoints can be loaded" % session)
+        folder = os.path.join(root, parts[0], parts[1], parts[2], name)
     if not os.path.isdir(folder):
         raise FileNotFoundError("checkpoint %r not found%s" % (name, "" if session is None else " in session %s" % session))
     return fn(folder)
 
 
+def _reading(value):
+    """The number a reported value stands for, or None: numbers as they are, numpy and torch
+    scalars (anything with ``.item()``), and the last value of a sequence (Keras's
+    ``hist.history['loss']``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (str, bytes)):
+        return None
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return _reading(item())
+        except (ValueError, RuntimeError, TypeError):
+            pass  # not one element: maybe a sequence
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        value = tolist()
+    if isinstance(value, (list, tuple)) and value:
+        return _reading(value[-1])
+    return None
+
+
 def _number(key, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError("nsml.report: %s=%r is a %s; report numbers only" % (key, value, type(value).__name__))
-    value = float(value) if not isinstance(value, int) else int(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise TypeError("nsml.report: %s=%r is not a finite number" % (key, value))
-    return value
+    """The reading of one metric, or None, with a warning on stderr, when it has none to give."""
+    reading = _reading(value)
+    if reading is None:
+        sys.stderr.write("nsml.report: %s=%.80r is a %s, not a number: left out\n" % (key, value, type(value).__name__))
+    elif isinstance(reading, float) and not math.isfinite(reading):
+        sys.stderr.write("nsml.report: %s=%r is not a finite number: left out\n" % (key, reading))
+        reading = None
+    return reading
 
 
 def report(summary=False, scope=None, step=None, **metrics):
-    """Records metrics (``train__loss`` shows as ``train/loss``); ``summary=True`` feeds ps."""
-    values = {key: _number(key, value) for key, value in metrics.items()}
+    """Records metrics (``train__loss`` shows as ``train/loss``); ``summary=True`` feeds ps.
+
+    A value may be a number, a numpy or torch scalar, or a sequence of numbers (its last value
+    is the reading); anything else is left out with a warning on stderr, never an error."""
+    values = {}
+    for key, value in metrics.items():
+        reading = _number(key, value)
+        if reading is not None:
+            values[key] = reading
     if step is not None:
         step = _number("step", step)
+        if isinstance(step, float):
+            step = int(step)  # steps count: 3.0 is step 3
     if not _env("KHD_SESSION"):
         print("[nsml.report] step=%s %s" % (step, " ".join("%s=%s" % (k.replace("__", "/"), v) for k, v in values.items())))
     _emit("report", summary=bool(summary), step=step, metrics=values)

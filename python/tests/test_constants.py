@@ -6,16 +6,19 @@ import sys
 import tempfile
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROBE = (
-    "import json, nsml; print(json.dumps({k: getattr(nsml, k) for k in "
-    "['IS_ON_NSML', 'HAS_DATASET', 'DATASET_PATH', 'DATASET_NAME', 'GPU_NUM', 'SESSION_NAME']}))"
+NAMES = ['IS_ON_NSML', 'HAS_DATASET', 'DATASET_PATH', 'DATASET_NAME', 'GPU_NUM', 'SESSION_NAME']
+PROBE = "import json, nsml; print(json.dumps({k: getattr(nsml, k) for k in %r}))" % NAMES
+# The way most KHD baselines and datasets' data_loader.py import them.
+CONSTANTS_PROBE = (
+    "import json\nfrom nsml.constants import %s\nprint(json.dumps({k: globals()[k] for k in %r}))"
+    % (", ".join(NAMES), NAMES)
 )
 
 
-def constants(env):
+def constants(env, probe=PROBE):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KHD_")}
     clean.update(env, PYTHONPATH=PYTHON_DIR)
-    out = subprocess.run([sys.executable, "-c", PROBE], env=clean, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", probe], env=clean, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
@@ -56,3 +59,13 @@ def test_a_dataset_path_that_is_missing_means_no_dataset():
 
 def test_a_garbled_gpu_count_reads_as_zero():
     assert constants({"KHD_GPU_NUM": "lots"})["GPU_NUM"] == 0
+
+
+def test_nsml_constants_holds_the_same_values_as_nsml():
+    with tempfile.TemporaryDirectory() as data:
+        env = {"KHD_SESSION": "1", "KHD_DATASET_PATH": data, "KHD_DATASET_NAME": "Breast_Pathology",
+               "KHD_GPU_NUM": "1", "KHD_SESSION_NAME": "KHD005/Breast_Pathology/276"}
+        from_constants = constants(env, CONSTANTS_PROBE)
+        assert from_constants == constants(env)
+    assert from_constants["DATASET_NAME"] == "Breast_Pathology" and from_constants["GPU_NUM"] == 1
+    assert constants({}, CONSTANTS_PROBE)["IS_ON_NSML"] is False

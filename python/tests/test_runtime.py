@@ -72,8 +72,6 @@ def test_load_calls_the_bound_load_with_the_checkpoint_folder():
     assert state["w"] == "saved"
     with pytest.raises(FileNotFoundError, match="checkpoint '9' not found"):
         nsml.load(9)
-    with pytest.raises(RuntimeError, match="only on the platform"):
-        nsml.load(1, session="kim/mnist/2")
 
 
 def test_checkpoint_names_cannot_escape_the_folder():
@@ -103,11 +101,59 @@ def test_report_takes_numbers_including_numpy_and_records_them(capsys):
     assert "train/loss=0.25" in capsys.readouterr().out
 
 
+def test_report_takes_what_keras_and_pytorch_code_passes():
+    class Scalar:  # a 0-d torch tensor: .item() gives the number
+        def item(self):
+            return 0.5
+
+    class Vector:  # a tensor of several values: .item() refuses, .tolist() gives them
+        def item(self):
+            raise ValueError("only one element tensors can be converted to Python scalars")
+
+        def tolist(self):
+            return [0.9, 0.7]
+
+    nsml.report(step=np.int64(0), loss=[1.5, 0.75, 0.25], acc=(0.5, 0.8), t=Scalar(), v=Vector(),
+                a0=np.float64(0.125), arr=np.array([3, 4]), n=np.int32(7))
+    (event,) = events()
+    assert event["step"] == 0 and isinstance(event["step"], int)
+    assert event["metrics"] == {"loss": 0.25, "acc": 0.8, "t": 0.5, "v": 0.7, "a0": 0.125, "arr": 4, "n": 7}
+    nsml.report(step=3.0, loss=1)
+    assert events()[-1]["step"] == 3 and isinstance(events()[-1]["step"], int)
+
+
 @pytest.mark.parametrize("value, why", [("0.5", "is a str"), (None, "is a NoneType"), (True, "is a bool"),
-                                        (float("nan"), "not a finite number"), ([1], "is a list")])
-def test_report_refuses_what_is_not_a_json_number(value, why):
-    with pytest.raises(TypeError, match="nsml.report: loss=.* %s" % why):
-        nsml.report(loss=value)
+                                        (float("nan"), "not a finite number"), ([], "is a list"),
+                                        ({"a": 1}, "is a dict")])
+def test_report_leaves_out_what_is_not_a_number_with_a_warning(value, why, capsys):
+    nsml.report(loss=value, acc=0.5)
+    (event,) = events()
+    assert event["metrics"] == {"acc": 0.5}
+    err = capsys.readouterr().err
+    assert "nsml.report: loss=" in err and why in err and "left out" in err
+
+
+def test_load_from_a_teammates_session_reads_the_team_checkpoints(tmp_path, monkeypatch):
+    team = tmp_path / "team"
+    (team / "lee" / "Breast_Pathology" / "276" / "6").mkdir(parents=True)
+    (team / "lee" / "Breast_Pathology" / "276" / "6" / "w.txt").write_text("lee's")
+    monkeypatch.setenv("KHD_TEAM_CHECKPOINTS", str(team))
+    state = {}
+    bind_text_model(state)
+    nsml.load(checkpoint="6", session="lee/Breast_Pathology/276")
+    assert state["w"] == "lee's"
+    with pytest.raises(FileNotFoundError, match="not one of your team's"):
+        nsml.load(checkpoint="6", session="park/Breast_Pathology/1")
+    with pytest.raises(FileNotFoundError, match="checkpoint '7' not found in session lee/Breast_Pathology/276"):
+        nsml.load(checkpoint="7", session="lee/Breast_Pathology/276")
+    with pytest.raises(ValueError, match="expected USER/DATASET/N"):
+        nsml.load(checkpoint="6", session="lee/../276")
+
+
+def test_load_from_another_session_off_the_platform_says_why_it_cannot():
+    bind_text_model({})
+    with pytest.raises(RuntimeError, match="on the server"):
+        nsml.load(checkpoint="6", session="lee/Breast_Pathology/276")
 
 
 def test_paused_returns_at_once_in_training():
