@@ -46,9 +46,14 @@ export class DataDir {
     return join(this.root, 'datasets', name, 'private');
   }
 
-  /** A user's checkpoints, as DATASET/N/CHECKPOINT: mounted read-only for nsml.load(session=). */
+  /** Every user's checkpoints, as USER/DATASET/N/CHECKPOINT. */
+  get checkpointsRoot(): string {
+    return join(this.root, 'checkpoints');
+  }
+
+  /** A user's checkpoints, as DATASET/N/CHECKPOINT: mounted read-only into the team's sessions for nsml.load(session=). */
   userCheckpoints(user: string): string {
-    return join(this.root, 'checkpoints', user);
+    return join(this.checkpointsRoot, user);
   }
 
   /** One session's checkpoints, outside its work folder: mounted writable for nsml.save. */

@@ -85,7 +85,7 @@ export function createServices(options: ServicesOptions): Services {
   };
   const { diskCheckMs: _howOften, ...publicLimits } = sessionLimits;
   const sessions = new SessionService({
-    sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, logs, executor: options.executor,
+    sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, accounts, logs, executor: options.executor,
     gpus, dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), now, warn: options.warn ?? (() => {}), limits: sessionLimits,
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);

@@ -39,6 +39,7 @@ if args.mode == 'train':
     model['answer'] = '0'
     nsml.report(summary=True, epoch=2, train__loss=0.75)
     nsml.save('worse')
+    print('trained')
 `;
 
 /** Four hidden test items (labels 1 1 1 0), two public ones (labels 1 1). */

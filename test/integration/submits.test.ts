@@ -69,26 +69,29 @@ describe('checkpoints', () => {
     expect(ps.find((s) => s.name === name)).toMatchObject({ summary: { epoch: 2, train__loss: 0.75 }, models: 2, modelsSize: 2 });
   });
 
-  it('nsml.load(session=) loads a checkpoint of another of one’s own sessions, read-only', async () => {
+  it('nsml.load(session=) loads a teammate’s checkpoint, read-only, and no other team’s', async () => {
     const first = await train('kim', 'toy');
+    const [user, dataset, number] = first.split('/');
     const loader = project({
       'main.py': [
         'import os, nsml',
         "nsml.bind(load=lambda d: print('loaded', open(os.path.join(d, 'm.txt')).read()))",
         `nsml.load('best', session='${first}')`,
         "try:",
-        `    open(os.path.join(os.environ['KHD_USER_CHECKPOINTS'], '${first.split('/').slice(1).join('/')}', 'best', 'x'), 'w')`,
+        `    open(os.path.join(os.environ['KHD_TEAM_CHECKPOINTS'], '${user}', '${dataset}', '${number}', 'best', 'x'), 'w')`,
         "except OSError:",
         "    print('read-only')",
         "try:",
         "    nsml.load('best', session='lee/toy/1')",
-        "except ValueError as e:",
+        "except FileNotFoundError as e:",
         "    print(e)",
+        "print(sorted(os.listdir(os.environ['KHD_TEAM_CHECKPOINTS'])))",
       ].join('\n'),
     });
     cleanups.push(loader.cleanup);
-    const r = await users.kim!.khd(['run', '-d', 'toy', '-i'], { cwd: loader.root });
-    expect(r.stdout).toContain('loaded 1\nread-only\nsession lee/toy/1 is not yours');
+    const r = await users.park!.khd(['run', '-d', 'toy', '-i'], { cwd: loader.root });
+    expect(r.stdout).toContain("loaded 1\nread-only\nsession lee/toy/1 is not one of your team's");
+    expect(r.stdout).toContain("['kim', 'park']\n");
   });
 
   it('model rm removes by name or glob, and says when nothing matches', async () => {
@@ -105,6 +108,54 @@ describe('checkpoints', () => {
     const left = JSON.parse((await users.kim!.khd(['model', 'ls', name, '--json'])).stdout) as CheckpointInfo[];
     expect(left.map((m) => m.checkpoint)).toEqual(['best']);
     expect((await users.lee!.khd(['model', 'ls', name])).stderr).toBe(`error: session ${name} does not exist: see khd ps -a\n`);
+  });
+});
+
+describe('a team shares its sessions, as NSML’s team accounts did', () => {
+  let kimSession: string;
+  beforeAll(async () => {
+    kimSession = await train('kim', 'toy');
+  });
+
+  it('a teammate lists, reads the logs and checkpoints of, and test-submits a session', async () => {
+    const ps = JSON.parse((await users.park!.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
+    expect(ps.find((s) => s.name === kimSession)).toMatchObject({ user: 'kim', models: 2 });
+    expect((await users.park!.khd(['ps', '-a'])).stdout).toContain(kimSession);
+    const logs = await users.park!.khd(['logs', kimSession]);
+    expect(logs.code, logs.stderr).toBe(EXIT.ok);
+    expect(logs.stdout).toContain('trained');
+    const models = JSON.parse((await users.park!.khd(['model', 'ls', kimSession, '--json'])).stdout) as CheckpointInfo[];
+    expect(models.map((m) => m.checkpoint)).toEqual(['best', 'worse']);
+    const submit = await users.park!.khd(['submit', '-t', kimSession, 'best']);
+    expect(submit.code, submit.stderr).toBe(EXIT.ok);
+    expect(submit.stdout).toMatch(/Score: 1\n$/);
+  });
+
+  it('only the owner (or an admin) stops, removes, edits it or removes its checkpoints', async () => {
+    const refused = `error: session ${kimSession} is kim's: only its owner (or an admin) can change it; teammates can read it and submit it\n`;
+    for (const args of [['rm', kimSession], ['memo', kimSession, 'mine now'], ['model', 'rm', kimSession, 'best']]) {
+      const r = await users.park!.khd(args);
+      expect(r.code, args.join(' ')).toBe(EXIT.failure);
+      expect(r.stderr, args.join(' ')).toBe(refused);
+    }
+    const running = await users.kim!.runCode('import time\nprint("up", flush=True)\ntime.sleep(600)\n');
+    const stop = await users.park!.khd(['stop', running.name]);
+    expect(stop.stderr).toBe(`error: session ${running.name} is kim's: only its owner (or an admin) can change it; teammates can read it and submit it\n`);
+    expect((await users.kim!.session(running.name)).status).toBe('Running');
+    expect((await users.kim!.khd(['rm', '-f', running.name])).code).toBe(EXIT.ok);
+    // A pattern removes only one's own sessions, never a teammate's.
+    const glob = await users.park!.khd(['rm', 'kim/toy/*']);
+    expect(glob.stderr).toBe('error: no session matches kim/toy/*\n');
+    expect((await users.kim!.khd(['model', 'ls', kimSession, '--json'])).code).toBe(EXIT.ok);
+    expect((await users.kim!.khd(['memo', kimSession, 'baseline'])).code).toBe(EXIT.ok);
+  });
+
+  it('another team sees none of it', async () => {
+    const ps = JSON.parse((await users.lee!.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
+    expect(ps.filter((s) => s.user !== 'lee')).toEqual([]);
+    for (const args of [['logs', kimSession], ['model', 'ls', kimSession], ['stop', kimSession]]) {
+      expect((await users.lee!.khd(args)).stderr, args.join(' ')).toBe(`error: session ${kimSession} does not exist: see khd ps -a\n`);
+    }
   });
 });
 
@@ -131,7 +182,7 @@ describe('khd submit', () => {
     expect(r.stderr).not.toContain('sees');
     const board = JSON.parse((await users.lee!.khd(['dataset', 'board', 'toy', '--json'])).stdout) as BoardRow[];
     expect(board).toMatchObject([{ rank: 1, name: kimSession, score: 0.75, model: 'best', team: 'team-a', count: 1 }]);
-    const mine = await submits('park', 'toy');
+    const mine = (await submits('park', 'toy')).filter((s) => s.source === kimSession);
     expect(mine.map((s) => [s.test, s.status, s.score])).toEqual([[false, 'scored', 0.75], [true, 'scored', 1]]);
     const submitSession = mine[0]!.session!;
     const logs = await users.kim!.khd(['logs', submitSession]);

@@ -38,7 +38,7 @@ export interface DatasetPart {
 
 export interface Mount {
   /** The variable that tells the code where it is (the inside path, or the host path unsandboxed). */
-  env: string;
+  env?: string;
   host: string;
   /** Where it appears in the sandbox. */
   inside: string;

@@ -249,7 +249,7 @@ export class LocalExecutor implements Executor {
         : datasetView(spec)
       : '';
     const mountEnv = Object.fromEntries(
-      spec.mounts.map((m) => {
+      spec.mounts.filter((m) => m.env).map((m) => {
         const base = sandboxed ? m.inside : m.host;
         return [m.env, m.file ? `${base}/${m.file}` : base];
       }),

@@ -30,10 +30,12 @@ const runSchema = {
 
 
 /**
- * The session named in the URL, if the caller may see it. Another user's session gets exactly
- * the answer a missing one gets, so names cannot be probed.
+ * The session named in the URL, if the caller may see it: a session of their team (NSML gave
+ * each team one account) to read, their own to change (stop, remove, memo, a checkpoint's
+ * removal); admins, any. Another team's session gets exactly the answer a missing one gets, so
+ * names cannot be probed.
  */
-export function findSession(services: Services, request: FastifyRequest<SessionParams>): SessionRow {
+export function findSession(services: Services, request: FastifyRequest<SessionParams>, access: 'read' | 'own' = 'read'): SessionRow {
   const { user, dataset, number } = request.params;
   const name = `${user}/${dataset}/${number}`;
   let session: SessionRow | undefined;
@@ -43,8 +45,12 @@ export function findSession(services: Services, request: FastifyRequest<SessionP
   } catch {
     // A malformed name is answered like a missing session.
   }
-  if (!session || (session.userId !== request.user.id && !request.user.admin)) {
+  const me = request.user;
+  if (!session || (session.teamId !== me.teamId && !me.admin)) {
     throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${name} does not exist: see khd ps -a`);
+  }
+  if (access === 'own' && session.userId !== me.id && !me.admin) {
+    throw new KhdError('KHD_FORBIDDEN', `session ${name} is ${session.user}'s: only its owner (or an admin) can change it; teammates can read it and submit it`);
   }
   return session;
 }
@@ -66,7 +72,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new KhdError('KHD_BAD_REQUEST', 'limit must be a positive whole number');
       if (everyone === '1' && !request.user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can list everyone's sessions");
       const rows = services.sessionStore.list({
-        userId: everyone === '1' ? undefined : request.user.id,
+        teamId: everyone === '1' ? undefined : request.user.teamId,
         dataset: dataset === undefined ? undefined : dataset || NO_DATASET,
         activeOnly: all !== '1',
         limit: n,
@@ -77,14 +83,14 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
     api.get<SessionParams>(path, async (request) => publicView(findSession(services, request)));
 
     api.post<SessionParams>(`${path}/stop`, async (request) =>
-      publicView(services.sessions.stop(findSession(services, request))),
+      publicView(services.sessions.stop(findSession(services, request, 'own'))),
     );
 
     api.patch<SessionParams & { Body: { memo: string } }>(
       path,
       { schema: { body: { type: 'object', required: ['memo'], additionalProperties: false, properties: { memo: { type: 'string', maxLength: 4096 } } } } },
       async (request) => {
-        const session = findSession(services, request);
+        const session = findSession(services, request, 'own');
         services.sessionStore.setMemo(session.id, request.body.memo);
         return publicView(services.sessionStore.byId(session.id)!);
       },
@@ -103,7 +109,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
     api.get<SessionParams>(`${path}/models`, async (request) => services.sessions.checkpoints(findSession(services, request)));
 
     api.delete<SessionParams & { Params: { checkpoint: string } }>(`${path}/models/:checkpoint`, async (request, reply) => {
-      const session = findSession(services, request);
+      const session = findSession(services, request, 'own');
       const { checkpoint } = request.params;
       if (!(await services.sessions.checkpoints(session)).some((c) => c.checkpoint === checkpoint)) {
         throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}': see khd model ls ${session.name}`);
@@ -113,7 +119,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
     });
 
     api.delete<SessionParams & { Querystring: { force?: string } }>(path, async (request, reply) => {
-      await services.sessions.remove(findSession(services, request), request.query.force === '1');
+      await services.sessions.remove(findSession(services, request, 'own'), request.query.force === '1');
       return reply.status(204).send();
     });
   };

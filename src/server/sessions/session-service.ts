@@ -9,7 +9,7 @@ import { EVENTS_FILE, type DataDir } from '../data-dir.js';
 import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount } from '../executor/executor.js';
 import type { GpuPool } from '../executor/gpus.js';
 import type { LogStore } from '../logs/log-store.js';
-import type { UserRow } from '../store/accounts.js';
+import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
 import type { NewSession, SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
 import type { SubmitStore } from '../store/submits.js';
@@ -29,7 +29,8 @@ export const SHUTDOWN_REASON = 'the server shut down while the session was runni
 
 /** Where the nsml runtime's folders appear inside the sandbox. */
 export const SANDBOX_CHECKPOINTS = '/khd/checkpoints';
-export const SANDBOX_USER_CHECKPOINTS = '/khd/user-checkpoints';
+/** The team's checkpoints, read-only, as USER/DATASET/N/NAME: what nsml.load(session=) reads. */
+export const SANDBOX_TEAM_CHECKPOINTS = '/khd/team-checkpoints';
 export const SANDBOX_STATE = '/khd/state';
 
 /** What a session sees besides its code: dataset parts, runtime folders, extra environment. */
@@ -45,6 +46,7 @@ export interface SessionServiceDeps {
   events: SessionEvents;
   uploads: UploadStore;
   datasets: DatasetStore;
+  accounts: AccountStore;
   logs: LogStore;
   executor: Executor;
   gpus: GpuPool;
@@ -155,15 +157,29 @@ export class SessionService {
     const own = this.checkpointDir(s);
     await mkdir(own, { recursive: true });
     await mkdir(this.d.dataDir.state(s.id), { recursive: true });
+    const team = await this.teamCheckpoints(s);
     return {
       datasetParts: dataset ? [{ name: 'train', host: join(this.d.dataDir.datasetPublic(dataset.name), 'train') }] : [],
-      mounts: [
-        { env: 'KHD_CHECKPOINT_DIR', host: own, inside: SANDBOX_CHECKPOINTS, writable: true },
-        { env: 'KHD_USER_CHECKPOINTS', host: this.d.dataDir.userCheckpoints(s.user), inside: SANDBOX_USER_CHECKPOINTS, writable: false },
-        this.stateMount(s.id),
-      ],
-      env: {},
+      mounts: [{ env: 'KHD_CHECKPOINT_DIR', host: own, inside: SANDBOX_CHECKPOINTS, writable: true }, ...team.mounts, this.stateMount(s.id)],
+      env: team.env,
     };
+  }
+
+  /**
+   * Every checkpoint of the session's team, read-only (NSML gave each team one account, so
+   * `nsml.load(session=…)` reaches a teammate's): one mount per member, and nothing of other teams.
+   */
+  async teamCheckpoints(s: SessionRow): Promise<Pick<LaunchPlan, 'mounts' | 'env'>> {
+    const members = this.d.accounts.teamMembers(s.teamId);
+    const mounts: Mount[] = [];
+    for (const member of members) {
+      const host = this.d.dataDir.userCheckpoints(member);
+      await mkdir(host, { recursive: true });
+      mounts.push({ host, inside: `${SANDBOX_TEAM_CHECKPOINTS}/${member}`, writable: false });
+    }
+    // Unsandboxed, the code sees the server's own folder, where every user's checkpoints are.
+    const root = this.d.executor.sandboxed ? SANDBOX_TEAM_CHECKPOINTS : this.d.dataDir.checkpointsRoot;
+    return { mounts, env: { KHD_TEAM_CHECKPOINTS: root } };
   }
 
   stateMount(sessionId: number): Mount {

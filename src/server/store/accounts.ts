@@ -38,6 +38,11 @@ export class AccountStore {
     return toUser(this.db.prepare(`${USER_SELECT} WHERE u.name = ?`).get(name) as never);
   }
 
+  /** The names of a team's users: whose sessions a member sees and loads from. */
+  teamMembers(teamId: number): string[] {
+    return (this.db.prepare('SELECT name FROM users WHERE team_id = ? ORDER BY name').all(teamId) as { name: string }[]).map((r) => r.name);
+  }
+
   listUsers(): UserRow[] {
     return (this.db.prepare(`${USER_SELECT} ORDER BY u.name`).all() as never[]).map((r) => toUser(r)!);
   }

@@ -5,6 +5,8 @@ import type { SessionInfo, SessionStatus, SessionType } from '../../protocol/typ
 export interface SessionRow extends SessionInfo {
   id: number;
   userId: number;
+  /** The owner's team: a team's sessions are shared within it, as NSML's team accounts were. */
+  teamId: number;
   datasetId: number | null;
   uploadId: string;
   gpuIds: number[];
@@ -27,7 +29,7 @@ export interface SessionEnd {
   endedAt: number;
 }
 
-const SELECT = `SELECT s.*, u.name AS user_name FROM sessions s JOIN users u ON u.id = s.user_id`;
+const SELECT = `SELECT s.*, u.name AS user_name, u.team_id AS team_id FROM sessions s JOIN users u ON u.id = s.user_id`;
 
 type Raw = Record<string, unknown> & { user_name: string; dataset_key: string };
 
@@ -38,6 +40,7 @@ function toSession(r: Raw): SessionRow {
   return {
     id: r.id as number,
     userId: r.user_id as number,
+    teamId: r.team_id as number,
     datasetId: (r.dataset_id as number | null) ?? null,
     uploadId: r.upload_id as string,
     gpuIds: r.gpu_ids ? (JSON.parse(r.gpu_ids as string) as number[]) : [],
@@ -68,6 +71,7 @@ function toSession(r: Raw): SessionRow {
 
 export interface ListFilter {
   userId?: number;
+  teamId?: number;
   dataset?: string;
   activeOnly?: boolean;
   limit?: number;
@@ -125,6 +129,7 @@ export class SessionStore {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.userId !== undefined) (where.push('s.user_id = ?'), params.push(filter.userId));
+    if (filter.teamId !== undefined) (where.push('u.team_id = ?'), params.push(filter.teamId));
     if (filter.dataset !== undefined) (where.push('s.dataset_key = ?'), params.push(filter.dataset));
     if (filter.activeOnly) where.push("s.status IN ('Queued', 'Running')");
     const sql = `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY s.id DESC LIMIT ?`;

@@ -118,6 +118,8 @@ export class SubmitService {
     await mkdir(out, { recursive: true });
     await mkdir(this.d.dataDir.state(s.id), { recursive: true });
     const loader = join(priv, 'data_loader.py');
+    // Ensembles load the team's other checkpoints at the top of main.py, before paused().
+    const team = await this.d.sessionService.teamCheckpoints(s);
     return {
       datasetParts: [{ name: 'test', host: join(priv, submit.test ? 'test_submit' : 'test') }],
       mounts: [
@@ -125,9 +127,10 @@ export class SubmitService {
         { env: 'KHD_SUBMIT_CHECKPOINT', host: this.d.dataDir.submitCheckpoint(s.id), inside: `${SANDBOX_SUBMIT}/checkpoint`, writable: false },
         { env: 'KHD_SUBMIT_OUTPUT', host: out, inside: `${SANDBOX_SUBMIT}/out`, writable: true, file: PREDICTIONS_FILE },
         ...(existsSync(loader) ? [{ env: 'KHD_DATA_LOADER', host: loader, inside: `${SANDBOX_SUBMIT}/data_loader.py`, writable: false }] : []),
+        ...team.mounts,
         this.d.sessionService.stateMount(s.id),
       ],
-      env: { KHD_SUBMIT: submit.test ? 'test' : 'real' },
+      env: { ...team.env, KHD_SUBMIT: submit.test ? 'test' : 'real' },
     };
   }
 

@@ -14,7 +14,13 @@ export function newRmCommand(ctx: Context): Command {
 export async function runRm(patterns: string[], opts: { force?: boolean }, ctx: Context): Promise<void> {
   const api = await ctx.api();
   const { expandPatterns, isGlob } = await import('./patterns.js');
-  const sessions = patterns.some(isGlob) ? await api.calls.sessions({ all: true }) : [];
+  // A pattern matches only the user's own sessions: `ps` lists the team's, which teammates may
+  // read and submit but not remove.
+  let sessions: Awaited<ReturnType<typeof api.calls.sessions>> = [];
+  if (patterns.some(isGlob)) {
+    const [all, me] = await Promise.all([api.calls.sessions({ all: true }), api.calls.me()]);
+    sessions = me.admin ? all : all.filter((s) => s.user === me.user);
+  }
   const { names, unmatched } = expandPatterns(patterns, sessions);
   const failures: string[] = unmatched.map((p) => `no session matches ${p}`);
   for (const name of names) {
