@@ -112,11 +112,35 @@ export interface DatasetOptions {
   /** The competition window (ISO times); counted and test submits alike are refused outside it. */
   submitFrom: string | null;
   submitUntil: string | null;
+  /**
+   * Names, inside test/ and test_submit/, of the ground truth (besides `test_label`, NSML's and
+   * khd's name): taken out of what submits see, given to the scorer.
+   */
+  labels: string[];
 }
 
 export interface PushDatasetRequest extends Partial<DatasetOptions> {
   name: string;
   upload: string;
+  /** Names inside test/ and test_submit/ that look like labels but are inputs the code may read. */
+  visible?: string[];
+}
+
+/** What a push made of the folder: what each kind of session sees, and where the labels went. */
+export interface DatasetLayout {
+  /** Files under train/: DATASET_PATH/train of training sessions. */
+  train: number;
+  /** test/ (DATASET_PATH/test of a submit) and test_submit/ (of a test submit): inputs, and the labels taken out. */
+  test: { files: number; labels: string[] } | null;
+  testSubmit: { files: number; labels: string[] } | null;
+  /** The built-in metric, or `evaluation.py`. */
+  scoring: string;
+  /** Other files at the folder's root, kept by the server (data_loader.py, evaluation.py, ...). */
+  kept: string[];
+}
+
+export interface PushDatasetResponse extends DatasetInfo {
+  layout: DatasetLayout;
 }
 
 export interface DatasetInfo extends DatasetOptions {
@@ -217,10 +241,15 @@ export interface SubmitInfo {
   team: string;
   dataset: string;
   test: boolean;
-  status: 'evaluating' | 'scored' | 'failed';
+  /** `unscored`: a test submit that ran, on a public sample without labels. */
+  status: 'evaluating' | 'scored' | 'unscored' | 'failed';
   stage: SubmitStage;
   score: number | null;
   error: string | null;
+  /** Why an unscored submit was not scored. */
+  note: string | null;
+  /** An unscored submit's first predictions. */
+  preview: string[] | null;
   loadSeconds: number | null;
   inferSeconds: number | null;
   createdAt: string;

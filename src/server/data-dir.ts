@@ -41,7 +41,7 @@ export class DataDir {
     return join(this.root, 'datasets', name, 'public');
   }
 
-  /** The hidden rest of a dataset (test inputs, labels, loaders): never mounted into training. */
+  /** The hidden rest of a dataset (test inputs without labels, loaders): never mounted into training. */
   datasetPrivate(name: string): string {
     return join(this.root, 'datasets', name, 'private');
   }
@@ -49,6 +49,11 @@ export class DataDir {
   /** Every user's checkpoints, as USER/DATASET/N/CHECKPOINT. */
   get checkpointsRoot(): string {
     return join(this.root, 'checkpoints');
+  }
+
+  /** A dataset's ground truth, as KIND/NAME (test/test_label): the scorer's alone. */
+  datasetLabels(name: string): string {
+    return join(this.root, 'datasets', name, 'labels');
   }
 
   /** A user's checkpoints, as DATASET/N/CHECKPOINT: mounted read-only into the team's sessions for nsml.load(session=). */

@@ -100,6 +100,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (admin?.generated) {
     options.warn(`created user 'admin' with password: ${admin.generated}\n(shown only this once; set KHD_ADMIN_PASSWORD to choose it)`);
   }
+  try {
+    // Before anything is served: no submit may start on a dataset whose labels are not yet apart.
+    await services.datasets.recover();
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
   const app = buildApp(services, {
     logError: (err, request) => options.warn(`error: ${request.method} ${request.url.split('?')[0]}: ${err.stack ?? err.message}`),
   });

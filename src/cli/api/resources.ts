@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
-  AddUserRequest, BoardRow, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, RunRequest,
+  AddUserRequest, BoardRow, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
 import type { ApiClient } from './client.js';
@@ -20,7 +20,7 @@ export function resources(api: ApiClient) {
     users: () => api.request<Me[]>({ method: 'GET', url: '/users' }),
 
     datasets: () => api.request<DatasetInfo[]>({ method: 'GET', url: '/datasets' }),
-    pushDataset: (req: PushDatasetRequest) => api.request<DatasetInfo>({ method: 'POST', url: '/datasets', data: req }),
+    pushDataset: (req: PushDatasetRequest) => api.request<PushDatasetResponse>({ method: 'POST', url: '/datasets', data: req }),
 
     // A manifest is mostly paths and hashes: gzip halves it (it is most of a small change's bytes).
     createUpload: (req: CreateUploadRequest) =>

@@ -23,6 +23,8 @@ const pushSchema = {
       inferTimeoutMs: { type: 'integer', minimum: 1 },
       submitFrom: { type: ['string', 'null'], format: 'date-time' },
       submitUntil: { type: ['string', 'null'], format: 'date-time' },
+      labels: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+      visible: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },
     },
   },
 };
@@ -34,8 +36,8 @@ export function datasetRoutes(services: Services): FastifyPluginAsync {
     api.addHook('preHandler', requireUser(services));
     api.get('/datasets', async (request) => services.datasets.list(request.user).map(publicView));
     api.post<{ Body: PushDatasetRequest }>('/datasets', { schema: pushSchema }, async (request, reply) => {
-      const row = await services.datasets.push(request.user, request.body);
-      return reply.status(201).send(publicView(row));
+      const { row, layout } = await services.datasets.push(request.user, request.body);
+      return reply.status(201).send({ ...publicView(row), layout });
     });
   };
 }

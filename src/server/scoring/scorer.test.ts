@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Executor } from '../executor/executor.js';
-import { Scorer, ScorerError } from './scorer.js';
+import { NoLabelsError, Scorer } from './scorer.js';
 
 describe('Scorer', () => {
   let dir: string;
@@ -14,14 +14,14 @@ describe('Scorer', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.each(['accuracy', 'custom'] as const)('says the dataset has no label file (%s), without starting anything', async (metric) => {
+  it.each(['accuracy', 'mse'] as const)('says the dataset has no label file (%s), without starting anything', async (metric) => {
     let started = 0;
     const executor = { sandboxed: true, ownUids: false, enforcement: { memory: 'polling every 100 ms' }, start: () => (started++, undefined as never) } satisfies Executor;
     const scoring = new Scorer(executor).score({
-      metric, predictionsDir: dir, predictionsFile: 'predictions', labelsDir: dir, labelsFile: 'test_submit_label',
-      evaluationPy: join(dir, 'evaluation.py'), scratchDir: dir,
+      metric, datasetName: 'toy', predictionsDir: dir, predictionsFile: 'predictions', labelsDir: join(dir, 'labels'),
+      labelNames: ['answers.csv', 'test_label'], evaluationPy: join(dir, 'evaluation.py'), scratchDir: dir,
     });
-    await expect(scoring).rejects.toThrow(new ScorerError('the dataset has no test_submit_label'));
+    await expect(scoring).rejects.toThrow(new NoLabelsError('the dataset has no labels to score against (answers.csv or test_label)'));
     expect(started).toBe(0);
   });
 });

@@ -23,6 +23,7 @@ interface RawDataset {
   infer_timeout_ms: number;
   submit_from: number | null;
   submit_until: number | null;
+  labels: string;
 }
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -46,6 +47,7 @@ function toDataset(r: RawDataset): DatasetRow {
     inferTimeoutMs: r.infer_timeout_ms,
     submitFrom: isoOrNull(r.submit_from),
     submitUntil: isoOrNull(r.submit_until),
+    labels: JSON.parse(r.labels) as string[],
   };
 }
 
@@ -86,8 +88,8 @@ export class DatasetStore {
       .prepare(
         `INSERT INTO datasets (name, description, leaderboard, metric, sort_order, model_size_limit,
           submit_interval_ms, private, size_bytes, file_count, created_at, paused_timeout_ms, infer_timeout_ms,
-          submit_from, submit_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          submit_from, submit_until, labels)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         name,
@@ -105,6 +107,7 @@ export class DatasetStore {
         options.inferTimeoutMs,
         msOrNull(options.submitFrom),
         msOrNull(options.submitUntil),
+        JSON.stringify(options.labels),
       );
     return this.byId(Number(info.lastInsertRowid))!;
   }

@@ -137,4 +137,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX user_blobs_sha256 ON user_blobs(sha256);
   CREATE INDEX blobs_created ON blobs(created_at);
   `,
+  // 5: label names of a dataset; submits that ran but could not be scored (a sample without labels)
+  `
+  ALTER TABLE datasets ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE submits ADD COLUMN note TEXT;
+  ALTER TABLE submits ADD COLUMN preview TEXT;
+  `,
 ];

@@ -25,6 +25,8 @@ interface Raw {
   infer_seconds: number | null;
   created_at: number;
   ended_at: number | null;
+  note: string | null;
+  preview: string | null;
   team: string;
   user: string;
   dataset: string;
@@ -58,6 +60,8 @@ function toSubmit(r: Raw): SubmitRow {
     inferSeconds: r.infer_seconds,
     createdAt: new Date(r.created_at).toISOString(),
     endedAt: r.ended_at === null ? null : new Date(r.ended_at).toISOString(),
+    note: r.note,
+    preview: r.preview === null ? null : (JSON.parse(r.preview) as string[]),
   };
 }
 
@@ -133,16 +137,22 @@ export class SubmitStore {
   }
 
   /** Records the outcome once; false when it was already recorded. */
-  finish(id: number, outcome: { score: number } | { error: string }): boolean {
-    const scored = 'score' in outcome;
+  /**
+   * Decides an evaluating submit: scored, failed, or (a test submit on a sample without labels)
+   * run but not scored, with why and the predictions' first lines.
+   */
+  finish(id: number, outcome: { score: number } | { error: string } | { unscored: string; preview: string[] }): boolean {
+    const [status, stage, score, error, note, preview] =
+      'score' in outcome ? ['scored', 'done', outcome.score, null, null, null]
+      : 'error' in outcome ? ['failed', 'failed', null, outcome.error, null, null]
+      : ['unscored', 'done', null, null, outcome.unscored, JSON.stringify(outcome.preview)];
     return (
       this.db
         .prepare(
-          `UPDATE submits SET status = ?, stage = ?, score = ?, error = ?, ended_at = ?
+          `UPDATE submits SET status = ?, stage = ?, score = ?, error = ?, note = ?, preview = ?, ended_at = ?
            WHERE id = ? AND status = 'evaluating'`,
         )
-        .run(scored ? 'scored' : 'failed', scored ? 'done' : 'failed', scored ? outcome.score : null,
-          scored ? null : outcome.error, this.now(), id).changes === 1
+        .run(status, stage, score, error, note, preview, this.now(), id).changes === 1
     );
   }
 

@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type SubmitInfo, type SubmitRequest } from '../../protocol/types.js';
 import { STAGED_CHECKPOINT_PREFIX, type DataDir } from '../data-dir.js';
-import { PredictionError, type Scorer } from '../scoring/scorer.js';
+import { labelNames } from '../datasets/dataset-layout.js';
+import { NoLabelsError, PredictionError, type Scorer } from '../scoring/scorer.js';
 import { copyOut, UntrustedFileError } from '../untrusted/session-files.js';
 import { copyCheckpoint } from './checkpoint-copy.js';
 import { checkSubmit, failureClass, formatInterval } from './submit-rules.js';
@@ -26,6 +27,22 @@ function predictionsRefused(err: UntrustedFileError): string {
   const what =
     err.why === 'link' ? 'is a symbolic link' : err.why === 'too-large' ? `is over ${formatSize(MAX_PREDICTIONS_BYTES)}` : 'is not a regular file';
   return `WrongPredictions: the predictions file ${what}: inference must write its predictions into it, as a regular file`;
+}
+
+const PREVIEW_LINES = 5;
+const PREVIEW_LINE_CHARS = 200;
+
+/** The first lines of the server's copy of the predictions, each cut short: what an unscored test submit shows. */
+async function previewOf(file: string): Promise<string[]> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(PREVIEW_LINES * (PREVIEW_LINE_CHARS + 1) * 4);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').split('\n').slice(0, PREVIEW_LINES)
+      .filter((line, i, all) => line !== '' || i < all.length - 1).map((line) => line.slice(0, PREVIEW_LINE_CHARS));
+  } finally {
+    await handle.close();
+  }
 }
 
 export interface SubmitServiceDeps {
@@ -221,17 +238,24 @@ export class SubmitService {
     this.d.submits.setStage(submit.id, 'scoring', { inferSeconds: events.inferSeconds });
     const dataset = this.d.datasets.byId(submit.datasetId)!;
     const priv = this.d.dataDir.datasetPrivate(dataset.name);
+    const kind = submit.test ? 'test_submit' : 'test';
     try {
       const score = await this.d.scorer.score({
-        metric: dataset.metric, predictionsDir: scoring, predictionsFile: PREDICTIONS_FILE, labelsDir: priv,
-        labelsFile: submit.test ? 'test_submit_label' : 'test_label',
+        metric: dataset.metric, datasetName: dataset.name, predictionsDir: scoring, predictionsFile: PREDICTIONS_FILE,
+        labelsDir: join(this.d.dataDir.datasetLabels(dataset.name), kind), labelNames: labelNames(dataset.labels),
         evaluationPy: existsSync(join(priv, 'evaluation.py')) ? join(priv, 'evaluation.py') : null,
         scratchDir: this.d.dataDir.session(session.id),
       });
       this.d.submits.finish(submit.id, { score });
     } catch (err) {
-      const kind = err instanceof PredictionError ? 'WrongPredictions' : 'ScoringError';
-      this.d.submits.finish(submit.id, { error: `${kind}: ${(err as Error).message}` });
+      // A test submit on a sample without labels ran all the way: what it predicted is its result.
+      if (submit.test && err instanceof NoLabelsError) {
+        const note = `not scored: ${dataset.name}'s test_submit/ sample has no labels (${err.message}); the organiser can add test_submit/test_label`;
+        this.d.submits.finish(submit.id, { unscored: note, preview: await previewOf(join(scoring, PREDICTIONS_FILE)) });
+        return;
+      }
+      const kindOf = err instanceof PredictionError ? 'WrongPredictions' : 'ScoringError';
+      this.d.submits.finish(submit.id, { error: `${kindOf}: ${(err as Error).message}` });
     }
   }
 

@@ -15,7 +15,11 @@ export interface DatasetPushOptions {
   submitUntil?: string;
   private?: boolean;
   message?: string;
+  label?: string[];
+  visible?: string[];
 }
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function newDatasetCommand(ctx: Context): Command {
   const dataset = new Command('dataset').description('datasets: list, push (admin), leaderboards');
@@ -31,6 +35,8 @@ export function newDatasetCommand(ctx: Context): Command {
     .option('--infer-timeout <duration>', 'a submit must finish inference within this (default 1h)')
     .option('--submit-from <time>', 'the competition window opens (ISO time, e.g. 2026-12-01T09:00:00+09:00)')
     .option('--submit-until <time>', 'the competition window closes (ISO time)')
+    .option('--label <name>', 'a label file inside test/ and test_submit/ (default test_label): kept from participant code, given to the scorer (repeatable)', collect)
+    .option('--visible <name>', 'a file inside test/ that looks like labels but is an input participant code may read (repeatable)', collect)
     .option('--private', 'only admins can see and use it')
     .option('-m, --message <description>', 'a description shown by khd dataset ls')
     .action(async (name: string, path: string, opts: DatasetPushOptions) => {

@@ -7,6 +7,7 @@ import type { Context } from '../../context.js';
 import { CliError, UsageError } from '../../errors.js';
 import { createUploadProgress } from '../../render/upload-progress.js';
 import { uploadTree } from '../../upload/upload-tree.js';
+import type { PushDatasetResponse } from '../../../protocol/types.js';
 import type { DatasetPushOptions } from './dataset.js';
 
 export async function runDatasetPush(name: string, path: string, opts: DatasetPushOptions, ctx: Context): Promise<void> {
@@ -36,9 +37,9 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
   try {
     const info = await api.calls.pushDataset({
       name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
-      private: opts.private, description: opts.message, ...options,
+      private: opts.private, description: opts.message, labels: opts.label, visible: opts.visible, ...options,
     });
-    ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n`);
+    ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n${describeLayout(info)}`);
   } finally {
     upload.release();
   }
@@ -63,4 +64,19 @@ export function parsePushOptions(opts: DatasetPushOptions) {
     submitFrom: parseOption('--submit-from', opts.submitFrom, parseTime, '2026-12-01T09:00:00+09:00'),
     submitUntil: parseOption('--submit-until', opts.submitUntil, parseTime, '2026-12-03T18:00:00+09:00'),
   };
+}
+
+/** What each kind of session will see, where the labels went, and the limits a submit meets. */
+export function describeLayout(info: PushDatasetResponse): string {
+  const { layout } = info;
+  const part = (from: string, p: { files: number; labels: string[] }, scored: boolean) =>
+    `${from}, ${p.files} file${p.files === 1 ? '' : 's'}; ` +
+    (p.labels.length > 0 ? `labels, for the scorer only: ${p.labels.join(', ')}` : scored ? 'no labels' : 'no labels: test submits are not scored');
+  const lines = [`  training sessions see DATASET_PATH/train: ${layout.train} file${layout.train === 1 ? '' : 's'}`];
+  if (layout.test) lines.push(`  submits see DATASET_PATH/test: ${part('test/', layout.test, true)}`);
+  if (layout.testSubmit) lines.push(`  test submits (-t) see DATASET_PATH/test: ${part('test_submit/', layout.testSubmit, info.metric === 'custom')}`);
+  lines.push(`  scored by ${layout.scoring === 'evaluation.py' ? 'the dataset\'s evaluation.py' : layout.scoring}${info.leaderboard ? `, on a leaderboard (${info.order === 'desc' ? 'higher' : 'lower'} is better)` : ''}`);
+  if (layout.kept.length > 0) lines.push(`  kept by the server: ${layout.kept.join(', ')}`);
+  lines.push(`  a submitted checkpoint may be up to ${formatSize(info.modelSizeLimit)} (push with --model-size-limit to allow larger models)`);
+  return `${lines.join('\n')}\n`;
 }

@@ -47,6 +47,10 @@ function finishSubmit(ctx: Context, submit: SubmitInfo, elapsedMs: number): void
   if (submit.status === 'failed') {
     throw new CliError(`the submit failed: ${submit.error}${submit.test ? '' : ' (it does not count)'}`);
   }
-  ctx.io.out(`Score: ${submit.score}\n`);
+  if (submit.status === 'unscored') {
+    ctx.io.err(`${submit.note}\nFirst predictions:\n${(submit.preview ?? []).map((line) => `  ${line}\n`).join('')}`);
+  } else {
+    ctx.io.out(`Score: ${submit.score}\n`);
+  }
   ctx.io.err(`Done in ${(elapsedMs / 1000).toFixed(1)} s${submit.test ? ' (test submit: not on the leaderboard)' : ''}\n`);
 }
