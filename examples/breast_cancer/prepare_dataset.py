@@ -2,9 +2,11 @@
 
     python3 prepare_dataset.py OUT_DIR
 
-Fixed-seed split: 114 cases for the hidden test set (test/ + test_label), 57 for the public
-sample (test_submit/ + test_submit_label), the remaining 398 for train/. Labels are recoded so
-that 1 = malignant (the finding a screen must not miss) and 0 = benign.
+NSML's layout, as the KHD datasets had it: a fixed-seed split into 114 cases for the hidden test
+set (test/test_data.csv with its labels in test/test_label), 57 for the public sample
+(test_submit/, the same way), the remaining 398 for train/. khd takes the two test_label files
+out of what submits see and gives them to the scorer only. Labels are recoded so that
+1 = malignant (the finding a screen must not miss) and 0 = benign.
 """
 import os
 import shutil
@@ -45,9 +47,9 @@ def main(out):
     np.savetxt(os.path.join(out, "train", "train_data.csv"), train_rows, delimiter=",",
                fmt=["%.6g"] * 30 + ["%d"])
     write_features(os.path.join(out, "test", "test_data.csv"), features[test])
-    write_labels(os.path.join(out, "test_label"), labels[test])
+    write_labels(os.path.join(out, "test", "test_label"), labels[test])
     write_features(os.path.join(out, "test_submit", "test_data.csv"), features[sample])
-    write_labels(os.path.join(out, "test_submit_label"), labels[sample])
+    write_labels(os.path.join(out, "test_submit", "test_label"), labels[sample])
     for name in ("data_loader.py", "evaluation.py"):
         shutil.copy(os.path.join(HERE, "dataset_files", name), os.path.join(out, name))
     print("train %d, test %d, test_submit %d cases in %s" % (len(train), len(test), len(sample), out))

@@ -1,14 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BoardRow } from '../../src/protocol/types.js';
+import type { BoardRow, SessionInfo } from '../../src/protocol/types.js';
 import { exited, khd, REPO_ROOT, spawnServer, type ServerProcess } from '../helpers/binary.js';
 
-// The medical example end to end with the built binary: prepare the WDBC dataset, train the
-// numpy baseline, test-submit, submit, and read the leaderboard.
+// The medical examples end to end with the built binary, on Debian's Python (its numpy links
+// BLAS through /etc/alternatives; python3-torch): prepare the WDBC dataset in NSML's layout,
+// train the numpy and the PyTorch baselines, test-submit, submit, and read the leaderboard.
 const EXAMPLE = join(REPO_ROOT, 'examples/breast_cancer');
+const TORCH_EXAMPLE = join(REPO_ROOT, 'examples/breast_cancer_torch');
+const SYSTEM_PYTHON = '/usr/bin/python3';
 let work: string;
 let server: ServerProcess;
 let env: NodeJS.ProcessEnv;
@@ -16,7 +19,7 @@ let env: NodeJS.ProcessEnv;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'khd-bc-'));
   const base = { PATH: process.env.PATH, HOME: work, KHD_CONFIG_DIR: join(work, 'config'), KHD_NO_KEYRING: '1', KHD_ADMIN_PASSWORD: 'bc-admin-password' };
-  server = await spawnServer(join(work, 'data'), base);
+  server = await spawnServer(join(work, 'data'), base, ['--python', SYSTEM_PYTHON]);
   env = { ...base, KHD_SERVER: server.url };
   await khd(['login', '-u', 'admin', '--password-stdin'], { env, input: 'bc-admin-password' });
 });
@@ -28,14 +31,32 @@ afterAll(async () => {
 });
 
 describe('examples/breast_cancer', () => {
-  it('trains, test-submits, submits and reaches the leaderboard with a score of about 0.9 or more', async () => {
+  it("pushes the dataset in NSML's layout, its labels kept from submits", async () => {
     const folder = join(work, 'breast_cancer');
     expect(execFileSync('python3', [join(EXAMPLE, 'prepare_dataset.py'), folder], { encoding: 'utf8' })).toContain(
       'train 398, test 114, test_submit 57 cases',
     );
     const push = await khd(['dataset', 'push', 'breast_cancer', folder, '--leaderboard', '--metric', 'custom', '-m', 'WDBC'], { env });
     expect(push.code, push.stderr).toBe(0);
+    expect(push.stderr).toContain(
+      '  training sessions see DATASET_PATH/train: 1 file\n' +
+        '  submits see DATASET_PATH/test: test/, 1 file; labels, for the scorer only: test/test_label\n' +
+        '  test submits (-t) see DATASET_PATH/test: test_submit/, 1 file; labels, for the scorer only: test_submit/test_label\n' +
+        "  scored by the dataset's evaluation.py, on a leaderboard (higher is better)\n" +
+        '  kept by the server: data_loader.py, evaluation.py\n' +
+        '  a submitted checkpoint may be up to 300 MB (push with --model-size-limit to allow larger models)\n',
+    );
+  });
 
+  it("runs Debian's numpy in the sandbox, as the session's uid, under a root server", async () => {
+    const probe = mkdtempSync(join(work, 'probe-'));
+    writeFileSync(join(probe, 'main.py'), 'import os, numpy\nprint(os.getuid() != 0, numpy.__file__)\nprint((numpy.ones((2, 2)) @ numpy.ones((2, 2))).sum())\n');
+    const run = await khd(['run', '-i'], { env, cwd: probe });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain(`True /usr/lib/python3/dist-packages/numpy/__init__.py\n8.0\n`);
+  });
+
+  it('trains the numpy baseline, test-submits, submits and reaches the leaderboard with a score of about 0.9 or more', async () => {
     const run = await khd(['run', '-d', 'breast_cancer', '-i'], { env, cwd: EXAMPLE });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('epoch 30: loss');
@@ -57,5 +78,30 @@ describe('examples/breast_cancer', () => {
 
     const board = JSON.parse((await khd(['dataset', 'board', 'breast_cancer', '--json'], { env })).stdout) as BoardRow[];
     expect(board).toEqual([expect.objectContaining({ rank: 1, name, score, model: 'best', team: 'admin', count: 1 })]);
+  });
+
+  it('trains the PyTorch baseline on the same dataset and reaches the leaderboard (CPU)', async () => {
+    // Another team's: the admin's team has had its counted submit for the hour.
+    expect((await khd(['user', 'add', 'lee', '--team', 'torch', '--password-stdin'], { env, input: 'lee-password-1' })).code).toBe(0);
+    const lee = { ...env, KHD_CONFIG_DIR: join(work, 'lee-config') };
+    expect((await khd(['login', '-u', 'lee', '--password-stdin'], { env: lee, input: 'lee-password-1' })).code).toBe(0);
+    const run = await khd(['run', '-d', 'breast_cancer', '-i'], { env: lee, cwd: TORCH_EXAMPLE });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/epoch 39: loss \d\.\d+, valid acc 0\.9\d+\n/);
+    expect(run.stderr).not.toContain('nsml.report');
+    const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+    const ps = JSON.parse((await khd(['ps', '-a', '--json'], { env: lee })).stdout) as SessionInfo[];
+    // A list and a tensor, reported as they are: the last value and the number.
+    expect(ps.find((s) => s.name === name)!.summary).toMatchObject({ epoch_total: 40, train__loss: expect.any(Number), valid__acc: expect.any(Number) });
+
+    const test = await khd(['submit', '-t', name, 'best'], { env: lee });
+    expect(test.code, test.stderr).toBe(0);
+    expect(Number(/Score: (\S+)/.exec(test.stdout)![1])).toBeGreaterThan(0.85);
+    const real = await khd(['submit', name, 'best'], { env: lee });
+    expect(real.code, real.stderr).toBe(0);
+    const score = Number(/Score: (\S+)/.exec(real.stdout)![1]);
+    expect(score).toBeGreaterThanOrEqual(0.85);
+    const board = JSON.parse((await khd(['dataset', 'board', 'breast_cancer', '--json'], { env: lee })).stdout) as BoardRow[];
+    expect(board).toContainEqual(expect.objectContaining({ name, score, model: 'best', team: 'torch', count: 1 }));
   });
 });

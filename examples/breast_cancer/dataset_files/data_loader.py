@@ -5,11 +5,11 @@ the test folder and returns one label per case, in the order of test_data.csv.
 """
 import os
 
-import nsml
+from nsml.constants import DATASET_PATH
 
 
 def feed_infer(output_file, infer_func):
-    test_path = os.path.join(nsml.DATASET_PATH, "test")
+    test_path = os.path.join(DATASET_PATH, "test")
     predictions = infer_func(test_path)
     with open(output_file, "w") as f:
         f.writelines("%d\n" % int(p) for p in predictions)

@@ -1,11 +1,14 @@
 """Scores breast_cancer the KHD2020 Track B way: the mean of accuracy, precision, recall,
 specificity, NPV and F1, with malignant (1) as the positive class.
 
-    python evaluation.py --prediction PREDICTIONS --test_label_path LABELS
+    python evaluation.py --prediction PREDICTIONS [--test_label_path LABELS]
 
-Prints the score on its last line. Predictions and labels hold one 0/1 label per line.
+Prints the score on its last line. Predictions and labels hold one 0/1 label per line. As the
+organisers' scripts did, it reads the labels from data/breast_cancer/test/test_label under the
+folder it runs in unless told otherwise: the scorer lays that folder out.
 """
 import argparse
+import os
 import sys
 
 
@@ -32,7 +35,7 @@ def khd_track_b(predictions, labels):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--prediction", required=True)
-    parser.add_argument("--test_label_path", required=True)
+    parser.add_argument("--test_label_path", default=os.path.join("data", "breast_cancer", "test", "test_label"))
     args = parser.parse_args()
     predictions, labels = read(args.prediction), read(args.test_label_path)
     if len(predictions) != len(labels):
