@@ -64,8 +64,9 @@ export class Scorer {
       else await mkdir(join(work, labelsHere), { recursive: true });
       const inside = this.executor.sandboxed;
       const source = await readFile(evaluationPy, 'utf8');
-      // KHD2019's scripts declare only --prediction, and argparse refuses what they do not declare.
-      const takesLabelPath = /test_label_path/.test(source);
+      // KHD2019's scripts declare only --prediction (some keep a variable named test_label_path),
+      // and argparse refuses what they do not declare: the option goes only to those that do.
+      const takesLabelPath = /["']--test_label_path["']/.test(source);
       const stdout: string[] = [];
       const stderr: string[] = [];
       const execution = this.executor.start(
