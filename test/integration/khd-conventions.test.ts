@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import type { BoardRow, SubmitInfo } from '../../src/protocol/types.js';
@@ -279,5 +282,38 @@ describe("a teammate's ensemble", () => {
     expect(real.stdout).toBe('Score: 1\n');
     const board = JSON.parse((await kim.khd(['dataset', 'board', 'ensemble', '--json'])).stdout) as BoardRow[];
     expect(board).toMatchObject([{ rank: 1, name: second, team: 'KHD005', score: 1 }]);
+  });
+});
+
+describe('a dataset pushed before labels had a folder of their own', () => {
+  it('has its labels moved out of what submits see at the next start', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'khd-legacy-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const first = await startTestServer({ dataDir });
+    const owner = new Participant(first.url);
+    cleanups.push(() => owner.cleanup());
+    await owner.login('admin', ADMIN_PASSWORD);
+    expect((await owner.khd(['dataset', 'push', 'old', tree(NSML_LAYOUT), '--leaderboard'])).code).toBe(EXIT.ok);
+    await first.stop();
+    // Where servers before this one left them: NSML's inside test/, khd's at the root.
+    const ds = join(dataDir, 'datasets', 'old');
+    renameSync(join(ds, 'labels', 'test', 'test_label'), join(ds, 'private', 'test', 'test_label'));
+    renameSync(join(ds, 'labels', 'test_submit', 'test_label'), join(ds, 'private', 'test_submit_label'));
+    rmSync(join(ds, 'labels'), { recursive: true });
+
+    const second = await startTestServer({ dataDir });
+    try {
+      expect(existsSync(join(ds, 'private', 'test', 'test_label'))).toBe(false);
+      const again = new Participant(second.url);
+      cleanups.push(() => again.cleanup());
+      await again.login('admin', ADMIN_PASSWORD);
+      const name = await train(again, 'old', BASELINE);
+      const test = await again.khd(['submit', '-t', name, 'best']);
+      expect(test.stdout).toContain("test folder holds ['test_data']\n");
+      expect(test.stdout).toMatch(/Score: 1\n$/);
+      expect((await again.khd(['submit', name, 'best'])).stdout).toBe('Score: 1\n');
+    } finally {
+      await second.stop();
+    }
   });
 });
