@@ -195,3 +195,12 @@ def test_paused_in_a_submit_loads_infers_writes_predictions_and_exits(tmp_path):
     assert (out / "predictions").read_text() == "W:a\nW:b\n"
     assert [e["event"] for e in events(tmp_path / "events.jsonl")] == ["paused", "loaded", "inferred"]
     assert not (tmp_path / "own").exists()
+
+
+def test_report_takes_real_torch_tensors():
+    torch = pytest.importorskip("torch", reason="PyTorch is in Debian's python3-torch, not in every Python")
+    nsml.report(step=torch.tensor(4), loss=torch.tensor(0.5), batch=torch.tensor([0.25, 0.125]),
+                history=[torch.tensor(1.0), torch.tensor(0.75)])
+    (event,) = events()
+    assert event["step"] == 4 and isinstance(event["step"], int)
+    assert event["metrics"] == {"loss": 0.5, "batch": 0.125, "history": 0.75}
