@@ -71,7 +71,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-const labels = (dataset: string) => join(server.dataDir, 'datasets', dataset, 'private', 'test_label');
+const labels = (dataset: string) => join(server.dataDir, 'datasets', dataset, 'labels', 'test', 'test_label');
 
 /** Runs `code` as `who`'s main.py on `dataset`; resolves with the session's name (with -i: once it has ended). */
 async function run(who: Participant, dataset: string, code: string, args: string[] = [], interactive = true): Promise<string> {
@@ -91,7 +91,7 @@ describe('a submit whose predictions file is a link', () => {
   });
 
   it("to where the scorer's sandbox shows the labels scores nothing (evaluation.py)", async () => {
-    const name = await run(kim, 'evald', LINKED_PREDICTIONS_PY, ['-a', '--target /khd/labels/test_label']);
+    const name = await run(kim, 'evald', LINKED_PREDICTIONS_PY, ['-a', '--target /data/evald/test/test_label']);
     const r = await kim.khd(['submit', name, 'best']);
     expect(r.code).toBe(EXIT.failure);
     expect(r.stderr).toContain('WrongPredictions: the predictions file is a symbolic link');
