@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,14 +92,18 @@ describe('uploads that send only what changed', () => {
 
   it('retries a transient failure with back-off and finishes the job', async () => {
     const root = newProject({ 'main.py': SHOW_PY, 'large.bin': randomBytes(24 * 1024 * 1024) });
+    // Cut at the event that proves the upload is under way, the first PUT of its contents arriving:
+    // not on a timer, which races the CLI's hashing of the 24 MB.
     let cuts = 0;
-    const cutter = setInterval(() => {
-      if (cuts < 2 && server.app.server.connections !== 0) {
-        server.app.server.closeAllConnections();
+    const cutter = (req: IncomingMessage) => {
+      if (cuts === 0 && req.method === 'PUT' && req.url?.startsWith('/api/v1/uploads/')) {
         cuts += 1;
+        req.socket.destroy();
       }
-    }, 60);
-    const r = await kim.khd(['run', '-i'], { cwd: root }).finally(() => clearInterval(cutter));
+    };
+    server.app.server.prependListener('request', cutter);
+    const r = await kim.khd(['run', '-i'], { cwd: root }).finally(() => server.app.server.off('request', cutter));
+    expect(cuts).toBe(1);
     expect(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stderr).toMatch(/upload interrupted \(.*\); retrying in \d\.\d s \(attempt 1\)/);
     expect(r.stdout).toContain('large.bin 25165824\n');

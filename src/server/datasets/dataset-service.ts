@@ -96,8 +96,8 @@ export class DatasetService {
       const labels = this.dataDir.datasetLabels(d.name);
       if (existsSync(labels)) continue;
       const priv = this.dataDir.datasetPrivate(d.name);
+      // Kept across a stop mid-way: what it holds was already moved out of the private folder.
       const staging = `${labels}.partial`;
-      await rm(staging, { recursive: true, force: true });
       for (const kind of TEST_KINDS) {
         const into = join(staging, kind);
         await mkdir(into, { recursive: true, mode: 0o700 });

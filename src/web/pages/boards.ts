@@ -51,13 +51,13 @@ export function boardsPage(main: HTMLElement, dataset: string | undefined): () =
                   : mine.length === 0
                     ? html`<p>None yet: <code>khd submit SESSION CHECKPOINT</code> (<code>-t</code> for a test submit that does not count).</p>`
                     : html`<table class="submits">
-                        <thead><tr><th scope="col">#</th><th scope="col">Session</th><th scope="col">Checkpoint</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Score</th><th scope="col">Error</th><th scope="col">Submitted</th></tr></thead>
+                        <thead><tr><th scope="col">#</th><th scope="col">Session</th><th scope="col">Checkpoint</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Score</th><th scope="col">Error or note</th><th scope="col">Submitted</th></tr></thead>
                         <tbody>
                           ${mine.map(
                             (s) => html`<tr>
                               <td>${s.id}</td><td>${s.source}</td><td>${s.checkpoint}</td><td>${s.test ? 'test (-t)' : 'counted'}</td>
                               <td>${s.status === 'evaluating' ? `evaluating: ${s.stage}` : s.status}</td>
-                              <td>${s.score ?? ''}</td><td>${s.error ?? ''}</td><td>${ago(s.createdAt)}</td>
+                              <td>${s.score ?? ''}</td><td>${s.error ?? s.note ?? ''}</td><td>${ago(s.createdAt)}</td>
                             </tr>`,
                           )}
                         </tbody>

@@ -26,10 +26,10 @@ export async function runSubmits(name: string, opts: { json?: boolean }, ctx: Co
   const now = ctx.clock();
   ctx.io.out(
     renderTable(
-      ['Submitted', 'Session', 'Model', 'By', 'Kind', 'Status', 'Score', 'Error'],
+      ['Submitted', 'Session', 'Model', 'By', 'Kind', 'Status', 'Score', 'Error or note'],
       rows.map((r) => [
         timeAgo(r.createdAt, now), r.source, r.checkpoint, r.user, r.test ? 'test' : 'counted',
-        r.status === 'evaluating' ? `evaluating (${r.stage})` : r.status, r.score === null ? '' : score(r.score), r.error ?? '',
+        r.status === 'evaluating' ? `evaluating (${r.stage})` : r.status, r.score === null ? '' : score(r.score), r.error ?? r.note ?? '',
       ]),
     ),
   );
