@@ -41,6 +41,15 @@ async function train(who: Participant, dataset: string, main: string): Promise<s
   return /Session (\S+) is started/.exec(r.stdout)![1]!;
 }
 
+/** How the datasets' data_loader.py files began: nsml.constants, the test folder under DATASET_PATH. */
+const LOADER_HEAD = [
+  'import os',
+  'from nsml.constants import DATASET_PATH',
+  '',
+  'def feed_infer(output_file, infer_func):',
+  "    root_path = os.path.join(DATASET_PATH, 'test')",
+];
+
 /**
  * NSML's layout, as KHD datasets had it: test/test_data/ with test/test_label inside test/, the
  * same for the public sample; a loader importing nsml.constants; three cases, all 1.
@@ -50,11 +59,7 @@ const NSML_LAYOUT = {
   'test/test_data/a.txt': 'x', 'test/test_data/b.txt': 'x', 'test/test_data/c.txt': 'x', 'test/test_label': '1\n1\n1\n',
   'test_submit/test_data/a.txt': 'x', 'test_submit/test_label': '1\n',
   'data_loader.py': [
-    'import os',
-    'from nsml.constants import DATASET_PATH',
-    '',
-    'def feed_infer(output_file, infer_func):',
-    "    root_path = os.path.join(DATASET_PATH, 'test')",
+    ...LOADER_HEAD,
     '    predictions = infer_func(root_path)',
     "    with open(output_file, 'w') as f:",
     "        f.write('\\n'.join(str(p) for p in predictions) + '\\n')",
@@ -209,11 +214,7 @@ describe('a loader that embeds the truth (KHD2020 Track A: labels from the file 
     'test/test_data/1_0101.txt': 'x', 'test/test_data/0_0102.txt': 'x', 'test/test_data/1_0103.txt': 'x', 'test/test_data/1_0104.txt': 'x',
     'test_submit/test_data/0_0201.txt': 'x',
     'data_loader.py': [
-      'import os',
-      'from nsml.constants import DATASET_PATH',
-      '',
-      'def feed_infer(output_file, infer_func):',
-      "    root_path = os.path.join(DATASET_PATH, 'test')",
+      ...LOADER_HEAD,
       "    names = sorted(os.listdir(os.path.join(root_path, 'test_data')))",
       '    predictions = infer_func(root_path)',
       "    with open(output_file, 'w') as f:",

@@ -136,10 +136,9 @@ export class SubmitStore {
       .run(stage, fields.loadSeconds ?? null, fields.inferSeconds ?? null, id);
   }
 
-  /** Records the outcome once; false when it was already recorded. */
   /**
-   * Decides an evaluating submit: scored, failed, or (a test submit on a sample without labels)
-   * run but not scored, with why and the predictions' first lines.
+   * Records the outcome once (false when it was already recorded): scored, failed, or (a test
+   * submit on a sample without labels) run but not scored, with why and the first predictions.
    */
   finish(id: number, outcome: { score: number } | { error: string } | { unscored: string; preview: string[] }): boolean {
     const [status, stage, score, error, note, preview] =
