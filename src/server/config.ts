@@ -24,7 +24,6 @@ export const UPLOAD_LIMITS: Record<UploadPurpose, UploadLimits> = {
   },
 };
 
-/** NSML's defaults, kept: `-c 2`, `--memory 24G`. */
 /** KHD2020's 300 MB, counted as `--model-size-limit 300MB` counts it (binary), so both read `300 MB`. */
 export const DEFAULT_MODEL_SIZE_LIMIT = 300 * 1024 ** 2;
 export const DEFAULT_SUBMIT_INTERVAL_MS = 3600 * 1000;

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const EVENTS_FILE = 'events.jsonl';
@@ -30,6 +31,16 @@ export class DataDir {
    */
   tree(key: string): string {
     return join(this.root, 'trees', key);
+  }
+
+  /** Trees and datasets half laid out when the server stopped (layOut's `.partial-*` staging). */
+  async removePartialTrees(): Promise<void> {
+    const parents = [this.treesRoot, ...(await readdir(join(this.root, 'datasets')).catch(() => [])).map((d) => join(this.root, 'datasets', d))];
+    for (const parent of parents) {
+      for (const name of await readdir(parent).catch(() => [])) {
+        if (name.startsWith('.partial-')) await rm(join(parent, name), { recursive: true, force: true });
+      }
+    }
   }
 
   get treesRoot(): string {

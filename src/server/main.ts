@@ -101,8 +101,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     options.warn(`created user 'admin' with password: ${admin.generated}\n(shown only this once; set KHD_ADMIN_PASSWORD to choose it)`);
   }
   try {
-    // Before anything is served: no submit may start on a dataset whose labels are not yet apart.
+    // Before anything is served: no submit may start on a dataset whose labels are not yet apart,
+    // no upload stays stuck reading a body nobody sends.
     await services.datasets.recover();
+    await services.uploads.recover();
   } catch (err) {
     await services.close();
     throw err;

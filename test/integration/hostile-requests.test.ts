@@ -245,3 +245,45 @@ describe('tokens', () => {
     }
   });
 });
+
+describe('parameters out of range', () => {
+  it('answers each route’s query parameters out of range with 400 naming the parameter, never 500', async () => {
+    const s = `/api/v1/sessions/${kimSession}`;
+    const cases: [string, string, string][] = [
+      ['GET', '/api/v1/sessions?limit=99999999999999999999', 'limit'],
+      ['GET', '/api/v1/sessions?limit=0', 'limit'],
+      ['GET', '/api/v1/sessions?limit=-1', 'limit'],
+      ['GET', '/api/v1/sessions?limit=1e3x', 'limit'],
+      ['GET', '/api/v1/sessions?all=yes', 'all'],
+      ['GET', `/api/v1/sessions?dataset=${'d'.repeat(200)}`, 'dataset'],
+      ['GET', `${s}/metrics?offset=-5`, 'offset'],
+      ['GET', `${s}/metrics?offset=99999999999999999999`, 'offset'],
+      ['GET', `${s}/metrics?offset=abc`, 'offset'],
+      ['GET', `${s}/logs?tail=-1`, 'tail'],
+      ['GET', `${s}/logs?tail=99999999999999999999`, 'tail'],
+      ['GET', `${s}/logs?follow=maybe`, 'follow'],
+      ['DELETE', `${s}?force=please`, 'force'],
+    ];
+    for (const [method, path, param] of cases) {
+      const answer = await raw(method, path, { token: kimToken });
+      expect(answer.status, `${method} ${path}`).toBe(400);
+      expect(messageOf(answer).message, path).toContain(param);
+    }
+    const resume = await raw('GET', `${s}/logs`, { token: kimToken, headers: { 'last-event-id': '99999999999999999999' } });
+    expect(resume.status).toBe(400);
+    // Nothing was removed by the refused DELETE.
+    expect((await raw('GET', s, { token: kimToken })).status).toBe(200);
+  });
+
+  it('refuses a manifest naming a file and a folder of the same name (also by case) before writing anything', async () => {
+    for (const paths of [['x', 'x/y'], ['lib/util.py', 'LIB/util.py/z'], ['a/b/c', 'a/b']]) {
+      const files = paths.map((path) => ({ path, size: 1, mode: 0o644, sha256: 'a'.repeat(64) }));
+      const answer = await raw('POST', '/api/v1/uploads', {
+        token: kimToken, headers: { 'content-type': 'application/json' }, body: [Buffer.from(JSON.stringify({ purpose: 'session', files }))],
+      });
+      // The catalogue's answer to every refused manifest (KHD_UPLOAD_INVALID).
+      expect(answer.status, paths.join(' + ')).toBe(422);
+      expect(messageOf(answer).message).toMatch(/is a file, and a folder of/);
+    }
+  });
+});

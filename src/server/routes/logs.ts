@@ -8,7 +8,13 @@ import type { LogCursor } from '../logs/log-store.js';
 import type { Services } from '../services.js';
 import { findSession, type SessionParams } from './sessions.js';
 
-type LogsRequest = SessionParams & { Querystring: { follow?: string; tail?: string } };
+type LogsRequest = SessionParams & { Querystring: { follow?: string; tail?: number } };
+
+const LOGS_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { follow: { enum: ['0', '1'] }, tail: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+};
 
 function parseCount(text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;
@@ -24,14 +30,14 @@ function parseCount(text: string | undefined, what: string): number | undefined 
 export function logRoutes(services: Services): FastifyPluginAsync {
   return async (api) => {
     api.addHook('preHandler', requireUser(services));
-    api.get<LogsRequest>('/sessions/:user/:dataset/:number/logs', async (request, reply) => {
+    api.get<LogsRequest>('/sessions/:user/:dataset/:number/logs', { schema: { querystring: LOGS_QUERY } }, async (request, reply) => {
       const session = findSession(services, request);
       if (session.type === 'submit' && !request.user.admin) {
         throw new KhdError('KHD_FORBIDDEN', `the output of a real submit is not shown (it runs on the hidden test set): khd submit -t shows your code's output on the public sample`);
       }
       const follow = request.query.follow === '1';
       const lastId = parseCount(request.headers['last-event-id'] as string | undefined, 'Last-Event-ID');
-      const tail = parseCount(request.query.tail, 'tail');
+      const tail = request.query.tail;
       // Counting reads a finished log once more: only a resume or a tail needs it.
       const count = lastId !== undefined || tail !== undefined ? await services.logs.count(session.id) : 0;
       if (lastId !== undefined && lastId > count) {

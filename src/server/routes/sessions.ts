@@ -28,6 +28,15 @@ const runSchema = {
   },
 };
 
+/** Query strings, each parameter in range: out of range is a 400 naming it, never a 500. */
+const flag = { enum: ['0', '1'] };
+const LIST_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { all: flag, everyone: flag, limit: { type: 'integer', minimum: 1, maximum: 100_000 }, dataset: { type: 'string', maxLength: 64 } },
+};
+const OFFSET_QUERY = { type: 'object', additionalProperties: false, properties: { offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } } };
+const FORCE_QUERY = { type: 'object', additionalProperties: false, properties: { force: flag } };
 
 /**
  * The session named in the URL, if the caller may see it: a session of their team (NSML gave
@@ -66,10 +75,8 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       return reply.status(201).send(await publicView(session));
     });
 
-    api.get<{ Querystring: { all?: string; limit?: string; dataset?: string; everyone?: string } }>('/sessions', async (request) => {
-      const { all, limit, dataset, everyone } = request.query;
-      const n = limit === undefined ? undefined : Number(limit);
-      if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new KhdError('KHD_BAD_REQUEST', 'limit must be a positive whole number');
+    api.get<{ Querystring: { all?: string; limit?: number; dataset?: string; everyone?: string } }>('/sessions', { schema: { querystring: LIST_QUERY } }, async (request) => {
+      const { all, limit: n, dataset, everyone } = request.query;
       if (everyone === '1' && !request.user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can list everyone's sessions");
       const rows = services.sessionStore.list({
         teamId: everyone === '1' ? undefined : request.user.teamId,
@@ -97,10 +104,9 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
     );
 
     // What nsml.report recorded, from a byte offset of the events file: the dashboard's plots.
-    api.get<SessionParams & { Querystring: { offset?: string } }>(`${path}/metrics`, async (request) => {
+    api.get<SessionParams & { Querystring: { offset?: number } }>(`${path}/metrics`, { schema: { querystring: OFFSET_QUERY } }, async (request) => {
       const session = findSession(services, request);
-      const offset = request.query.offset === undefined ? 0 : Number(request.query.offset);
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new KhdError('KHD_BAD_REQUEST', 'offset must be a whole number of bytes');
+      const offset = request.query.offset ?? 0;
       // A real submit runs on the hidden test set: what it reports is not shown, like its log.
       if (session.type === 'submit' && !request.user.admin) return { offset, points: [], more: false };
       return services.events.reports(services.dataDir.events(session.id), offset);
@@ -118,7 +124,7 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       return reply.status(204).send();
     });
 
-    api.delete<SessionParams & { Querystring: { force?: string } }>(path, async (request, reply) => {
+    api.delete<SessionParams & { Querystring: { force?: string } }>(path, { schema: { querystring: FORCE_QUERY } }, async (request, reply) => {
       await services.sessions.remove(findSession(services, request, 'own'), request.query.force === '1');
       return reply.status(204).send();
     });

@@ -59,13 +59,23 @@ export class UploadStore {
     return this.db.prepare('UPDATE uploads SET state = ? WHERE id = ? AND state = ?').run(to, id, from).changes === 1;
   }
 
-  /** Uploads never turned into a session or dataset, older than `before` (an extraction in flight is left alone). */
+  /** Uploads never turned into a session or dataset, older than `before` (the caller leaves extractions in flight alone). */
   stale(before: number): string[] {
     return (
       this.db
-        .prepare("SELECT id FROM uploads WHERE state IN ('receiving', 'ready', 'cancelled') AND created_at < ?")
+        .prepare("SELECT id FROM uploads WHERE state IN ('receiving', 'extracting', 'ready', 'cancelled') AND created_at < ?")
         .all(before) as { id: string }[]
     ).map((r) => r.id);
+  }
+
+  /** At start no body is being read: uploads a stop caught reading can take theirs again. */
+  resetExtracting(): number {
+    return this.db.prepare("UPDATE uploads SET state = 'receiving' WHERE state = 'extracting'").run().changes;
+  }
+
+  /** Uploads with a laid-out tree (without their manifests: `get` reads one). */
+  withTree(): { id: string; tree: string; state: UploadInfo['state'] }[] {
+    return this.db.prepare('SELECT id, tree, state FROM uploads WHERE tree IS NOT NULL').all() as { id: string; tree: string; state: UploadInfo['state'] }[];
   }
 
   setTree(id: string, tree: string): void {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
@@ -127,6 +127,11 @@ export class BlobStore {
       if ((statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < olderThan) rmSync(file, { force: true });
     }
     return dead.length;
+  }
+
+  /** At start, when no upload is being received: every temporary file is an orphan. */
+  async clearTmp(): Promise<void> {
+    for (const name of await readdir(this.tmpDir)) await rm(join(this.tmpDir, name), { force: true });
   }
 
   private known(sha256: string): boolean {

@@ -23,6 +23,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  * from the stored contents once every one of them is here.
  */
 export class UploadService {
+  /** Uploads whose body is being read now: the only ones rightly `extracting`. */
+  private readonly extracting = new Set<string>();
+
   constructor(
     private readonly uploads: UploadStore,
     private readonly sessions: SessionStore,
@@ -71,6 +74,7 @@ export class UploadService {
     if (!this.uploads.transition(id, 'receiving', 'extracting')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
     }
+    this.extracting.add(id);
     try {
       const wanted = contentsOf(upload.files);
       const sink = {
@@ -83,13 +87,14 @@ export class UploadService {
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
       }
+      return { id, state: await this.complete(id, upload.files, 'extracting'), send: [] };
     } catch (err) {
       // What arrived whole is kept; the same upload, or a new run, sends the rest.
       this.uploads.transition(id, 'extracting', 'receiving');
       throw err;
+    } finally {
+      this.extracting.delete(id);
     }
-    const state = await this.complete(id, upload.files, 'extracting');
-    return { id, state, send: [] };
   }
 
   /**
@@ -113,11 +118,34 @@ export class UploadService {
     return this.blobs.path(sha256);
   }
 
-  /** Removes uploads that never became a session or a dataset, with their files. */
+  /**
+   * Removes uploads that never became a session or a dataset, with their files; one left
+   * `extracting` by a read that is no longer under way (a crash, a hung client) goes too.
+   */
   async sweep(olderThan: number): Promise<number> {
-    const ids = this.uploads.stale(olderThan);
+    const ids = this.uploads.stale(olderThan).filter((id) => !this.extracting.has(id));
     for (const id of ids) await forgetUpload(this.uploads, this.dataDir, id);
     return ids.length;
+  }
+
+  /**
+   * At start, nothing is being read: an upload a stop caught `extracting` can take its body again
+   * (what arrived whole is kept); trees half laid out and temporary contents are removed; an
+   * upload whose tree went missing is laid out again from its contents, or forgotten.
+   */
+  async recover(): Promise<void> {
+    this.uploads.resetExtracting();
+    await this.blobs.clearTmp();
+    await this.dataDir.removePartialTrees();
+    for (const upload of this.uploads.withTree()) {
+      if (existsSync(this.dataDir.tree(upload.tree))) continue;
+      try {
+        await layOut(this.dataDir.tree(upload.tree), this.uploads.get(upload.id)!.files, (sha) => this.blobs.path(sha));
+      } catch {
+        // A content is gone too: a session from it fails with its reason; an unused upload is dropped.
+        if (upload.state !== 'used') await forgetUpload(this.uploads, this.dataDir, upload.id);
+      }
+    }
   }
 
   /** Ctrl-C in `khd run`: the upload is dropped and a session started from it is stopped. */
@@ -162,6 +190,8 @@ export function checkManifest(req: CreateUploadRequest, limits: UploadLimits): v
     throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload has ${req.files.length} files; the limit is ${limits.maxFiles}: list what to leave out in .nsmlignore`);
   }
   const seen = new Map<string, string>();
+  /** Every folder the paths name, as the same key: a file of that name could not be laid out. */
+  const folders = new Map<string, string>();
   let total = 0;
   for (const f of req.files) {
     const problem = pathProblem(f.path, limits.maxDepth, limits.maxPathLength);
@@ -179,7 +209,17 @@ export function checkManifest(req: CreateUploadRequest, limits: UploadLimits): v
       throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `'${f.path}' is ${f.size} bytes; the limit for one file is ${limits.maxFileBytes}`);
     }
     seen.set(key, f.path);
+    const parts = f.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const folder = parts.slice(0, i).join('/');
+      const folderKey = folder.normalize('NFC').toLowerCase();
+      if (!folders.has(folderKey)) folders.set(folderKey, f.path);
+    }
     total += f.size;
+  }
+  for (const [key, path] of seen) {
+    const inside = folders.get(key);
+    if (inside !== undefined) throw new KhdError('KHD_UPLOAD_INVALID', `'${path}' is a file, and a folder of '${inside}': rename one`);
   }
   if (total > limits.maxTotalBytes) {
     throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload is ${total} bytes; the limit is ${limits.maxTotalBytes}: list what to leave out in .nsmlignore`);
