@@ -16,6 +16,7 @@ export const ERRORS = {
   KHD_BAD_CREDENTIALS: { status: 401, exit: EXIT.auth },
   KHD_TOKEN_EXPIRED: { status: 401, exit: EXIT.auth },
   KHD_LOGIN_LOCKED: { status: 429, exit: EXIT.auth },
+  KHD_TOO_MANY_REQUESTS: { status: 429, exit: EXIT.failure },
   KHD_FORBIDDEN: { status: 403, exit: EXIT.failure },
   KHD_NOT_FOUND: { status: 404, exit: EXIT.failure },
   KHD_SESSION_NOT_FOUND: { status: 404, exit: EXIT.failure },
@@ -59,6 +60,8 @@ export class KhdError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Sent as `Retry-After` (seconds): when trying again can succeed. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'KhdError';

@@ -31,7 +31,10 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
   app.addContentTypeParser(['application/gzip', 'application/x-tar'], (_request, _payload, done) => done(null));
 
   app.setErrorHandler((err: FastifyError | KhdError, request, reply) => {
-    if (err instanceof KhdError) return reply.status(err.status).send(errorBody(err.code, err.message));
+    if (err instanceof KhdError) {
+      if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
+      return reply.status(err.status).send(errorBody(err.code, err.message));
+    }
     if ((err as FastifyError).validation) {
       return reply.status(400).send(errorBody('KHD_BAD_REQUEST', `bad request: ${err.message}`));
     }

@@ -287,3 +287,24 @@ describe('parameters out of range', () => {
     }
   });
 });
+
+describe('login floods', () => {
+  it('answers a locked name with 429 and Retry-After, after exactly 5 password checks among 50 at once', async () => {
+    const login = () => raw('POST', '/api/v1/auth/login', { headers: { 'content-type': 'application/json' }, body: [Buffer.from(JSON.stringify({ user: 'flooded', password: 'guess' }))] });
+    const answers = await Promise.all(Array.from({ length: 50 }, login));
+    expect(answers.filter((a) => a.status === 401)).toHaveLength(5);
+    const locked = answers.filter((a) => a.status === 429);
+    expect(locked).toHaveLength(45);
+    expect(messageOf(locked[0]!).code).toBe('KHD_LOGIN_LOCKED');
+    const again = await new Promise<number>((resolve, reject) => {
+      const url = new URL(server.url);
+      const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/api/v1/auth/login', headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(Number(res.headers['retry-after']));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ user: 'flooded', password: 'guess' }));
+    });
+    expect(again).toBeGreaterThan(14 * 60);
+  });
+});

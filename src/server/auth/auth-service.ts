@@ -15,6 +15,21 @@ const DUMMY_HASH_PASSWORD = 'khd-no-such-user';
 /** Failed logins in a row that lock an account name, and for how long. */
 export const LOGIN_FAILURES_BEFORE_LOCK = 5;
 export const LOGIN_LOCK_MS = 15 * 60 * 1000;
+/**
+ * Failed logins from one client address (any names) before it waits out the same window: high
+ * enough for a room of participants behind one NAT mistyping at the start of a datathon.
+ */
+export const LOGIN_FAILURES_PER_CLIENT = 100;
+/** Password checks (scrypt: ~128 MiB and ~0.3 s each) run at once, and how many may wait for one. */
+export const PASSWORD_CHECKS_AT_ONCE = 2;
+export const PASSWORD_CHECKS_WAITING = 16;
+
+interface Attempts {
+  /** Attempts counted (before their check), since the last success or the end of a lock. */
+  count: number;
+  lockedUntil: number;
+  last: number;
+}
 
 export interface AuthOptions {
   scrypt?: typeof SCRYPT_PARAMS;
@@ -24,8 +39,12 @@ export interface AuthOptions {
 
 export class AuthService {
   private dummyHash: Promise<string> | undefined;
-  /** Failed logins per account name (also names that do not exist, so a lock reveals nothing). */
-  private readonly failures = new Map<string, { count: number; lockedUntil: number; last: number }>();
+  /** Login attempts per account name (also names that do not exist, so a lock reveals nothing). */
+  private readonly failures = new Map<string, Attempts>();
+  /** Login attempts per client address. */
+  private readonly clients = new Map<string, Attempts>();
+  private checking = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(
     private readonly accounts: AccountStore,
@@ -36,43 +55,63 @@ export class AuthService {
     return (this.options.now ?? Date.now)();
   }
 
-  async login(name: string, password: string): Promise<LoginResponse> {
-    this.checkLock(name);
+  /**
+   * Each attempt is counted, for the name and for the client, before its password is checked,
+   * in the same synchronous step as the lock is looked at: however many arrive at once, at most
+   * LOGIN_FAILURES_BEFORE_LOCK checks ever run for a name per window. Checks run a few at a
+   * time; past the queue the answer is 429 with Retry-After.
+   */
+  async login(name: string, password: string, client = 'local'): Promise<LoginResponse> {
+    this.count(this.failures, name, LOGIN_FAILURES_BEFORE_LOCK, (minutes, until) =>
+      new KhdError('KHD_LOGIN_LOCKED', `too many failed logins for '${name}': locked for ${minutes} more minute${minutes === 1 ? '' : 's'} (until ${until} UTC): try again then`, minutes * 60));
+    this.count(this.clients, client, LOGIN_FAILURES_PER_CLIENT, (minutes, until) =>
+      new KhdError('KHD_TOO_MANY_REQUESTS', `too many failed logins from this address: try again in ${minutes} minute${minutes === 1 ? '' : 's'} (at ${until} UTC)`, minutes * 60));
     const user = this.accounts.userByName(name);
-    this.dummyHash ??= hashPassword(DUMMY_HASH_PASSWORD, this.options.scrypt);
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await this.dummyHash));
-    if (!user || !ok) {
-      this.recordFailure(name);
-      throw new KhdError('KHD_BAD_CREDENTIALS', 'wrong user name or password');
-    }
+    const ok = await this.checkPassword(password, user?.passwordHash);
+    if (!user || !ok) throw new KhdError('KHD_BAD_CREDENTIALS', 'wrong user name or password');
     this.failures.delete(name);
+    this.clients.delete(client);
     const token = newToken();
     const expiresAt = this.accounts.addToken(user.id, token, this.options.tokenTtlMs ?? TOKEN_TTL_MS);
     return { token, expiresAt: new Date(expiresAt).toISOString(), me: toMe(user) };
   }
 
-  /** While locked, even the right password is refused: guessing gets 5 tries per 15 minutes. */
-  private checkLock(name: string): void {
-    const entry = this.failures.get(name);
-    if (!entry || entry.lockedUntil <= this.now()) return;
-    const minutes = Math.ceil((entry.lockedUntil - this.now()) / 60_000);
-    throw new KhdError(
-      'KHD_LOGIN_LOCKED',
-      `too many failed logins for '${name}': locked for ${minutes} more minute${minutes === 1 ? '' : 's'} (until ${new Date(entry.lockedUntil).toISOString().slice(11, 16)} UTC): try again then`,
-    );
+  /** scrypt a few at a time: a burst of logins queues instead of taking every core and all memory. */
+  private async checkPassword(password: string, hash: string | undefined): Promise<boolean> {
+    if (this.checking >= PASSWORD_CHECKS_AT_ONCE) {
+      if (this.waiting.length >= PASSWORD_CHECKS_WAITING) {
+        throw new KhdError('KHD_TOO_MANY_REQUESTS', 'the server is checking too many logins at once: try again in a moment', 1);
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.checking++;
+    try {
+      this.dummyHash ??= hashPassword(DUMMY_HASH_PASSWORD, this.options.scrypt);
+      return await verifyPassword(password, hash ?? (await this.dummyHash));
+    } finally {
+      this.checking--;
+      this.waiting.shift()?.();
+    }
   }
 
-  private recordFailure(name: string): void {
+  /**
+   * Counts one attempt for `key`, or refuses it while the key is locked. The count is kept
+   * until a success clears it; the limit'th attempt locks the key for LOGIN_LOCK_MS (even the
+   * right password is refused then: guessing gets `limit` tries per window).
+   */
+  private count(map: Map<string, Attempts>, key: string, limit: number, locked: (minutes: number, until: string) => KhdError): void {
     const now = this.now();
-    // Forget names whose last failure is older than a lock: the map cannot grow without end.
-    if (this.failures.size > 10_000) {
-      for (const [n, e] of this.failures) if (now - e.last > LOGIN_LOCK_MS) this.failures.delete(n);
+    // Forget keys whose last attempt is older than a lock: the map cannot grow without end.
+    if (map.size > 10_000) {
+      for (const [k, e] of map) if (now - e.last > LOGIN_LOCK_MS) map.delete(k);
     }
-    const entry = this.failures.get(name);
-    // A lock that is over gives the name a fresh count.
-    const lockOver = entry !== undefined && entry.count >= LOGIN_FAILURES_BEFORE_LOCK && entry.lockedUntil <= now;
-    const count = (lockOver ? 0 : (entry?.count ?? 0)) + 1;
-    this.failures.set(name, { count, last: now, lockedUntil: count >= LOGIN_FAILURES_BEFORE_LOCK ? now + LOGIN_LOCK_MS : 0 });
+    const entry = map.get(key);
+    if (entry && entry.lockedUntil > now) {
+      throw locked(Math.ceil((entry.lockedUntil - now) / 60_000), new Date(entry.lockedUntil).toISOString().slice(11, 16));
+    }
+    // A lock that is over gives the key a fresh count.
+    const count = (entry && entry.lockedUntil === 0 ? entry.count : 0) + 1;
+    map.set(key, { count, last: now, lockedUntil: count >= limit ? now + LOGIN_LOCK_MS : 0 });
   }
 
   authenticate(header: string | undefined): UserRow {

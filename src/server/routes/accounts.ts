@@ -31,7 +31,7 @@ const addUserSchema = {
 export function accountRoutes(services: Services): FastifyPluginAsync {
   return async (api) => {
     api.post<{ Body: LoginRequest }>('/auth/login', { schema: loginSchema }, async (request) =>
-      services.auth.login(request.body.user, request.body.password),
+      services.auth.login(request.body.user, request.body.password, request.ip),
     );
 
     api.register(async (authed) => {
