@@ -3,6 +3,7 @@
 // tokens. Each is refused, and what was there before is untouched.
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import { newToken } from '../../src/server/auth/tokens.js';
@@ -306,5 +307,40 @@ describe('login floods', () => {
       req.end(JSON.stringify({ user: 'flooded', password: 'guess' }));
     });
     expect(again).toBeGreaterThan(14 * 60);
+  });
+});
+
+describe('manifest bombs', () => {
+  /** A gzipped manifest that inflates to `mib` MiB of whitespace inside valid-looking JSON. */
+  async function bomb(mib: number): Promise<Buffer> {
+    const spaces = Buffer.alloc(1024 * 1024, 0x20);
+    const parts: Buffer[] = [];
+    const gzip = createGzip({ level: 9 });
+    gzip.on('data', (c: Buffer) => parts.push(c));
+    const done = new Promise((resolve) => gzip.on('end', resolve));
+    async function* body() {
+      yield Buffer.from('{"purpose":"session","files":[');
+      for (let i = 0; i < mib; i++) yield spaces;
+      yield Buffer.from(']}');
+    }
+    for await (const chunk of body()) if (!gzip.write(chunk)) await new Promise((r) => gzip.once('drain', r));
+    gzip.end();
+    await done;
+    return Buffer.concat(parts);
+  }
+
+  it('stops twelve at once where a participant’s manifest could end (413), without inflating them', async () => {
+    const body = await bomb(500);
+    expect(body.length).toBeLessThan(1024 * 1024);
+    const before = process.memoryUsage().rss;
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => raw('POST', '/api/v1/uploads', { token: kimToken, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: [body] })),
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(413);
+      expect(messageOf(answer).message).toContain('the manifest inflates to more than');
+    }
+    // Before the cap: 1.6 GB of RSS for one, 7.7 GB for twelve.
+    expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024);
   });
 });

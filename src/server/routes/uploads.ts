@@ -1,8 +1,10 @@
+import { Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
 import type { CreateUploadRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
+import { UPLOAD_LIMITS } from '../config.js';
 import type { Services } from '../services.js';
 
 const createSchema = {
@@ -33,6 +35,51 @@ const createSchema = {
 type IdParams = { Params: { id: string } };
 
 const MANIFEST_BODY_LIMIT = 512 * 1024 * 1024;
+/** A manifest entry's JSON beyond its path: size, mode, sha256, quotes and keys. */
+const ENTRY_OVERHEAD = 200;
+/**
+ * The most a manifest may inflate to: what the largest allowed session upload takes (20,000
+ * paths of at most 1,024 characters, about 24 MB); an admin's dataset manifest may be larger.
+ */
+const SESSION_MANIFEST_LIMIT = UPLOAD_LIMITS.session.maxFiles * (UPLOAD_LIMITS.session.maxPathLength + ENTRY_OVERHEAD);
+/** Manifests parsed at once, server-wide (each is held whole while JSON.parse reads it), and how many may wait. */
+export const MANIFESTS_AT_ONCE = 2;
+const MANIFESTS_WAITING = 32;
+
+let parsing = 0;
+const waiting: (() => void)[] = [];
+
+/** A slot to parse one manifest in; the release is idempotent. */
+async function manifestSlot(): Promise<() => void> {
+  if (parsing >= MANIFESTS_AT_ONCE) {
+    if (waiting.length >= MANIFESTS_WAITING) throw new KhdError('KHD_TOO_MANY_REQUESTS', 'the server is reading too many manifests at once: try again in a moment', 1);
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  }
+  parsing++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    parsing--;
+    waiting.shift()?.();
+  };
+}
+
+/** Counts what the body inflates to as it inflates, and stops it past `limit`. */
+class InflatedCap extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      const err = Object.assign(new Error(`the manifest inflates to more than ${this.limit} bytes, more than ${UPLOAD_LIMITS.session.maxFiles} files could need`), { statusCode: 413 });
+      return done(err);
+    }
+    done(null, chunk);
+  }
+}
 
 export function uploadRoutes(services: Services): FastifyPluginAsync {
   return async (api) => {
@@ -44,15 +91,26 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
       {
         schema: createSchema,
         bodyLimit: MANIFEST_BODY_LIMIT,
-        preParsing: async (request, _reply, payload) => {
-          if (request.headers['content-encoding'] !== 'gzip') return payload;
+        // Who sends it is known before a byte is read: a participant's manifest has a participant's limit.
+        onRequest: requireUser(services),
+        preParsing: async (request, reply, payload) => {
+          const release = await manifestSlot();
+          reply.raw.once('close', release);
+          const limit = request.user.admin ? MANIFEST_BODY_LIMIT : SESSION_MANIFEST_LIMIT;
+          const declared = Number(request.headers['content-length'] ?? 0);
+          if (request.headers['content-encoding'] !== 'gzip') {
+            if (declared > limit) throw Object.assign(new Error(`the manifest is ${declared} bytes, more than ${limit}`), { statusCode: 413 });
+            return payload.pipe(new InflatedCap(limit));
+          }
           delete request.headers['content-length'];
           const gunzip = createGunzip();
+          const cap = new InflatedCap(limit);
           gunzip.on('error', (err: Error & { statusCode?: number }) => {
             err.statusCode = 400;
             err.message = `the manifest is not valid gzip (${err.message})`;
+            cap.destroy(err);
           });
-          return payload.pipe(gunzip);
+          return payload.pipe(gunzip).pipe(cap);
         },
       },
       async (request, reply) => reply.status(201).send(await services.uploads.create(request.user, request.body)),
