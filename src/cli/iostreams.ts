@@ -14,6 +14,8 @@ export interface IOStreams {
   colorErr: boolean;
   out(text: string): void;
   err(text: string): void;
+  /** Resolves once stdout and stderr have room again: long output waits for a slow reader. */
+  drained(): Promise<void>;
 }
 
 function colorFor(isTTY: boolean, env: NodeJS.ProcessEnv): boolean {
@@ -21,6 +23,23 @@ function colorFor(isTTY: boolean, env: NodeJS.ProcessEnv): boolean {
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
   return isTTY && env.TERM !== 'dumb';
 }
+
+/**
+ * A reader that went away (`khd logs X | head -2`) ends the output quietly with exit 0, as
+ * `git log | head` ends without a word; any other write error is one.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (stream.listenerCount('error') === 0) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(0);
+    });
+  }
+  return stream;
+}
+
+const roomIn = (stream: NodeJS.WriteStream) =>
+  stream.writableNeedDrain ? new Promise<void>((resolve) => stream.once('drain', () => resolve())) : undefined;
 
 export function systemIO(env: NodeJS.ProcessEnv = process.env): IOStreams {
   // isatty() on the descriptors: touching process.stdin would open it, which costs start-up time.
@@ -41,8 +60,11 @@ export function systemIO(env: NodeJS.ProcessEnv = process.env): IOStreams {
     stderrIsTTY,
     colorOut: colorFor(stdoutIsTTY, env),
     colorErr: colorFor(stderrIsTTY, env),
-    out: (text) => void process.stdout.write(text),
-    err: (text) => void process.stderr.write(text),
+    out: (text) => void quietOnClosedPipe(process.stdout).write(text),
+    err: (text) => void quietOnClosedPipe(process.stderr).write(text),
+    drained: async () => {
+      await Promise.all([roomIn(process.stdout), roomIn(process.stderr)]);
+    },
   };
 }
 

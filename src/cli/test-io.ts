@@ -29,6 +29,7 @@ export function testIO(options: { input?: string; tty?: boolean } = {}): TestIO 
     colorErr: false,
     out: (text) => void chunks.out.push(text),
     err: (text) => void chunks.err.push(text),
+    drained: async () => {},
     stdoutText: () => chunks.out.join(''),
     stderrText: () => chunks.err.join(''),
   };

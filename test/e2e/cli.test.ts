@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,22 @@ describe('the khd binary', () => {
 
     const ps = await khd(['ps', '-a'], { env });
     expect(ps.stdout).toMatch(/admin\/hello_nsml\/1\s+\S.*main\.py\s+Exited \(0\)/);
+  });
+
+  it('`khd logs | head -2` ends quietly with exit 0 when the reader goes away', async () => {
+    const many = project({ 'main.py': 'for i in range(200000):\n    print("line", i)\n' });
+    try {
+      const run = await khd(['run', '-i'], { env, cwd: many.root });
+      expect(run.code, run.stderr).toBe(0);
+      const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+      const piped = execFileSync('bash', ['-c', `"${process.execPath}" "${KHD_BIN}" logs ${name} 2>"$1" | head -2; echo "\${PIPESTATUS[0]}"`, 'bash', join(work, 'logs-stderr')], {
+        env, encoding: 'utf8',
+      });
+      expect(piped).toBe('line 0\nline 1\n0\n');
+      expect(readFileSync(join(work, 'logs-stderr'), 'utf8')).toBe('');
+    } finally {
+      many.cleanup();
+    }
   });
 
   it('stop → rm on a running session', async () => {

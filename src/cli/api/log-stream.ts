@@ -9,6 +9,8 @@ export interface LogStreamOptions {
   follow: boolean;
   tail?: number;
   onRecord: (record: LogRecord) => void;
+  /** Resolves when what onRecord wrote has gone out: the stream is read no faster than the output is. */
+  drained?: () => Promise<void>;
   /** Told when the connection dropped and when it is back, so the user knows why output paused. */
   onReconnect?: (attempt: number, delayMs: number, reason: string) => void;
   sleep: (ms: number) => Promise<void>;
@@ -49,7 +51,10 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
       );
       // Decoded by the stream, so a character split between two chunks arrives whole.
       response.data.setEncoding('utf8');
-      for await (const chunk of response.data) parser.feed(chunk as string);
+      for await (const chunk of response.data) {
+        parser.feed(chunk as string);
+        await opts.drained?.();
+      }
       if (end || !opts.follow) return end;
     } catch (err) {
       if (opts.signal?.aborted) throw err;

@@ -48,6 +48,7 @@ export async function followLog(ctx: Context, name: SessionName, opts: LogsOptio
       follow: opts.follow ?? false,
       tail: opts.tail,
       onRecord: (record) => printRecord(ctx, record, opts),
+      drained: () => ctx.io.drained(),
       onReconnect: (attempt, delay, reason) =>
         ctx.io.err(`connection lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt})\n`),
       sleep: ctx.sleep,
