@@ -1,4 +1,5 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { backoff } from './retry.js';
 import { LOG_EVENT_END, type LogEnd, type LogRecord } from './types.js';
 
 /** Reconnecting to a log stream: a pause doubling from 0.25 s, at most 5 s. */
@@ -7,7 +8,7 @@ export const RECONNECT_MAX_MS = 5_000;
 
 /** The pause before the `attempt`-th reconnection in a row (1-based). */
 export function reconnectDelay(attempt: number): number {
-  return Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
+  return backoff(attempt, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
 }
 
 /**

@@ -11,6 +11,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly status: number,
+    /** The server's Retry-After, in milliseconds. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -64,12 +66,14 @@ export function toApiError(err: unknown, server: string): Error {
     if (err.code === 'ERR_CANCELED') return err;
     return new ConnectionError(server, err.code === 'ECONNABORTED' ? 'timed out' : (err.code ?? err.message));
   }
-  return apiErrorFromBody(err.response.status, err.response.statusText, err.response.data);
+  const retryAfter = Number(err.response.headers['retry-after']);
+  return apiErrorFromBody(err.response.status, err.response.statusText, err.response.data, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
 }
 
-export function apiErrorFromBody(status: number, statusText: string, data: unknown): ApiError {
+export function apiErrorFromBody(status: number, statusText: string, data: unknown, retryAfterMs?: number): ApiError {
   const body = data as Partial<ErrorBody> | undefined;
   const code = body?.error?.code;
-  if (isErrorCode(code)) return new ApiError(code, body!.error!.message, status);
-  return new ApiError('KHD_INTERNAL', `the server answered ${status} ${statusText}`, status);
+  if (isErrorCode(code)) return new ApiError(code, body!.error!.message, status, retryAfterMs);
+  const why = status === 503 ? 'the server is restarting or shutting down' : `the server answered ${status} ${statusText}`;
+  return new ApiError('KHD_INTERNAL', why, status, retryAfterMs);
 }

@@ -2,12 +2,16 @@ import { join } from 'node:path';
 import { EXIT } from '../../protocol/errors.js';
 import type { ManifestEntry, UploadPurpose } from '../../protocol/types.js';
 import type { IncludedFile } from '../../pack/scan.js';
+import { withRetries } from '../../protocol/retry.js';
+import { transient } from '../api/failures.js';
 import type { Api, Context } from '../context.js';
 import { CliError, SilentExit } from '../errors.js';
 import type { UploadProgress } from '../render/upload-progress.js';
 
-export const UPLOAD_ATTEMPTS = 5;
+/** Retries of an upload after its first try (docs/uploads.md): 0.5 s, 1 s, 2 s, 4 s, 8 s. */
+export const UPLOAD_RETRIES = 5;
 export const RETRY_BASE_MS = 500;
+const RETRY_MAX_MS = 8_000;
 
 export interface UploadTreeOptions {
   root: string;
@@ -21,12 +25,6 @@ export interface UploadHandle {
   /** Ctrl-C after this point: drops the upload, and stops a session already started from it. */
   cancel(): Promise<void>;
   release(): void;
-}
-
-/** A failure worth another try: the network, or the server (5xx, or going away). */
-function transient(err: unknown): boolean {
-  const e = err as Error & { status?: number };
-  return e.name === 'ConnectionError' || (e.name === 'ApiError' && (e.status ?? 0) >= 500);
 }
 
 /**
@@ -64,42 +62,45 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
   const byPath = new Map(manifest.map((m) => [m.path, m]));
   let packError: Error | undefined;
 
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const upload = await api.calls.createUpload({ purpose: opts.purpose, files: manifest });
-      current = upload.id;
-      // Ctrl-C while the manifest was on its way: this upload too is dropped.
-      if (controller.signal.aborted) await api.calls.cancelUpload(upload.id).catch(() => {});
-      const send = upload.send.map((p) => byPath.get(p)!);
-      const bytes = manifest.reduce((s, m) => s + m.size, 0);
-      if (attempt === 1) {
-        opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
-      }
-      if (send.length > 0) {
-        const { packStream, FileChangedError } = await import('../../pack/tar-stream.js');
-        changedClass = FileChangedError;
-        const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e), kept);
-        body.stream.on('error', (err) => (packError = err));
-        await api.calls.sendUpload(upload.id, body.stream, body.contentType, controller.signal);
-      }
-      opts.progress.uploaded();
-      return { id: upload.id, cancel, release };
-    } catch (err) {
-      if (cancelling) {
-        await cancelling;
-        throw new SilentExit(EXIT.interrupted);
-      }
-      // A file that changed under us is not a network problem: retrying would send it again.
-      const changed = changedClass && packError instanceof changedClass ? packError : undefined;
-      if (changed || attempt >= UPLOAD_ATTEMPTS || !transient(err)) {
-        release();
-        if (current) await api.calls.cancelUpload(current).catch(() => {});
-        if (changed) throw new CliError(changed.message);
-        throw err;
-      }
-      const delay = RETRY_BASE_MS * 2 ** (attempt - 1);
-      opts.progress.retry(attempt, delay, (err as Error).message);
-      await ctx.sleep(delay);
+  const attempt = async (n: number): Promise<UploadHandle> => {
+    const upload = await api.calls.createUpload({ purpose: opts.purpose, files: manifest });
+    current = upload.id;
+    // Ctrl-C while the manifest was on its way: this upload too is dropped.
+    if (controller.signal.aborted) await api.calls.cancelUpload(upload.id).catch(() => {});
+    const send = upload.send.map((p) => byPath.get(p)!);
+    const bytes = manifest.reduce((s, m) => s + m.size, 0);
+    if (n === 1) {
+      opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
     }
+    if (send.length > 0) {
+      const { packStream, FileChangedError } = await import('../../pack/tar-stream.js');
+      changedClass = FileChangedError;
+      const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e), kept);
+      body.stream.on('error', (err) => (packError = err));
+      await api.calls.sendUpload(upload.id, body.stream, body.contentType, controller.signal);
+    }
+    opts.progress.uploaded();
+    return { id: upload.id, cancel, release };
+  };
+  // A file that changed under us is not a network problem: retrying would send it again.
+  const changed = () => (changedClass && packError instanceof changedClass ? packError : undefined);
+  try {
+    // Each retry asks the server again what it lacks: what already arrived is not sent twice.
+    return await withRetries(attempt, {
+      retries: UPLOAD_RETRIES, baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS, sleep: ctx.sleep,
+      retryable: (err) => !cancelling && !changed() && transient(err),
+      asksFor: (err) => (err as { retryAfterMs?: number }).retryAfterMs,
+      onRetry: (n, delay, err) => opts.progress.retry(n, delay, (err as Error).message),
+    });
+  } catch (err) {
+    if (cancelling) {
+      await cancelling;
+      throw new SilentExit(EXIT.interrupted);
+    }
+    release();
+    if (current) await api.calls.cancelUpload(current).catch(() => {});
+    const fileChanged = changed();
+    if (fileChanged) throw new CliError(fileChanged.message);
+    throw err;
   }
 }

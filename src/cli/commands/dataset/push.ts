@@ -35,10 +35,13 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
   const progress = await createUploadProgress(ctx.io);
   const upload = await uploadTree(ctx, api, { root, files: scan.included, purpose: 'dataset', progress }).finally(() => progress.done());
   try {
-    const info = await api.calls.pushDataset({
-      name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
-      private: opts.private, description: opts.message, labels: opts.label, visible: opts.visible, ...options,
-    });
+    const { whileAway } = await import('../../api/failures.js');
+    const info = await whileAway(ctx, 'pushing the dataset', () =>
+      api.calls.pushDataset({
+        name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
+        private: opts.private, description: opts.message, labels: opts.label, visible: opts.visible, ...options,
+      }),
+    );
     ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n${describeLayout(info)}`);
   } finally {
     upload.release();

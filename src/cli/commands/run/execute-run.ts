@@ -89,10 +89,14 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
   );
   let session: SessionInfo;
   try {
-    session = await api.calls.run({
-      upload: upload.id, dataset: opts.dataset ?? null, entry: opts.entry, args: parsed.args, gpus: opts.gpus,
-      cpus: opts.cpus, memory: parsed.memory, shmSize: parsed.shmSize, memo: opts.memo ?? '',
-    });
+    // A server that restarts between the upload and the start keeps the upload: the start waits for it.
+    const { whileAway } = await import('../../api/failures.js');
+    session = await whileAway(ctx, 'starting the session', () =>
+      api.calls.run({
+        upload: upload.id, dataset: opts.dataset ?? null, entry: opts.entry, args: parsed.args, gpus: opts.gpus,
+        cpus: opts.cpus, memory: parsed.memory, shmSize: parsed.shmSize, memo: opts.memo ?? '',
+      }),
+    );
   } finally {
     upload.release();
   }

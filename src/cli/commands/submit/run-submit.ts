@@ -13,7 +13,8 @@ export async function runSubmit(session: string, checkpoint: string, opts: Submi
   if (!checkpoint.trim()) throw new UsageError(`give the checkpoint to submit, e.g. best (khd model ls ${session} lists them)`);
   const api = await ctx.api();
   const started = ctx.clock();
-  let submit = await api.calls.submit({ session, checkpoint, test: opts.test ?? false });
+  const { whileAway, transient } = await import('../../api/failures.js');
+  let submit = await whileAway(ctx, 'submitting', () => api.calls.submit({ session, checkpoint, test: opts.test ?? false }));
   ctx.io.err(`${opts.test ? 'Test submit' : 'Submit'} of ${submit.source} ${submit.checkpoint} to ${submit.dataset}${opts.test ? ' (public sample; does not count)' : ''}\n`);
   const stop = ctx.onInterrupt(() => {
     ctx.io.err(`\nstopped watching; the submit goes on (khd dataset submits ${submit.dataset})\n`);
@@ -34,7 +35,9 @@ export async function runSubmit(session: string, checkpoint: string, opts: Submi
       if (submit.stage === 'scoring' || submit.inferSeconds !== null) say('scoring', `✓ inferred in ${(submit.inferSeconds ?? 0).toFixed(1)} s\n… scoring`);
       if (submit.status !== 'evaluating') break;
       await ctx.sleep(SUBMIT_POLL_MS);
-      submit = await api.calls.getSubmit(submit.id);
+      // The submit goes on while the server restarts: its stages are followed again by its id.
+      const id = submit.id;
+      submit = await whileAway(ctx, `following submit ${id}`, () => api.calls.getSubmit(id), transient);
     }
     await output;
   } finally {
