@@ -42,6 +42,14 @@ describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => 
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
+  it.each([0, 5, 20])('a stop %i ms after the launch reaches the code: it ends long before the SIGKILL grace', async (afterMs) => {
+    // A grace far longer than the test may take: only a stop that reached the code ends it in time.
+    const { execution } = run(make({ stopGraceMs: 120_000 }), 'import time\ntime.sleep(300)\n');
+    if (afterMs === 0) execution.stop();
+    else setTimeout(() => execution.stop(), afterMs);
+    expect((await execution.result).stopped).toBe(true);
+  }, 60_000);
+
   it('lets code that handles SIGTERM finish its work on stop (e.g. save a checkpoint)', async () => {
     const code = [
       'import signal, sys, time',
