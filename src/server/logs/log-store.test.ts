@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../protocol/types.js';
-import { LogStore, MAX_LOG_LINE_CHARS, type LogCursor } from './log-store.js';
+import { INDEX_EVERY, LogStore, MAX_LOG_LINE_CHARS, type LogCursor } from './log-store.js';
 
 let dir: string;
 let store: LogStore;
@@ -86,5 +86,51 @@ describe('LogStore', () => {
     stop();
     store.append(3, 'stdout', ['ignored after close']);
     expect(calls).toBe(2);
+  });
+
+  describe('the index', () => {
+    const N = INDEX_EVERY * 5 + 17;
+    async function longLog(id: number): Promise<void> {
+      await store.open(id);
+      // In batches of uneven sizes, so index entries fall inside batches and between them.
+      for (let i = 0; i < N; i += 333) store.append(id, 'stdout', Array.from({ length: Math.min(333, N - i) }, (_, j) => `line ${i + j + 1}`));
+    }
+
+    it('seeks a tail or a resume to within one block, for any id, and reads exactly the later records', async () => {
+      await longLog(3);
+      for (const after of [0, 1, INDEX_EVERY - 1, INDEX_EVERY, INDEX_EVERY + 1, 3 * INDEX_EVERY + 5, N - 1, N]) {
+        const cursor = store.cursorAfter(3, after);
+        // The seek lands on the block holding the next record: at most INDEX_EVERY records to skip.
+        const skipped = (await readAll(3, { ...cursor, id: -1 })).filter((r) => r.id <= after).length;
+        expect(skipped, String(after)).toBeLessThanOrEqual(INDEX_EVERY);
+        const records = await readAll(3, cursor);
+        expect(records.map((r) => r.id)).toEqual(Array.from({ length: N - after }, (_, i) => after + i + 1));
+        expect(records[0]?.line ?? null).toBe(after < N ? `line ${after + 1}` : null);
+      }
+    });
+
+    it('counts a closed log, and a log written before there was an index, without losing a record', async () => {
+      await longLog(4);
+      store.close(4);
+      expect(await new LogStore(dir, Date.now).count(4)).toBe(N);
+      rmSync(store.indexFile(4));
+      const rebuilt = new LogStore(dir, Date.now);
+      expect(await rebuilt.count(4)).toBe(N);
+      expect(statSync(store.indexFile(4)).size).toBe(Math.ceil(N / INDEX_EVERY) * 8);
+      expect((await readAll(4, rebuilt.cursorAfter(4, N - 2))).map((r) => r.line)).toEqual([`line ${N - 1}`, `line ${N}`]);
+    });
+
+    it('drops a last line a crash cut short, and numbers on from the last whole record', async () => {
+      await longLog(5);
+      store.close(5);
+      appendFileSync(store.file(5), '{"id":99999,"ts":"2026');
+      const again = new LogStore(dir, Date.now);
+      await again.open(5);
+      again.append(5, 'stderr', ['after the crash']);
+      again.close(5);
+      const last = readFileSync(store.file(5), 'utf8').trimEnd().split('\n').at(-1)!;
+      expect(JSON.parse(last)).toMatchObject({ id: N + 1, line: 'after the crash' });
+      expect(await new LogStore(dir, Date.now).count(5)).toBe(N + 1);
+    });
   });
 });

@@ -1,18 +1,32 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogRecord, LogStream } from '../../protocol/types.js';
 
 /** A line longer than this is split, so one runaway print cannot make a record unbounded. */
 export const MAX_LOG_LINE_CHARS = 16 * 1024;
 
+/** One index entry per this many records: where record k·INDEX_EVERY + 1 starts. */
+export const INDEX_EVERY = 1024;
+
+interface Writer {
+  fd: number;
+  /** Records in the log, and its size in bytes. */
+  count: number;
+  size: number;
+  /** The index file, appended to as records cross each INDEX_EVERY. */
+  indexFd: number;
+}
+
 /**
  * Each session's log is an append-only file of JSON lines, one record per line; a record's id is
  * its 1-based line number. A record is on disk (written synchronously) before anyone is told about
- * it, so what a client was sent survives a server restart.
+ * it, so what a client was sent survives a server restart. Beside it, a sparse index (8 bytes per
+ * INDEX_EVERY records) says where every INDEX_EVERY-th record starts: a tail, a resume and a
+ * count seek there and read at most INDEX_EVERY records, however long the log.
  */
 export class LogStore {
-  private readonly writers = new Map<number, { fd: number; count: number }>();
+  private readonly writers = new Map<number, Writer>();
   private readonly events = new EventEmitter();
 
   constructor(
@@ -26,33 +40,53 @@ export class LogStore {
     return join(this.dir, `${sessionId}.log`);
   }
 
-  /** Opens the session's log for appending; the count of existing records is recovered from disk. */
+  indexFile(sessionId: number): string {
+    return join(this.dir, `${sessionId}.idx`);
+  }
+
+  /**
+   * Opens the session's log for appending: its count, size and index are recovered from disk,
+   * and a last line a crash cut short is dropped, so the next record starts on a line of its own.
+   */
   async open(sessionId: number): Promise<void> {
     if (this.writers.has(sessionId)) return;
-    const count = await this.count(sessionId);
-    this.writers.set(sessionId, { fd: openSync(this.file(sessionId), 'a', 0o600), count });
+    const cursor = await this.end(sessionId);
+    const fd = openSync(this.file(sessionId), 'a', 0o600);
+    if (fstatSync(fd).size > cursor.offset) ftruncateSync(fd, cursor.offset);
+    this.writers.set(sessionId, { fd, count: cursor.id, size: cursor.offset, indexFd: openSync(this.indexFile(sessionId), 'a', 0o600) });
   }
 
   append(sessionId: number, stream: LogStream, lines: string[]): void {
     const w = this.writers.get(sessionId);
     if (!w || lines.length === 0) return;
     const ts = new Date(this.now()).toISOString();
-    let text = '';
+    const chunks: Buffer[] = [];
+    const starts: number[] = [];
+    let size = w.size;
     for (const whole of lines) {
       for (let i = 0; i === 0 || i < whole.length; i += MAX_LOG_LINE_CHARS) {
         w.count += 1;
+        if ((w.count - 1) % INDEX_EVERY === 0) starts.push(size);
         const record: LogRecord = { id: w.count, ts, stream, line: whole.slice(i, i + MAX_LOG_LINE_CHARS) };
-        text += `${JSON.stringify(record)}\n`;
+        const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
+        chunks.push(bytes);
+        size += bytes.length;
       }
     }
-    writeSync(w.fd, text);
+    writeSync(w.fd, Buffer.concat(chunks));
+    w.size = size;
+    // After the records it points into: an entry never names bytes that are not on disk.
+    if (starts.length > 0) writeSync(w.indexFd, offsets(starts));
     this.events.emit(`append:${sessionId}`, w.count);
   }
 
   /** Closes the log and wakes every follower so it can send the end of the stream. */
   close(sessionId: number): void {
     const w = this.writers.get(sessionId);
-    if (w) closeSync(w.fd);
+    if (w) {
+      closeSync(w.fd);
+      closeSync(w.indexFd);
+    }
     this.writers.delete(sessionId);
     this.events.emit(`end:${sessionId}`);
   }
@@ -60,6 +94,7 @@ export class LogStore {
   remove(sessionId: number): void {
     this.close(sessionId);
     rmSync(this.file(sessionId), { force: true });
+    rmSync(this.indexFile(sessionId), { force: true });
   }
 
   /** Calls `listener` on every append to or end of the session's log; returns the unsubscribe. */
@@ -75,9 +110,45 @@ export class LogStore {
   async count(sessionId: number): Promise<number> {
     const open = this.writers.get(sessionId);
     if (open) return open.count;
-    const cursor: LogCursor = { offset: 0, id: 0 };
-    for await (const _ of this.read(sessionId, cursor)) void _;
-    return cursor.id;
+    return (await this.end(sessionId)).id;
+  }
+
+  /** A cursor from which `read` yields the records after `id`, found through the index: no scan from the start. */
+  cursorAfter(sessionId: number, id: number): LogCursor {
+    const starts = this.index(sessionId);
+    const block = Math.min(Math.floor(id / INDEX_EVERY), starts.length - 1);
+    return block < 0 ? { offset: 0, id } : { offset: starts[block]!, id };
+  }
+
+  /** The cursor after the last whole record: the count and the size a writer continues from. */
+  private async end(sessionId: number): Promise<LogCursor> {
+    const starts = this.index(sessionId);
+    const last = starts.length - 1;
+    const cursor: LogCursor = last < 0 ? { offset: 0, id: 0 } : { offset: starts[last]!, id: last * INDEX_EVERY };
+    const more: number[] = [];
+    // Each record read starts where the one before it ended.
+    let start = cursor.offset;
+    for await (const record of this.read(sessionId, cursor)) {
+      // The record at the last entry is read again: its entry is there already.
+      if ((record.id - 1) % INDEX_EVERY === 0 && (record.id - 1) / INDEX_EVERY > last) more.push(start);
+      start = cursor.offset;
+    }
+    // Entries a stop kept from the index (or a log from before there was one) are added now.
+    if (more.length > 0) writeFileSync(this.indexFile(sessionId), offsets(more), { flag: 'a', mode: 0o600 });
+    return cursor;
+  }
+
+  /** Where each INDEX_EVERY-th record starts. */
+  private index(sessionId: number): number[] {
+    let data: Buffer;
+    try {
+      data = readFileSync(this.indexFile(sessionId));
+    } catch {
+      return [];
+    }
+    const starts: number[] = [];
+    for (let i = 0; i + 8 <= data.length; i += 8) starts.push(Number(data.readBigUInt64LE(i)));
+    return starts;
   }
 
   /**
@@ -122,3 +193,9 @@ export interface LogCursor {
 }
 
 const READ_CHUNK_BYTES = 64 * 1024;
+
+function offsets(values: number[]): Buffer {
+  const buffer = Buffer.alloc(values.length * 8);
+  values.forEach((v, i) => buffer.writeBigUInt64LE(BigInt(v), i * 8));
+  return buffer;
+}

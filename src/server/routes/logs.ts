@@ -43,7 +43,8 @@ export function logRoutes(services: Services): FastifyPluginAsync {
       if (lastId !== undefined && lastId > count) {
         throw new KhdError('KHD_BAD_REQUEST', `Last-Event-ID ${lastId} is past the end of the log (${count} lines)`);
       }
-      const cursor: LogCursor = { offset: 0, id: lastId ?? (tail !== undefined ? Math.max(0, count - tail) : 0) };
+      // Found through the log's index: a tail or a resume does not read the log from its start.
+      const cursor: LogCursor = services.logs.cursorAfter(session.id, lastId ?? (tail !== undefined ? Math.max(0, count - tail) : 0));
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
