@@ -22,7 +22,10 @@ export function newRootCommand(ctx: Context): Command {
   const program = new Command('khd')
     .description('Train on datasets you cannot download, the NSML way: khd run, khd logs, khd submit')
     .version(VERSION, '-v, --version')
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    // Options after a command are the command's (`khd server backup --data-dir D`), as commander
+    // needs this set at every level above a subcommand that shares an option name.
+    .enablePositionalOptions();
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,

@@ -42,7 +42,7 @@ export async function walk(
   root: string,
   rel: string,
   limits: WalkLimits,
-  visit: (entry: Entry, parent: FileHandle, name: string) => Promise<void> | void,
+  visit: (entry: Entry, parent: FileHandle, name: string) => Promise<void | 'skip'> | void | 'skip',
 ): Promise<number> {
   const label = rel || '.';
   const maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -54,8 +54,8 @@ export async function walk(
       }
       const path = prefix ? `${prefix}/${name}` : name;
       const kind = kindOf(stat);
-      await visit({ path, kind, stat }, dir, name);
-      if (kind !== 'directory') continue;
+      // A folder the visitor skips is not entered.
+      if ((await visit({ path, kind, stat }, dir, name)) === 'skip' || kind !== 'directory') continue;
       if (depth >= maxDepth) throw new UntrustedFileError(path, 'too-many-files', `'${path}' is more than ${maxDepth} folders deep`);
       const sub = await openFolderAt(dir, name, path);
       try {
@@ -157,4 +157,40 @@ export async function snapshot(root: string, rel: string, dest: string | null, l
     }
   });
   return { bytes, files };
+}
+
+/**
+ * A backup's copy of the folder `rel` of `root` into `dest`: folders and regular files, through
+ * the same reader (nothing followed, nothing but regular files opened, so a FIFO cannot hang
+ * it); links and anything else are left out and named, as are the folders `leave` names.
+ */
+export async function mirror(root: string, rel: string, dest: string, leave: (path: string) => boolean, limits: WalkLimits): Promise<{ bytes: number; files: number; leftOut: string[] }> {
+  let bytes = 0;
+  let files = 0;
+  const leftOut: string[] = [];
+  await mkdir(dest, { recursive: true, mode: 0o755 });
+  await walk(root, rel, limits, async (e, parent, name) => {
+    if (leave(e.path)) return 'skip';
+    if (e.kind === 'directory') {
+      await mkdir(join(dest, e.path), { mode: 0o755 });
+      return;
+    }
+    if (e.kind !== 'file') {
+      leftOut.push(e.path);
+      return;
+    }
+    let source: FileHandle | undefined;
+    try {
+      source = (await openFileAt(parent, name, e.path)).handle;
+      bytes += (await copyOpen(source, join(dest, e.path), Number.MAX_SAFE_INTEGER)) ?? 0;
+      files++;
+    } catch (err) {
+      // Swapped for something else, or gone, since it was listed: a running session's file.
+      if (!(err instanceof UntrustedFileError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      leftOut.push(e.path);
+    } finally {
+      await source?.close();
+    }
+  });
+  return { bytes, files, leftOut };
 }

@@ -39,7 +39,17 @@ export function defaultDataDir(env: NodeJS.ProcessEnv): string {
 }
 
 export function newServerCommand(ctx: Context): Command {
-  return new Command('server')
+  // `khd server backup --data-dir D`: the option after the subcommand is the subcommand's.
+  const server = new Command('server').enablePositionalOptions();
+  server
+    .command('backup <dest>')
+    .description("copy a data dir while its server runs: the database (SQLite's online backup) and the files it names")
+    .option('--data-dir <dir>', 'the data dir to copy (default: $XDG_DATA_HOME/khd)')
+    .action(async (dest: string, opts: { dataDir?: string }) => {
+      const { runBackup } = await import('./backup.js');
+      await runBackup(dest, opts.dataDir ?? defaultDataDir(ctx.env), ctx);
+    });
+  return server
     .description('run the session server in the foreground (embedded SQLite, local sandboxed sessions)')
     .option('--host <host>', 'address to listen on', DEFAULT_HOST)
     .option('--port <port>', 'port to listen on (0 picks a free one)', parseWhole(0), DEFAULT_PORT)
