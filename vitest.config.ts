@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+const EXECUTOR_RUNS = 'src/server/executor/local-executor.test.ts';
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Integration and end-to-end tests start real servers and Python sessions: give them time,
     // and keep to the machine's two cores.
     testTimeout: 60_000,
@@ -11,5 +12,13 @@ export default defineConfig({
     // slower CI machine waits longer instead of failing.
     expect: { poll: { timeout: 10_000 } },
     maxWorkers: 2,
+    // One run of all of them is `npm test`; `npm run test:unit` is the fast loop (no server).
+    projects: [
+      // The executor's own tests run real Python in real sandboxes (~45 s): with the integration tests.
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: [EXECUTOR_RUNS] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts', EXECUTOR_RUNS] } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
+      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
+    ],
   },
 });
