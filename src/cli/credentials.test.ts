@@ -24,9 +24,8 @@ describe('credentials', () => {
     };
     const keyring = async () => ({ AsyncEntry: hanging }) as unknown as typeof import('@napi-rs/keyring');
     const creds = new Credentials(new Config(env), env, keyring, 200);
-    const started = Date.now();
+    // The keychain never answers: only the 0.2 s limit lets set() return at all.
     const where = await creds.set(SERVER, 'khd_token');
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(where).toEqual({ kind: 'file', path: join(dir, 'credentials.json'), why: 'the OS keychain is not usable here (it did not answer within 0.2 s)' });
     expect(statSync(join(dir, 'credentials.json')).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8'))).toEqual({ [SERVER]: 'khd_token' });

@@ -115,12 +115,18 @@ describe('the khd binary', () => {
   it('after a crash of the server, a session that was running is Failed with the reason', async () => {
     const run = await khd(['run', '-a', '100000 0.05 crash-marker'], { env, cwd: ticker.root });
     const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
-    await new Promise((r) => setTimeout(r, 500));
+    // Running for real: its first tick is in the log.
+    await expect.poll(async () => (await khd(['logs', name], { env })).stdout).toContain('tick');
     server.child.kill('SIGKILL');
     await exited(server.child);
     // The session dies with the server: nothing of it is left running.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(() => execFileSync('pgrep', ['-f', 'crash-marker'])).toThrow();
+    await expect.poll(() => {
+      try {
+        return execFileSync('pgrep', ['-f', 'crash-marker'], { encoding: 'utf8' });
+      } catch {
+        return 'none';
+      }
+    }).toBe('none');
 
     // Same port, so the stored login (kept per server URL) still applies.
     server = await spawnServer(join(work, 'data'), env, ['--port', new URL(server.url).port]);

@@ -29,3 +29,23 @@ export function sendPartialUpload(url: string, token: string, id: string, files:
     });
   });
 }
+
+/**
+ * Resolves once the server is done with a cut-off body: the upload is back to `receiving`, so
+ * what arrived whole is committed and nothing of it is still being read. The event to wait for
+ * after a cut, instead of a pause.
+ */
+export async function untilReceivingAgain(services: { db: { prepare(sql: string): { get(id: string): unknown } } }, id: string): Promise<void> {
+  const { expect } = await import('vitest');
+  await expect.poll(() => (services.db.prepare('SELECT state FROM uploads WHERE id = ?').get(id) as { state: string }).state).toBe('receiving');
+}
+
+/** Resolves once the server holds the content of each of `bodies` (the blob files exist). */
+export async function untilStored(dataDir: string, bodies: string[]): Promise<void> {
+  const [{ expect }, { createHash }, { existsSync }, { join }] = await Promise.all([import('vitest'), import('node:crypto'), import('node:fs'), import('node:path')]);
+  const paths = bodies.map((b) => {
+    const sha = createHash('sha256').update(b).digest('hex');
+    return join(dataDir, 'blobs', sha.slice(0, 2), sha);
+  });
+  await expect.poll(() => paths.every((p) => existsSync(p))).toBe(true);
+}

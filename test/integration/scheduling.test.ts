@@ -5,7 +5,7 @@ import { EXIT } from '../../src/protocol/errors.js';
 import type { SessionInfo } from '../../src/protocol/types.js';
 import { treeKey } from '../../src/server/uploads/trees.js';
 import { manifestOf } from '../helpers/craft-tar.js';
-import { createUpload, sendPartialUpload } from '../helpers/raw-upload.js';
+import { createUpload, sendPartialUpload, untilReceivingAgain } from '../helpers/raw-upload.js';
 import { project } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -89,7 +89,7 @@ describe('an upload cut off midway', () => {
     const files = { 'main.py': 'print(1)\n', 'big.bin': 'b'.repeat(2_000_000) };
     const { id } = await createUpload(server.url, token, files);
     await sendPartialUpload(server.url, token, id, files, 0.5);
-    await new Promise((r) => setTimeout(r, 200));
+    await untilReceivingAgain(server.services, id);
     // Nothing was laid out: not this upload's tree, and no half-written one.
     expect(existsSync(join(server.dataDir, 'trees', treeKey(manifestOf(files))))).toBe(false);
     expect(readdirSync(join(server.dataDir, 'trees')).filter((f) => f.startsWith('.partial-'))).toEqual([]);

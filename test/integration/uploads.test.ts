@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
 import { manifestOf } from '../helpers/craft-tar.js';
-import { createUpload, sendPartialUpload } from '../helpers/raw-upload.js';
+import { createUpload, sendPartialUpload, untilReceivingAgain, untilStored } from '../helpers/raw-upload.js';
 import { project } from '../helpers/projects.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -83,7 +83,7 @@ describe('uploads that send only what changed', () => {
     const token = kim.token();
     const { id } = await createUpload(server.url, token, files);
     await sendPartialUpload(server.url, token, id, files, 0.6);
-    await new Promise((r) => setTimeout(r, 200));
+    await untilReceivingAgain(server.services, id);
     const resumed = await kim.khd(['run', '-i'], { cwd: root });
     expect(planOf(resumed.stderr)).toMatch(/^3 files, .*: 1 file \(\d+\.\d KB\) to send, the rest already on the server$/);
     expect(resumed.stderr).toContain('b.bin');
@@ -165,7 +165,8 @@ describe('a server restarted in the middle of an upload', () => {
     const root = newProject(files);
     const { id } = await createUpload(own.url, p.token(), files);
     const put = sendPartialUpload(own.url, p.token(), id, files, 0.5, true);
-    await new Promise((r) => setTimeout(r, 200));
+    // What the half sent holds whole (the tar sends files in manifest order) is on disk.
+    await untilStored(own.dataDir, [files['main.py'], files['first.txt']]);
     const port = new URL(own.url).port;
     own.app.server.closeAllConnections();
     await own.close();

@@ -38,8 +38,8 @@ describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => 
     execution.stop();
     const result = await execution.result;
     expect(result.stopped).toBe(true);
+    // Not before the grace period: the code had its chance to exit on SIGTERM.
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it.each([0, 5, 20])('a stop %i ms after the launch reaches the code: it ends long before the SIGKILL grace', async (afterMs) => {
@@ -112,11 +112,9 @@ describe.each(Object.entries(executors))('limits (%s)', (kind, makeExecutor) => 
       '        os._exit(0)',
       'time.sleep(30)',
     ].join('\n');
-    const started = Date.now();
     const { execution } = run(makeExecutor(), code, [], { memoryBytes: 128 * 1024 ** 2 });
-    const result = await execution.result;
-    expect(result.limit).toBe('out of memory (limit 128 MB)');
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // Ended by the limit (the workers would sleep 30 s): the reason says so.
+    expect((await execution.result).limit).toBe('out of memory (limit 128 MB)');
   });
 
   it('ends only the session over its limit when several run at once', async () => {
