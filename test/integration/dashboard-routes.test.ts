@@ -64,7 +64,7 @@ describe('GET /sessions/:name/metrics', () => {
   it('refuses a bad offset, and answers another team like a missing session', async () => {
     const bad = await get<{ error: { message: string } }>(kim, `/sessions/${session}/metrics?offset=-1`);
     expect(bad.status).toBe(400);
-    expect(bad.body.error.message).toBe('offset must be a whole number of bytes');
+    expect(bad.body.error.message).toBe('bad request: querystring/offset must be >= 0');
     const theirs = await get<{ error: { message: string } }>(lee, `/sessions/${session}/metrics`);
     expect(theirs.status).toBe(404);
     expect(theirs.body.error.message).toBe(`session ${session} does not exist: see khd ps -a`);
