@@ -3,6 +3,7 @@
 // docs/performance.md come from the full size. Nothing here is asserted.
 import { benchDashboard } from './dashboard.mjs';
 import { benchHostile } from './hostile.mjs';
+import { benchLogs } from './logs.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchUploads } from './uploads.mjs';
 
@@ -15,6 +16,10 @@ const SCALES = {
     tree: { textFiles: 4990, textBytes: 50 * MB, binaries: 10, binaryBytes: 15 * MB },
     // 1.0 GB (decimal): just under the default 1 GiB session limit.
     bigTree: { textFiles: 10, textBytes: MB, binaries: 8, binaryBytes: 119 * MB },
+    followers: 100,
+    lineRate: 1000,
+    fanOutSeconds: 10,
+    logLines: 1_000_000,
   },
   small: {
     runs: 3,
@@ -22,6 +27,10 @@ const SCALES = {
     diskLimitMb: 128,
     tree: { textFiles: 200, textBytes: 2 * MB, binaries: 2, binaryBytes: 2 * MB },
     bigTree: { textFiles: 10, textBytes: MB, binaries: 2, binaryBytes: 8 * MB },
+    followers: 5,
+    lineRate: 200,
+    fanOutSeconds: 1,
+    logLines: 5000,
   },
 };
 
@@ -35,6 +44,7 @@ for (const r of benchStartup(scale.runs)) {
 rows.push(...(await benchUploads(scale)));
 rows.push(...(await benchDashboard(scale.pageRuns)));
 rows.push(...(await benchHostile(scale)));
+rows.push(...(await benchLogs(scale)));
 
 const cols = ['name', 'khd', 'baseline', 'ratio', 'target'];
 const cell = (r, c) => (c === 'ratio' ? `${r.ratio.toFixed(3)}×` : String(r[c]));

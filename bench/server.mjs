@@ -15,7 +15,7 @@ export async function startBenchServer(work, flags = []) {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   const url = await new Promise((resolve) => child.stdout.on('data', (c) => /listening on (\S+)/.test(c) && resolve(/listening on (\S+)/.exec(c)[1])));
-  return { url, sandboxed: sandbox.length === 0, stop: () => child.kill('SIGTERM') };
+  return { url, pid: child.pid, sandboxed: sandbox.length === 0, stop: () => child.kill('SIGTERM') };
 }
 
 /**

@@ -27,6 +27,11 @@ describe('npm run bench (small)', () => {
       'dashboard: session page, 1,000 lines, 2 charts',
       'khd ps beside a 20 GiB sparse events file',
       expect.stringMatching(/^disk written before the stop, at \d+\.\d+ GB\/s$/),
+      'log fan-out: 5 followers × 200 lines/s, print to follower',
+      'log fan-out: server CPU and peak RSS',
+      'one follower reads a 5,000-line log',
+      'khd logs --tail 1 on a 5,000-line log',
+      '/info while 10 clients tail that log',
     ]);
     expect(stdout).toMatch(/\d+\.\d{3}×/);
   }, 200_000);

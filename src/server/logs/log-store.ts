@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogRecord, LogStream } from '../../protocol/types.js';
 
@@ -27,6 +27,8 @@ interface Writer {
  */
 export class LogStore {
   private readonly writers = new Map<number, Writer>();
+  /** Counts of closed logs, by the size they were counted at. */
+  private readonly counts = new Map<number, { size: number; count: number }>();
   private readonly events = new EventEmitter();
 
   constructor(
@@ -93,6 +95,7 @@ export class LogStore {
 
   remove(sessionId: number): void {
     this.close(sessionId);
+    this.counts.delete(sessionId);
     rmSync(this.file(sessionId), { force: true });
     rmSync(this.indexFile(sessionId), { force: true });
   }
@@ -110,14 +113,20 @@ export class LogStore {
   async count(sessionId: number): Promise<number> {
     const open = this.writers.get(sessionId);
     if (open) return open.count;
-    return (await this.end(sessionId)).id;
+    // A closed log changes only by being removed or reopened: its count is kept for its size.
+    const size = statSync(this.file(sessionId), { throwIfNoEntry: false })?.size ?? 0;
+    const known = this.counts.get(sessionId);
+    if (known?.size === size) return known.count;
+    const end = await this.end(sessionId);
+    this.counts.set(sessionId, { size, count: end.id });
+    return end.id;
   }
 
   /** A cursor from which `read` yields the records after `id`, found through the index: no scan from the start. */
   cursorAfter(sessionId: number, id: number): LogCursor {
     const starts = this.index(sessionId);
     const block = Math.min(Math.floor(id / INDEX_EVERY), starts.length - 1);
-    return block < 0 ? { offset: 0, id } : { offset: starts[block]!, id };
+    return block < 0 ? { offset: 0, id } : { offset: starts[block]!, id, at: block * INDEX_EVERY + 1 };
   }
 
   /** The cursor after the last whole record: the count and the size a writer continues from. */
@@ -173,6 +182,11 @@ export class LogStore {
           const line = data.subarray(0, nl);
           data = data.subarray(nl + 1);
           cursor.offset += nl + 1;
+          if (cursor.at !== undefined) {
+            // Ids run 1, 2, 3… line by line: a seek skips to its record without parsing the rest.
+            if (cursor.at++ <= cursor.id) continue;
+            cursor.at = undefined;
+          }
           const record = JSON.parse(line.toString('utf8')) as LogRecord;
           if (record.id <= cursor.id) continue;
           cursor.id = record.id;
@@ -190,6 +204,8 @@ export class LogStore {
 export interface LogCursor {
   offset: number;
   id: number;
+  /** The id of the record at `offset`, when known (a seek): records up to `id` are skipped unparsed. */
+  at?: number;
 }
 
 const READ_CHUNK_BYTES = 64 * 1024;
