@@ -65,7 +65,8 @@ async function follow(url, token, name) {
       const record = JSON.parse(data);
       ids.push(record.id);
       const printed = Number(/^at (\d+\.\d+)/.exec(record.line)?.[1]);
-      if (printed) latencies.push(now - printed);
+      // Both clocks read to the millisecond: a line received in the millisecond it was printed counts 0.
+      if (printed) latencies.push(Math.max(0, now - printed));
     }
   }
   return { latencies, ids };
