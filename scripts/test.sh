@@ -5,6 +5,19 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p test-results
 
+# A band of session uids of this run's own (test/helpers/uids.ts): a second `npm test` beside
+# this one takes the next slot, and no uid is ever handed to sessions of both.
+for slot in 0 1 2 3; do
+  lock="/tmp/khd-test-uid-slot-$slot"
+  # A slot whose run is gone (its pid file names no process) is free again.
+  if mkdir "$lock" 2>/dev/null || { [ -f "$lock/pid" ] && ! kill -0 "$(cat "$lock/pid")" 2>/dev/null && rm -rf "$lock" && mkdir "$lock" 2>/dev/null; }; then
+    echo $$ > "$lock/pid"
+    trap 'rm -rf "$lock"' EXIT
+    export KHD_TEST_UID_SLOT=$slot
+    break
+  fi
+done
+
 npm run --silent build >/dev/null || { echo "build failed" >&2; exit 1; }
 # Types of everything, the tests and the browser code included (vitest itself does not check them).
 npm run --silent typecheck || { echo "typecheck failed" >&2; exit 1; }

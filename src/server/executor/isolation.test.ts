@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AS_ROOT, cgroups, make, run as runIn, workFolders } from '../../../test/helpers/executor.js';
+import { executorUids } from '../../../test/helpers/uids.js';
 import type { Cgroups } from './cgroups.js';
 import type { ExecLimits } from './executor.js';
 import type { LocalExecutor } from './local-executor.js';
@@ -12,7 +13,7 @@ import { UidPool } from './uids.js';
 const work = workFolders();
 const run = (executor: LocalExecutor, code: string, args: string[] = [], limits: ExecLimits = {}, dir = work.path) => runIn(executor, dir, code, args, limits);
 /** Uids of this file's own, apart from the other test files'. */
-const TEST_UIDS = { first: 71050, count: 50 };
+const TEST_UIDS = executorUids(50, 50);
 
 /** The host pid of the process whose command line holds `marker`. */
 function hostPid(marker: string): number | undefined {
@@ -55,7 +56,7 @@ describe.runIf(AS_ROOT)('own uids (a root server)', () => {
   });
 
   it('gives two sessions running at once two uids, and a uid back only when its session is over', async () => {
-    const pool = new UidPool({ first: 71100, count: 2 });
+    const pool = new UidPool(executorUids(100, 2));
     const executor = make({ uids: pool })();
     const other = mkdtempSync(join(tmpdir(), 'khd-exec-'));
     const a = run(executor, 'import os, time\nprint(os.getuid(), flush=True)\ntime.sleep(30)\n');
@@ -71,12 +72,13 @@ describe.runIf(AS_ROOT)('own uids (a root server)', () => {
   });
 
   it('refuses to start a session when every uid is in use, saying what to do', async () => {
-    const executor = make({ uids: new UidPool({ first: 71200, count: 1 }) })();
+    const executor = make({ uids: new UidPool(executorUids(200, 1)) })();
     const other = mkdtempSync(join(tmpdir(), 'khd-exec-'));
     const first = run(executor, READY);
     await expect.poll(() => first.lines.length).toBe(1);
     const second = run(executor, 'print(1)', [], {}, other);
-    expect((await second.execution.result).error).toBe('every session uid (71200-71200) is in use: give the server more with --session-uids');
+    const only = executorUids(200, 1).first;
+    expect((await second.execution.result).error).toBe(`every session uid (${only}-${only}) is in use: give the server more with --session-uids`);
     first.execution.stop();
     await first.execution.result;
     rmSync(other, { recursive: true, force: true });
@@ -104,7 +106,7 @@ describe.runIf(AS_ROOT)('own uids (a root server)', () => {
   });
 
   it("leaves another session's processes alone: one fork bomb does not stop another session from forking", async () => {
-    const executor = make({ uids: new UidPool({ first: 71300, count: 2 }), maxProcesses: 32 })();
+    const executor = make({ uids: new UidPool(executorUids(300, 2)), maxProcesses: 32 })();
     const bomb = [
       'import os, time',
       'n = 0',

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExecLimits } from './executor.js';
 import { executorKinds, processState, python, run as runIn, workFolders } from '../../../test/helpers/executor.js';
+import { executorUids } from '../../../test/helpers/uids.js';
 import { LocalExecutor } from './local-executor.js';
 import { nsmlRuntimeDir } from '../package-files.js';
 
 const work = workFolders();
 const run = (executor: LocalExecutor, code: string, args: string[] = [], limits: ExecLimits = {}, dir = work.path) => runIn(executor, dir, code, args, limits);
-const executors = executorKinds({ first: 71000, count: 50 });
+const executors = executorKinds(executorUids(0, 50));
 
 describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => {
   it('resolves the real interpreter, not a shim', () => {
