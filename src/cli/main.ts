@@ -13,6 +13,7 @@ import { newPsCommand } from './commands/ps/ps.js';
 import { newRmCommand } from './commands/rm/rm.js';
 import { newRunCommand } from './commands/run/run.js';
 import { newServerCommand } from './commands/server/server.js';
+import { newEnvCommand } from './commands/env/env.js';
 import { newStopCommand } from './commands/stop/stop.js';
 import { newSubmitCommand } from './commands/submit/submit.js';
 import { newUserCommand } from './commands/user/user.js';
@@ -27,7 +28,7 @@ export function newRootCommand(ctx: Context): Command {
     // needs this set at every level above a subcommand that shares an option name.
     .enablePositionalOptions();
   for (const make of [
-    newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand,
+    newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand, newEnvCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
     newSubmitCommand,
   ]) {

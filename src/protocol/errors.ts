@@ -24,6 +24,8 @@ export const ERRORS = {
   KHD_UPLOAD_NOT_FOUND: { status: 404, exit: EXIT.failure },
   KHD_USER_EXISTS: { status: 409, exit: EXIT.failure },
   KHD_DATASET_EXISTS: { status: 409, exit: EXIT.failure },
+  KHD_ENVIRONMENT_EXISTS: { status: 409, exit: EXIT.failure },
+  KHD_ENVIRONMENT_NOT_FOUND: { status: 404, exit: EXIT.failure },
   KHD_SESSION_RUNNING: { status: 409, exit: EXIT.failure },
   KHD_UPLOAD_STATE: { status: 409, exit: EXIT.failure },
   KHD_UPLOAD_INVALID: { status: 422, exit: EXIT.failure },

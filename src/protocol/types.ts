@@ -160,6 +160,8 @@ export interface RunRequest {
   memory: number;
   shmSize: number;
   memo: string;
+  /** The environment to run on (`khd run --env`); otherwise the `#nsml:` line chooses, else the default. */
+  env?: string | null;
 }
 
 export interface SessionInfo {
@@ -179,6 +181,8 @@ export interface SessionInfo {
   memory: number;
   shmSize: number;
   memo: string;
+  /** The environment asked for with --env (null: chosen by the `#nsml:` line, or the default). */
+  env: string | null;
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
@@ -273,4 +277,37 @@ export interface CheckpointInfo {
   elapsed: number | null;
   summary: Record<string, number> | null;
   size: number;
+}
+
+/** A Python stack sessions run on: an interpreter prefix (a venv, a conda env, a system Python). */
+export interface EnvironmentInfo {
+  name: string;
+  kind: 'python';
+  /** The interpreter sessions run. */
+  python: string;
+  /** Globs of the NSML image names (`#nsml:` lines) that choose it. */
+  aliases: string[];
+  default: boolean;
+  description: string;
+  /** Python's version, and the versions of the main packages found in it. */
+  version: string | null;
+  packages: Record<string, string>;
+  /** Whether it sees GPUs (torch.cuda.is_available() where torch is installed). */
+  gpus: boolean;
+  /** The server's own `--python`: not removed with `khd env rm`. */
+  builtIn: boolean;
+}
+
+export interface AddEnvironmentRequest {
+  name: string;
+  python: string;
+  aliases?: string[];
+  default?: boolean;
+  description?: string;
+}
+
+/** What admins see of the environments beside the list: cached package layers, system packages asked for. */
+export interface EnvironmentDetails {
+  layers: { key: string; environment: string; requirements: string[]; size: number; lastUsed: string }[];
+  missingSystemPackages: { name: string; sessions: number; lastAskedAt: string }[];
 }

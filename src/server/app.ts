@@ -5,6 +5,7 @@ import type { UserRow } from './store/accounts.js';
 import type { Services } from './services.js';
 import { accountRoutes } from './routes/accounts.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { environmentRoutes } from './routes/environments.js';
 import { logRoutes } from './routes/logs.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { submitRoutes } from './routes/submits.js';
@@ -56,6 +57,7 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
       api.get('/info', async () => services.info);
       await api.register(accountRoutes(services));
       await api.register(datasetRoutes(services));
+      await api.register(environmentRoutes(services));
       await api.register(uploadRoutes(services));
       await api.register(sessionRoutes(services));
       await api.register(logRoutes(services));

@@ -43,6 +43,11 @@ export class DataDir {
     }
   }
 
+  /** Package layers: a venv per (environment, requirements), built once, mounted read-only. */
+  get envs(): string {
+    return join(this.root, 'envs');
+  }
+
   get treesRoot(): string {
     return join(this.root, 'trees');
   }
@@ -119,7 +124,7 @@ export class DataDir {
   }
 
   create(): void {
-    for (const dir of [this.root, this.logs, this.treesRoot, join(this.root, 'datasets'), this.sessionsRoot, join(this.root, 'checkpoints')]) {
+    for (const dir of [this.root, this.logs, this.treesRoot, join(this.root, 'datasets'), this.sessionsRoot, join(this.root, 'checkpoints'), this.envs]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
   }

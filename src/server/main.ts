@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
@@ -37,6 +38,8 @@ export interface ServerOptions {
   maxProcesses?: number;
   /** Size of a session's private /tmp. */
   tmpBytes?: number;
+  /** Where package installs find packages (`--pip-index-url`, `--pip-find-links`). */
+  pip?: ServicesOptions['pip'];
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -66,6 +69,25 @@ function isolation(options: ServerOptions, sandboxed: boolean): Pick<LocalExecut
   return 'cgroups' in found ? { uids, cgroups: found.cgroups } : { uids, cgroupsReason: found.reason };
 }
 
+/**
+ * A wheelhouse is read by installs that run as sessions' uids, in the sandbox: a folder only the
+ * server can read would fail every install, so it is refused at start, saying how to fix it.
+ */
+function checkWheelhouse(dir: string | undefined): void {
+  if (!dir) return;
+  let mode: number;
+  try {
+    const st = statSync(dir);
+    if (!st.isDirectory()) throw new Error('not a folder');
+    mode = st.mode;
+  } catch (err) {
+    throw new Error(`--pip-find-links ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: give a folder of wheels`);
+  }
+  if (process.getuid?.() === 0 && (mode & 0o005) !== 0o005) {
+    throw new Error(`--pip-find-links ${dir} is not readable by sessions' uids: chmod -R a+rX ${dir}`);
+  }
+}
+
 /** Opens the data dir, creates the admin on first start, listens, and recovers old sessions. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const python = resolvePython(options.python ?? 'python3');
@@ -76,6 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (!bubblewrap) options.warn('warning: --no-sandbox: sessions run as plain processes that can see this machine and its network');
   const missing = missingLaunchTools();
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: sessions' limits need util-linux (apt-get install util-linux)`);
+  checkWheelhouse(options.pip?.findLinks);
   const executor = new LocalExecutor({
     python, runtimeDir: nsmlRuntimeDir(), bubblewrap, ...isolation(options, bubblewrap !== undefined),
     maxProcesses: options.maxProcesses, tmpBytes: options.tmpBytes,
@@ -95,6 +118,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: options.limits,
     sessionLimits: options.sessionLimits,
     warn: options.warn,
+    python,
+    pip: options.pip,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);
   if (admin?.generated) {
@@ -119,6 +144,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await services.close();
     throw err;
   }
+  // What the default environment holds (khd env ls): known in the background, a session never waits on it.
+  void services.environments.start();
   services.sessions.recover();
   services.submits.recover();
   services.startSweeping();

@@ -21,6 +21,9 @@ import { Scorer } from './scoring/scorer.js';
 import { SubmitService } from './submits/submit-service.js';
 import { UploadService } from './uploads/upload-service.js';
 import { BlobStore } from './uploads/blob-store.js';
+import { EnvironmentService } from './environments/environment-service.js';
+import { resolvePython, type PythonInfo } from './executor/python.js';
+import { EnvironmentStore } from './store/environments.js';
 
 export interface ServicesOptions {
   dataDir: string;
@@ -35,6 +38,12 @@ export interface ServicesOptions {
   sessionLimits?: Partial<SessionLimits>;
   now?: () => number;
   warn?: (message: string) => void;
+  /** The default environment's interpreter (`khd server --python`; default: python3 on PATH). */
+  python?: PythonInfo;
+  /** Where package installs find packages: an index (the install then has network) and/or a wheelhouse. */
+  pip?: { indexUrl?: string; findLinks?: string };
+  /** Package layers unused this long are removed (default 14 days). */
+  layerTtlMs?: number;
 }
 
 /** Everything the HTTP layer calls, wired over one data dir; no HTTP in here. */
@@ -52,6 +61,7 @@ export interface Services {
   logs: LogStore;
   /** What sessions' nsml runtimes reported, read through the untrusted reader. */
   events: SessionEvents;
+  environments: EnvironmentService;
   info: ServerInfo;
   heartbeatMs: number;
   /**
@@ -84,8 +94,12 @@ export function createServices(options: ServicesOptions): Services {
     ...options.sessionLimits,
   };
   const { diskCheckMs: _howOften, ...publicLimits } = sessionLimits;
+  const environments = new EnvironmentService(new EnvironmentStore(db, now), options.executor, {
+    root: dataDir.envs, defaultPython: options.python ?? resolvePython(), pipIndexUrl: options.pip?.indexUrl, pipFindLinks: options.pip?.findLinks,
+    layerTtlMs: options.layerTtlMs, now, warn: options.warn ?? (() => {}),
+  });
   const sessions = new SessionService({
-    sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, accounts, logs, executor: options.executor,
+    sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, accounts, logs, executor: options.executor, environments,
     gpus, dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), now, warn: options.warn ?? (() => {}), limits: sessionLimits,
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
@@ -97,11 +111,12 @@ export function createServices(options: ServicesOptions): Services {
   });
   const sweep = async (olderThan = now() - STALE_UPLOAD_MS) => {
     const swept = await uploads.sweep(olderThan);
+    await environments.sweep().catch((err: Error) => options.warn?.(`layer sweep failed: ${err.message}`));
     return { uploads: swept, contents: blobs.collect(olderThan) };
   };
   const sweepNow = () => void sweep().catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
-    db, dataDir, accounts, logs, events, sessionStore, sessions, uploads, submitStore, submits,
+    db, dataDir, accounts, logs, events, environments, sessionStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
     info: {

@@ -21,7 +21,7 @@ export interface TestServer extends RunningServer {
 }
 
 export async function startTestServer(
-  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups'> = {},
+  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups' | 'pip' | 'python'> = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
   const warnings: string[] = [];
@@ -40,6 +40,8 @@ export async function startTestServer(
     sessionUids: testSessionUids(),
     cgroups: options.cgroups,
     tmpBytes: options.tmpBytes,
+    pip: options.pip,
+    python: options.python,
     warn: (m) => warnings.push(m),
   });
   return {

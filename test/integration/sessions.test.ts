@@ -126,7 +126,8 @@ describe('khd run', () => {
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).toBe(
       'Would send 2 file(s), 12 B:\n  .nsmlignore  6 B\n  main.py  6 B\n' +
-        'Left out:\n  __pycache__/  (default: __pycache__/)\n  data/  (.nsmlignore:1: data/)\n',
+        'Left out:\n  __pycache__/  (default: __pycache__/)\n  data/  (.nsmlignore:1: data/)\n' +
+        'Environment: default (no #nsml: line)\n',
     );
   });
 

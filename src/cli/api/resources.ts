@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
-  AddUserRequest, BoardRow, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
+  AddEnvironmentRequest, AddUserRequest, BoardRow, EnvironmentDetails, EnvironmentInfo, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
 import type { ApiClient } from './client.js';
@@ -18,6 +18,11 @@ export function resources(api: ApiClient) {
     me: () => api.request<Me>({ method: 'GET', url: '/me' }),
     addUser: (req: AddUserRequest) => api.request<Me>({ method: 'POST', url: '/users', data: req }),
     users: () => api.request<Me[]>({ method: 'GET', url: '/users' }),
+
+    environments: () => api.request<EnvironmentInfo[]>({ method: 'GET', url: '/environments' }),
+    environmentDetails: () => api.request<EnvironmentDetails>({ method: 'GET', url: '/environments/details' }),
+    addEnvironment: (req: AddEnvironmentRequest) => api.request<EnvironmentInfo>({ method: 'POST', url: '/environments', data: req }),
+    removeEnvironment: (name: string) => api.request<void>({ method: 'DELETE', url: `/environments/${encodeURIComponent(name)}` }),
 
     datasets: () => api.request<DatasetInfo[]>({ method: 'GET', url: '/datasets' }),
     pushDataset: (req: PushDatasetRequest) => api.request<PushDatasetResponse>({ method: 'POST', url: '/datasets', data: req }),

@@ -16,6 +16,15 @@ export interface ExecSpec {
   gpuIds: number[];
   /** What the session may use; each missing one is not limited. */
   limits?: ExecLimits;
+  /** The interpreter to run and the prefixes it needs mounted: the session's environment (default: the server's --python). */
+  python?: PythonRuntime;
+  /** Network, for a package install the organiser gave an index for; sessions never have it. */
+  network?: boolean;
+}
+
+export interface PythonRuntime {
+  executable: string;
+  prefixes: string[];
 }
 
 export interface ExecLimits {
@@ -57,6 +66,8 @@ export interface ExecResult {
   endedAt: number;
   /** Set when the process could not be started at all. */
   error?: string;
+  /** Set when the session failed before its code ran (its requirements could not be installed). */
+  failure?: string;
   /** Set when a limit ended it: `out of memory (limit 256 MiB)`, `time limit 3600 s reached`. */
   limit?: string;
 }

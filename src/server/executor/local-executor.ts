@@ -270,12 +270,13 @@ export class LocalExecutor implements Executor {
       CUDA_VISIBLE_DEVICES: spec.gpuIds.join(','),
     };
     const cpusCapped = held.cgroup !== undefined && this.options.cgroups!.controllers.includes('cpu');
-    const python = [...this.launchChain(spec.limits ?? {}, held.uid, cpusCapped), this.options.python.executable, '-u', spec.entry, ...spec.args];
+    const runtime = spec.python ?? this.options.python;
+    const python = [...this.launchChain(spec.limits ?? {}, held.uid, cpusCapped), runtime.executable, '-u', spec.entry, ...spec.args];
     const launch = sandboxed
       ? [
           this.options.bubblewrap!,
           ...bubblewrapArgs(spec, {
-            pythonPrefixes: this.options.python.prefixes,
+            pythonPrefixes: runtime.prefixes,
             runtimeDir: this.options.runtimeDir,
             tmpBytes: this.options.tmpBytes ?? DEFAULT_TMP_BYTES,
             keepSetuid: held.uid !== undefined,

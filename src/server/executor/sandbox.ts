@@ -59,8 +59,8 @@ export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
   // root, and setpriv could not become the session uid. Without one bwrap needs to be root
   // or able to make one; unprivileged it makes one itself.
   const namespaces = paths.keepSetuid
-    ? ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try']
-    : ['--unshare-all'];
+    ? ['--unshare-ipc', '--unshare-pid', ...(spec.network ? [] : ['--unshare-net']), '--unshare-uts', '--unshare-cgroup-try']
+    : ['--unshare-all', ...(spec.network ? ['--share-net'] : [])];
   const args = [...namespaces, '--die-with-parent', '--cap-drop', 'ALL', '--hostname', 'khd'];
   if (paths.keepSetuid) args.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
   // bwrap makes a mount point's missing parents 0700: the session uid could not reach it.
@@ -87,15 +87,16 @@ export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
   for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
   // Readable by the session's uid: bubblewrap makes such files 0600 unless told.
   args.push('--perms', '0644', '--ro-bind-data', String(PASSWD_FD), '/etc/passwd', '--perms', '0644', '--ro-bind-data', String(GROUP_FD), '/etc/group');
-  for (const prefix of paths.pythonPrefixes) {
-    if (!prefix.startsWith('/usr/')) bind('--ro-bind', prefix, prefix);
-  }
   // World-writable with the sticky bit, as /tmp always is: the session uid is not the sandbox's root.
   args.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--size', String(paths.tmpBytes), '--tmpfs', '/tmp');
   if (spec.limits?.shmBytes) args.push('--perms', '1777', '--size', String(spec.limits.shmBytes), '--tmpfs', '/dev/shm');
   for (const id of spec.gpuIds) args.push('--dev-bind-try', `/dev/nvidia${id}`, `/dev/nvidia${id}`);
   if (spec.gpuIds.length > 0) {
     for (const dev of ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']) args.push('--dev-bind-try', dev, dev);
+  }
+  // After /tmp's tmpfs: a prefix under /tmp (a package layer in a data dir there) stays visible.
+  for (const prefix of paths.pythonPrefixes) {
+    if (!prefix.startsWith('/usr/')) bind('--ro-bind', prefix, prefix);
   }
   bind('--ro-bind', paths.runtimeDir, SANDBOX_RUNTIME_DIR);
   for (const part of spec.datasetParts) {

@@ -24,6 +24,7 @@ const runSchema = {
       memory: { type: 'integer', minimum: 1 },
       shmSize: { type: 'integer', minimum: 0 },
       memo: { type: 'string', maxLength: 4096 },
+      env: { type: ['string', 'null'], maxLength: 64 },
     },
   },
 };

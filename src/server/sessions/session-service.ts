@@ -6,7 +6,7 @@ import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
 import type { SessionLimits } from '../config.js';
 import { EVENTS_FILE, type DataDir } from '../data-dir.js';
-import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount } from '../executor/executor.js';
+import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount, PythonRuntime } from '../executor/executor.js';
 import type { GpuPool } from '../executor/gpus.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
@@ -19,6 +19,7 @@ import { forgetUpload } from '../uploads/upload-service.js';
 import type { Entry } from '../untrusted/session-trees.js';
 import { checkpointFolders, checkpointSize, listCheckpoints } from './checkpoints.js';
 import type { DiskWatch } from './disk-watch.js';
+import { InstallError, type EnvironmentService } from '../environments/environment-service.js';
 import { SessionGuard } from './session-guard.js';
 import type { SessionEvents } from './session-events.js';
 
@@ -47,6 +48,7 @@ export interface SessionServiceDeps {
   uploads: UploadStore;
   datasets: DatasetStore;
   accounts: AccountStore;
+  environments: EnvironmentService;
   logs: LogStore;
   executor: Executor;
   gpus: GpuPool;
@@ -88,6 +90,7 @@ export class SessionService {
     if (!upload.files.some((f) => f.path === req.entry)) {
       throw new KhdError('KHD_BAD_REQUEST', `entry file '${req.entry}' is not in the upload: pass -e with a file of the project`);
     }
+    this.d.environments.check(req.env);
     if (this.d.submits.teamEvaluating(user.teamId)) {
       throw new KhdError('KHD_SUBMIT_BUSY', `a submit of team ${user.team} is being evaluated: start training again when it is done (khd dataset submits shows it)`);
     }
@@ -97,7 +100,7 @@ export class SessionService {
     return this.launch({
       userId: user.id, user: user.name, datasetId: dataset?.id ?? null, dataset: dataset?.name ?? null,
       type: 'normal', uploadId: upload.id, entry: req.entry, args: req.args, gpus, cpus: req.cpus,
-      memory: req.memory, shmSize: req.shmSize, memo: req.memo,
+      memory: req.memory, shmSize: req.shmSize, memo: req.memo, env: req.env ?? null,
     });
   }
 
@@ -201,10 +204,12 @@ export class SessionService {
     const dataset = s.datasetId === null ? undefined : this.d.datasets.byId(s.datasetId);
     const work = this.d.dataDir.work(s.id);
     let plan: LaunchPlan;
+    let tree: string;
     try {
       await this.d.logs.open(s.id);
       const upload = this.d.uploads.get(s.uploadId);
       if (!upload?.tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
+      tree = this.d.dataDir.tree(upload.tree);
       // Fresh, also for a session queued before a restart whose folder was already laid out.
       await rm(work, { recursive: true, force: true });
       // Links when the session runs as its own uid (it cannot write into them); else a copy.
@@ -229,18 +234,21 @@ export class SessionService {
     const max = this.d.limits;
     let logged = 0;
     let overLog = false;
-    const execution = this.d.executor.start(
-      { workDir: work, datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds, limits: this.limitsOf(s) },
-      (stream, lines) => {
-        if (overLog) return;
-        logged += lines.reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
-        if (logged > max.maxLogBytes) {
-          // What a log can carry out is capped.
-          overLog = true;
-          return stopAt(`log limit ${formatSize(max.maxLogBytes)} reached`, ': the session is stopped and further output dropped');
-        }
-        this.d.logs.append(s.id, stream, lines);
-      },
+    const onLines = (stream: 'stdout' | 'stderr', lines: string[]) => {
+      if (overLog) return;
+      logged += lines.reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
+      if (logged > max.maxLogBytes) {
+        // What a log can carry out is capped.
+        overLog = true;
+        return stopAt(`log limit ${formatSize(max.maxLogBytes)} reached`, ': the session is stopped and further output dropped');
+      }
+      this.d.logs.append(s.id, stream, lines);
+    };
+    const execution = this.inEnvironment(s, tree, onLines, (python) =>
+      this.d.executor.start(
+        { workDir: work, datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds, limits: this.limitsOf(s), python },
+        onLines,
+      ),
     );
     /** The platform ends the session at a limit: a last line in its log, and the reason on it. */
     const stopAt = (reason: string, detail: string) => {
@@ -260,6 +268,46 @@ export class SessionService {
     this.running.set(s.id, { execution, done });
   }
 
+  /**
+   * The session's run in two phases: its environment made ready (its requirements installed
+   * into a cached layer, said in its log), then its code. A stop reaches whichever phase runs;
+   * a requirement that cannot be installed fails the session before its code starts.
+   */
+  private inEnvironment(s: SessionRow, tree: string, onLines: (stream: 'stdout' | 'stderr', lines: string[]) => void, run: (python: PythonRuntime) => Execution): Execution {
+    let stopping: { limit?: string } | undefined;
+    let stopCurrent: ((limit?: string) => void) | undefined;
+    const startedAt = this.d.now();
+    const ended = (over: Partial<ExecResult>): ExecResult => ({
+      exitCode: null, signal: null, timedOut: false, stopped: stopping !== undefined && !stopping.limit, startedAt, endedAt: this.d.now(),
+      ...(stopping?.limit ? { limit: stopping.limit } : {}), ...over,
+    });
+    const result = (async (): Promise<ExecResult> => {
+      let python: PythonRuntime;
+      try {
+        ({ python } = await this.d.environments.prepare(tree, s.env, this.limitsOf(s), {
+          log: (lines) => onLines('stderr', lines),
+          running: (stop) => (stopCurrent = stop),
+          stopped: () => stopping !== undefined,
+        }));
+      } catch (err) {
+        if (stopping) return ended({});
+        if (!(err instanceof InstallError)) this.d.warn(`session ${s.name}: preparing its environment: ${(err as Error).stack ?? (err as Error).message}`);
+        return ended({ failure: err instanceof InstallError ? err.message : 'could not prepare its environment on the server (see the server log)' });
+      }
+      if (stopping) return ended({});
+      const execution = run(python);
+      stopCurrent = (limit) => execution.stop(limit);
+      return execution.result;
+    })();
+    return {
+      result,
+      stop: (limit) => {
+        stopping ??= { limit };
+        stopCurrent?.(limit);
+      },
+    };
+  }
+
   /** What the session asked for, within what the server allows. */
   private limitsOf(s: SessionRow): ExecLimits {
     const max = this.d.limits;
@@ -275,6 +323,7 @@ export class SessionService {
   private toEnd(r: ExecResult): SessionEnd {
     const base = { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stopped: r.stopped, endedAt: r.endedAt };
     if (r.error) return { ...base, status: 'Failed', reason: `could not start the session: ${r.error}` };
+    if (r.failure) return { ...base, status: 'Failed', reason: r.failure };
     if (r.limit) return { ...base, status: 'Failed', reason: r.limit };
     if (r.stopped) return { ...base, status: 'Stopped', reason: 'stopped by the user' };
     if (r.exitCode === null) return { ...base, status: 'Failed', reason: `killed by ${r.signal ?? 'a signal'}` };

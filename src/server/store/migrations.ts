@@ -143,4 +143,23 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE submits ADD COLUMN note TEXT;
   ALTER TABLE submits ADD COLUMN preview TEXT;
   `,
+  // 6: environments (the Python stacks sessions run on), which one each session chose, and the
+  // system packages projects asked for that the server lacks
+  `
+  CREATE TABLE environments (
+    name TEXT PRIMARY KEY,
+    python TEXT NOT NULL,
+    aliases TEXT NOT NULL DEFAULT '[]',
+    is_default INTEGER NOT NULL DEFAULT 0,
+    description TEXT NOT NULL DEFAULT '',
+    info TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE sessions ADD COLUMN env TEXT;
+  CREATE TABLE missing_packages (
+    name TEXT PRIMARY KEY,
+    sessions INTEGER NOT NULL,
+    last_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -12,7 +12,7 @@ export interface SessionRow extends SessionInfo {
   gpuIds: number[];
 }
 
-export type NewSession = Pick<SessionInfo, 'user' | 'dataset' | 'type' | 'entry' | 'args' | 'gpus' | 'cpus' | 'memory' | 'shmSize' | 'memo'> & {
+export type NewSession = Pick<SessionInfo, 'user' | 'dataset' | 'type' | 'entry' | 'args' | 'gpus' | 'cpus' | 'memory' | 'shmSize' | 'memo' | 'env'> & {
   userId: number;
   datasetId: number | null;
   uploadId: string;
@@ -60,6 +60,7 @@ function toSession(r: Raw): SessionRow {
     memory: r.memory as number,
     shmSize: r.shm_size as number,
     memo: r.memo as string,
+    env: (r.env as string | null) ?? null,
     createdAt: iso(r.created_at)!,
     startedAt: iso(r.started_at),
     endedAt: iso(r.ended_at),
@@ -99,11 +100,11 @@ export class SessionStore {
       const info = this.db
         .prepare(
           `INSERT INTO sessions (user_id, dataset_id, dataset_key, number, type, status, upload_id, entry, args,
-            gpus, cpus, memory, shm_size, memo, created_at)
-           VALUES (?, ?, ?, ?, ?, 'Queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            gpus, cpus, memory, shm_size, memo, env, created_at)
+           VALUES (?, ?, ?, ?, ?, 'Queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(s.userId, s.datasetId, key, n, s.type, s.uploadId, s.entry, JSON.stringify(s.args), s.gpus, s.cpus,
-          s.memory, s.shmSize, s.memo, this.now());
+          s.memory, s.shmSize, s.memo, s.env, this.now());
       return this.byId(Number(info.lastInsertRowid))!;
     })();
   }

@@ -108,6 +108,8 @@ export class SubmitService {
           args: [...source.args, '--mode', 'test', '--pause', '1', '--iteration', req.checkpoint],
           gpus: source.gpus, cpus: source.cpus, memory: source.memory, shmSize: source.shmSize,
           memo: `${req.test ? 'test submit' : 'submit'} of ${source.name} ${req.checkpoint}`,
+          // The source's environment, and so its cached packages.
+          env: source.env,
         },
         (row) => {
           this.d.submits.setSession(id, row.id);

@@ -38,6 +38,49 @@ export function checkProject(scan: ScanResult, entry: string, home: string): voi
   }
 }
 
+/**
+ * Which environment the run would get, and what it would install: the `#nsml:` line and
+ * requirements.txt read here, the choice made from the server's aliases when it can be asked.
+ */
+export async function printEnvironmentChoice(ctx: Context, scan: ScanResult, asked: string | undefined): Promise<void> {
+  const { IMAGE_FILES, imageLine, parseRequirementsTxt } = await import('../../../protocol/requirements.js');
+  const { readFile } = await import('node:fs/promises');
+  const read = async (name: string) => (scan.included.some((f) => f.path === name) ? readFile(resolve(scan.root, name), 'utf8').catch(() => null) : null);
+  let image: { file: string; name: string } | null = null;
+  for (const file of IMAGE_FILES) {
+    const name = imageLine((await read(file)) ?? '');
+    if (name) {
+      image = { file, name };
+      break;
+    }
+  }
+  let envs: { name: string; aliases: string[]; default: boolean }[] | undefined;
+  try {
+    envs = await (await ctx.api()).calls.environments();
+  } catch {
+    envs = undefined;
+  }
+  const { default: picomatch } = await import('picomatch');
+  const def = envs?.find((e) => e.default)?.name ?? 'the default';
+  let choice: string;
+  if (asked) choice = `${asked} (--env)`;
+  else if (!image) choice = `${def} (no #nsml: line)`;
+  else if (!envs) choice = `decided by the server from #nsml: ${image.name} (${image.file}): log in to see it, or khd env ls`;
+  else {
+    const hit = envs.find((e) => e.aliases.some((a) => picomatch.isMatch(image!.name, a)));
+    choice = hit ? `${hit.name} (#nsml: ${image.name} in ${image.file})` : `${def}: #nsml: ${image.name} (${image.file}) names no environment of the server`;
+  }
+  ctx.io.out(`Environment: ${choice}
+`);
+  const txt = await read('requirements.txt');
+  const reqs = txt === null ? [] : parseRequirementsTxt(txt).requirements;
+  const setup = scan.included.some((f) => f.path === 'setup.py');
+  if (reqs.length > 0 || setup) {
+    ctx.io.out(`Requirements: ${reqs.map((r) => r.text).join(', ') || 'none in requirements.txt'}${setup ? "; setup.py's install_requires, read by the server" : ''} (what the environment lacks is installed, once, and cached)
+`);
+  }
+}
+
 export function printDryRun(ctx: Context, scan: ScanResult): void {
   ctx.io.out(`Would send ${scan.included.length} file(s), ${formatSize(scan.totalBytes)}:\n`);
   for (const f of scan.included) ctx.io.out(`  ${f.path}  ${formatSize(f.size)}${f.readFrom ? `  (link to ${f.readFrom})` : ''}\n`);
@@ -65,7 +108,10 @@ export async function showLimits(ctx: Context): Promise<void> {
 }
 
 async function preflight(api: Api, opts: RunOptions, scan: ScanResult): Promise<void> {
-  const [info, datasets] = await Promise.all([api.calls.info(), opts.dataset ? api.calls.datasets() : []]);
+  const [info, datasets, envs] = await Promise.all([api.calls.info(), opts.dataset ? api.calls.datasets() : [], opts.env ? api.calls.environments() : []]);
+  if (opts.env && !envs.some((e) => e.name === opts.env)) {
+    throw new CliError(`environment '${opts.env}' does not exist: khd env ls lists them`);
+  }
   const problem = limitProblem(scan.included, info.limits);
   if (problem) throw new CliError(problem);
   if (opts.dataset && !datasets.some((d) => d.name === opts.dataset)) {
@@ -79,7 +125,10 @@ async function preflight(api: Api, opts: RunOptions, scan: ScanResult): Promise<
 export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Context): Promise<void> {
   const scan = await scanProject(ctx.cwd, { useIgnoreRules: true });
   checkProject(scan, opts.entry, ctx.env.HOME || homedir());
-  if (opts.dryRun) return printDryRun(ctx, scan);
+  if (opts.dryRun) {
+    printDryRun(ctx, scan);
+    return printEnvironmentChoice(ctx, scan, opts.env);
+  }
 
   const api = await ctx.api();
   await preflight(api, opts, scan);
@@ -94,7 +143,7 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
     session = await whileAway(ctx, 'starting the session', () =>
       api.calls.run({
         upload: upload.id, dataset: opts.dataset ?? null, entry: opts.entry, args: parsed.args, gpus: opts.gpus,
-        cpus: opts.cpus, memory: parsed.memory, shmSize: parsed.shmSize, memo: opts.memo ?? '',
+        cpus: opts.cpus, memory: parsed.memory, shmSize: parsed.shmSize, memo: opts.memo ?? '', env: opts.env ?? null,
       }),
     );
   } finally {

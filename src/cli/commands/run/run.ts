@@ -16,6 +16,7 @@ export interface RunOptions {
   showLimits?: boolean;
   showDefaultNsmlignore?: boolean;
   json?: boolean;
+  env?: string;
 }
 
 export const DEFAULT_CPUS = 2;
@@ -33,6 +34,7 @@ export function newRunCommand(ctx: Context): Command {
     .option('--memory <size>', 'memory limit, e.g. 24G', DEFAULT_MEMORY)
     .option('--shm-size <size>', 'shared memory size, e.g. 1G', DEFAULT_SHM_SIZE)
     .option('-m, --memo <text>', 'a description shown by khd ps')
+    .option('--env <name>', 'the environment to run on (khd env ls), instead of the one the #nsml: line of setup.py or requirements.txt chooses')
     .option('-i, --interactive', 'follow the logs and exit with the session’s exit code')
     .option('--dry-run', 'list what would be sent and what is left out, then stop')
     .option('--show-limits', 'print the server’s upload and session limits')

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { durationOption, parseWhole, sizeOption } from '../../options.js';
 import { enforcedLine } from '../../../protocol/format.js';
@@ -23,6 +23,8 @@ export interface ServerCommandOptions {
   tmpSize?: number;
   sessionUids?: UidRange;
   cgroups: boolean;
+  pipIndexUrl?: string;
+  pipFindLinks?: string;
 }
 
 function uidRangeOption(value: string): UidRange {
@@ -65,6 +67,8 @@ export function newServerCommand(ctx: Context): Command {
     .option('--tmp-size <size>', "size of a session's private /tmp (default 1G)", sizeOption)
     .option('--session-uids <first-last>', 'uids sessions run as, one each, when the server runs as root (default 70000-70999)', uidRangeOption)
     .option('--no-cgroups', 'poll memory and processes instead of making cgroups (the kernel enforces limits only with them)')
+    .option('--pip-index-url <url>', "the package index projects' requirements are installed from (the install then has network; sessions never do)")
+    .option('--pip-find-links <dir>', "a folder of wheels projects' requirements are installed from, offline")
     .action((opts: ServerCommandOptions) => runServer(opts, ctx));
 }
 
@@ -103,6 +107,7 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     tmpBytes: opts.tmpSize,
     sessionUids: opts.sessionUids,
     cgroups: opts.cgroups,
+    pip: { indexUrl: opts.pipIndexUrl, findLinks: opts.pipFindLinks ? resolve(ctx.cwd, opts.pipFindLinks) : undefined },
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
   }).catch((err: NodeJS.ErrnoException) => {
