@@ -32,6 +32,7 @@ describe('npm run bench (small)', () => {
       'one follower reads a 5,000-line log',
       'khd logs --tail 1 on a 5,000-line log',
       '/info while 10 clients tail that log',
+      'khd run -i with a cached requirements layer',
     ]);
     expect(stdout).toMatch(/\d+\.\d{3}×/);
   }, 200_000);

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface TestPackage {
   name: string;
@@ -11,36 +12,12 @@ export interface TestPackage {
   requires?: string[];
 }
 
-/**
- * Builds pure-Python wheels of small packages into a fresh wheelhouse (there is no PyPI here):
- * a wheel is a zip of the module and its .dist-info, written with Python's own zipfile.
- */
-const BUILD = String.raw`
-import base64, hashlib, json, os, sys, zipfile
-out, packages = sys.argv[1], json.loads(sys.argv[2])
-for p in packages:
-    dist = p['name'].replace('-', '_')
-    info = '%s-%s.dist-info' % (dist, p['version'])
-    files = {
-        '%s/__init__.py' % dist: p['source'],
-        info + '/METADATA': 'Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s' % (p['name'], p['version'], ''.join('Requires-Dist: %s\n' % r for r in p.get('requires', []))),
-        info + '/WHEEL': 'Wheel-Version: 1.0\nGenerator: khd-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
-    }
-    record = []
-    for path, text in files.items():
-        data = text.encode()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
-        record.append('%s,sha256=%s,%d' % (path, digest, len(data)))
-    record.append(info + '/RECORD,,')
-    files[info + '/RECORD'] = '\n'.join(record) + '\n'
-    with zipfile.ZipFile(os.path.join(out, '%s-%s-py3-none-any.whl' % (dist, p['version'])), 'w') as z:
-        for path, text in files.items():
-            z.writestr(path, text)
-`;
+export const MAKE_WHEELS = fileURLToPath(new URL('./make_wheels.py', import.meta.url));
 
+/** Wheels of small packages in a fresh wheelhouse (make_wheels.py). */
 export function wheelhouse(packages: TestPackage[]): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'khd-wheels-'));
-  execFileSync('python3', ['-c', BUILD, dir, JSON.stringify(packages)]);
+  execFileSync('python3', [MAKE_WHEELS, dir, JSON.stringify(packages)]);
   // Read by installs that run as sessions' own uids, as an organiser's wheelhouse is.
   chmodSync(dir, 0o755);
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -122,6 +122,18 @@ describe("a project's requirements", () => {
   });
 });
 
+describe("Debian's Python as an environment", () => {
+  it('installs a project’s package over Debian’s own numpy, with Debian’s pip', async () => {
+    const added = await admin.khd(['env', 'add', 'debian', '--python', '/usr/bin/python3', '-m', "Debian's python3-numpy, python3-torch"]);
+    expect(added.code, added.stderr).toBe(EXIT.ok);
+    const r = await runProject(kim, { 'main.py': `${USES_GREETING}import numpy\nprint(numpy.__file__)\n`, 'requirements.txt': 'khd-greeting==1.0\n' }, ['--env', 'debian']);
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expect(r.stderr).toContain('Installing 1 package for environment debian: khd-greeting==1.0\n');
+    expect(r.stdout).toContain('hello from khd_greeting 1.0 2.0\n/usr/lib/python3/dist-packages/numpy/__init__.py\n');
+    expect(r.session).toMatchObject({ env: 'debian', status: 'Exited' });
+  });
+});
+
 describe('the #nsml: line', () => {
   it('chooses the environment whose alias matches, and says which', async () => {
     const r = await runProject(kim, { 'main.py': 'import sys\nprint(sys.prefix)\n', 'setup.py': '#nsml: nsml/ml:cuda9.0-cudnn7-tf-1.11torch1.0keras2.2\nfrom setuptools import setup\nsetup(name="p")\n' });
