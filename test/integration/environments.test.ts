@@ -108,10 +108,14 @@ describe("a project's requirements", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
-  it('leaves a requirement the environment already has to the environment, whatever its pin', async () => {
-    const r = await runProject(kim, { 'main.py': 'import numpy\nprint("numpy", numpy.__version__)\n', 'requirements.txt': 'numpy==0.0.1\n' });
+  it('leaves a requirement the environment already has to the environment, whatever its pin, and a URL out', async () => {
+    const r = await runProject(kim, {
+      'main.py': 'import numpy\nprint("numpy", numpy.__version__)\n',
+      'requirements.txt': 'numpy==0.0.1\nevil @ https://example.org/evil-1.0-py3-none-any.whl\n',
+    });
     expect(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stderr).toMatch(/khd: numpy==0\.0\.1 left to default's numpy \d+\.\d+/);
+    expect(r.stderr).toContain("khd: evil @ https://example.org/evil-1.0-py3-none-any.whl: packages come from the organiser's index or wheelhouse, not from a URL: left out\n");
     expect(r.stderr).not.toContain('Installing');
   });
 

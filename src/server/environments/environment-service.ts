@@ -175,6 +175,11 @@ export class EnvironmentService {
     const wanted = await this.requirementsOf(tree, runtime, limits, hooks);
     const missing: Requirement[] = [];
     for (const r of wanted) {
+      // A URL is the project's choice of a download: only the organiser's index or wheelhouse is used.
+      if (r.text.includes(' @ ')) {
+        hooks.log([`khd: ${r.text}: packages come from the organiser's index or wheelhouse, not from a URL: left out`]);
+        continue;
+      }
       const have = row.info.installed[r.name];
       // The organiser's build of a package is never replaced by a download: it stays, whatever the pin.
       if (have) hooks.log([`khd: ${r.text} left to ${row.name}'s ${r.name} ${have}`]);
@@ -405,7 +410,8 @@ spec = json.load(open('install.json'))
 layer = spec['layer']
 subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', '--without-pip', layer], check=True)
 python = os.path.join(layer, 'bin', 'python')
-cmd = [python, '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-cache-dir', '--progress-bar', 'off'] + spec['pip'] + spec['requirements']
+# Wheels only: no package's setup.py runs at install time, where the install may have network.
+cmd = [python, '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-cache-dir', '--progress-bar', 'off', '--only-binary', ':all:'] + spec['pip'] + spec['requirements']
 sys.exit(subprocess.run(cmd).returncode)
 `;
 
