@@ -1,21 +1,16 @@
 // A project's own packages: what a run with requirements costs once its layer is cached (a hit),
 // beside the same run without requirements, on one server, interleaved. And the first install.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_PASSWORD, KHD, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
 
 const MAKE_WHEELS = fileURLToPath(new URL('../test/helpers/make_wheels.py', import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} s`;
 
-function projectWith(dir, files) {
-  mkdirSync(dir, { recursive: true });
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  return dir;
-}
 
 export async function benchEnvironments(runs) {
   const work = mkdtempSync(join(tmpdir(), 'khd-bench-env-'));

@@ -1,10 +1,10 @@
 // The server beside hostile sessions: how fast it answers everyone while a session's events
 // file is a sparse 20 GiB file, and how far past its disk limit a session writing as fast as it
 // can gets before it is stopped. Each beside its baseline, in the same run.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PASSWORD, KHD, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
 
 const MB = 1024 * 1024;
 
@@ -20,11 +20,6 @@ async function loggedIn(server, dir) {
   return env;
 }
 
-function projectWith(dir, code) {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'main.py'), code);
-  return dir;
-}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const range = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms`;

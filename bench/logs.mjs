@@ -1,10 +1,10 @@
 // Logs under load: many followers of one session printing at a steady rate (lines lost or
 // doubled, print-to-follower latency, the server's CPU and memory), how fast one follower reads
 // a long log, and a tail of a long log while others use the server. Each beside its baseline.
-import { readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PASSWORD, KHD, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
 
 const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 
@@ -15,11 +15,6 @@ async function loggedIn(server, dir) {
   return { env, token };
 }
 
-function projectWith(dir, code) {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'main.py'), code);
-  return dir;
-}
 
 /** CPU seconds (user + system) of a process, from /proc. */
 function cpuOf(pid) {

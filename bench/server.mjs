@@ -1,6 +1,7 @@
 // The khd server the benches run against: the built binary on a free loopback port, in the
 // sandbox where bubblewrap is installed (as sessions would run in production).
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,4 +39,11 @@ export function run(command, args, options = {}) {
       else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`));
     });
   });
+}
+
+/** A project folder: `files` by name, or one main.py when given a string. */
+export function projectWith(dir, files) {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(typeof files === 'string' ? { 'main.py': files } : files)) writeFileSync(join(dir, name), text);
+  return dir;
 }

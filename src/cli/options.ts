@@ -30,3 +30,6 @@ export function durationOption(text: string): number {
   if (!value) throw new InvalidArgumentError('expected a duration such as 12h or 3d');
   return value;
 }
+
+/** A repeatable option's parser: each use adds its value (`--label a --label b`). */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { choice } from '../../options.js';
+import { choice, collect } from '../../options.js';
 
 export interface DatasetPushOptions {
   leaderboard?: boolean;
@@ -19,7 +19,6 @@ export interface DatasetPushOptions {
   visible?: string[];
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function newDatasetCommand(ctx: Context): Command {
   const dataset = new Command('dataset').description('datasets: list, push (admin), leaderboards');

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
+import { collect } from '../../options.js';
 
 export interface EnvAddOptions {
   python: string;
@@ -8,7 +9,6 @@ export interface EnvAddOptions {
   message?: string;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function newEnvCommand(ctx: Context): Command {
   const env = new Command('env').description('environments: the Python stacks sessions run on (everyone lists; admins add and remove)');
