@@ -21,7 +21,8 @@ export function timeAgo(iso: string, now: number): string {
   return iso;
 }
 
-export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'>): string {
+export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'> & { queueReason?: string | null }): string {
+  if (s.status === 'Queued' && s.queueReason) return `Queued: ${s.queueReason}`;
   return s.status === 'Exited' ? `Exited (${s.exitCode ?? '?'})` : s.status;
 }
 

@@ -187,6 +187,8 @@ export interface SessionInfo {
   startedAt: string | null;
   endedAt: string | null;
   summary: Record<string, number> | null;
+  /** Why a Queued session waits (`waiting for a GPU (3 sessions ahead)`, `your team's GPU limit (1) is in use`). */
+  queueReason?: string | null;
   models: number;
   modelsSize: number;
 }

@@ -40,6 +40,8 @@ export interface ServerOptions {
   tmpBytes?: number;
   /** Where package installs find packages (`--pip-index-url`, `--pip-find-links`). */
   pip?: ServicesOptions['pip'];
+  /** GPUs one team's training sessions may hold at once. */
+  maxGpusPerTeam?: number;
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -120,6 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     warn: options.warn,
     python,
     pip: options.pip,
+    maxGpusPerTeam: options.maxGpusPerTeam,
   });
   const admin = await services.auth.bootstrapAdmin(options.adminPassword);
   if (admin?.generated) {

@@ -44,6 +44,8 @@ export interface ServicesOptions {
   pip?: { indexUrl?: string; findLinks?: string };
   /** Package layers unused this long are removed (default 14 days). */
   layerTtlMs?: number;
+  /** GPUs one team's training sessions may hold at once (`--max-gpus-per-team`). */
+  maxGpusPerTeam?: number;
 }
 
 /** Everything the HTTP layer calls, wired over one data dir; no HTTP in here. */
@@ -100,7 +102,7 @@ export function createServices(options: ServicesOptions): Services {
   });
   const sessions = new SessionService({
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, accounts, logs, executor: options.executor, environments,
-    gpus, dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), now, warn: options.warn ?? (() => {}), limits: sessionLimits,
+    gpus, dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), maxGpusPerTeam: options.maxGpusPerTeam, now, warn: options.warn ?? (() => {}), limits: sessionLimits,
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
   const limits = { ...UPLOAD_LIMITS, ...options.limits };

@@ -21,7 +21,7 @@ export interface TestServer extends RunningServer {
 }
 
 export async function startTestServer(
-  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups' | 'pip' | 'python'> = {},
+  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups' | 'pip' | 'python' | 'maxGpusPerTeam'> = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
   const warnings: string[] = [];
@@ -42,6 +42,7 @@ export async function startTestServer(
     tmpBytes: options.tmpBytes,
     pip: options.pip,
     python: options.python,
+    maxGpusPerTeam: options.maxGpusPerTeam,
     warn: (m) => warnings.push(m),
   });
   return {

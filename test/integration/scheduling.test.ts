@@ -57,10 +57,12 @@ describe('GPUs from the server’s inventory', () => {
 
     const big = nameOf((await admin.khd(['run', '-g', '2', '-a', '60'], { cwd: root })).stdout);
     const waiting = await admin.khd(['run', '-g', '1', '-a', '0'], { cwd: root });
-    expect(waiting.stdout).toMatch(/^Session admin\/None\/\d+ is queued: waiting for 1 free GPU\(s\)\n$/);
+    expect(waiting.stdout).toMatch(/^Session admin\/None\/\d+ is queued: waiting for a GPU \(next in line\)\n$/);
     const queued = nameOf(waiting.stdout);
     expect((await info(queued)).status).toBe('Queued');
     const queuedToo = nameOf((await admin.khd(['run', '-g', '1', '-a', '0'], { cwd: root })).stdout);
+    expect(await info(queuedToo)).toMatchObject({ status: 'Queued', queueReason: 'waiting for a GPU (1 session ahead)' });
+    expect((await admin.khd(['ps'])).stdout).toContain('Queued: waiting for a GPU (1 session ahead)');
 
     const cpuOnly = await admin.khd(['run', '-g', '0', '-a', '0', '-i'], { cwd: root });
     expect(cpuOnly.stdout).toContain("visible ''\n");
@@ -80,6 +82,32 @@ describe('GPUs from the server’s inventory', () => {
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).toMatch(/visible '[01]'\n/);
     expect((await info(nameOf(r.stdout))).gpus).toBe(1);
+  });
+});
+
+describe('a team GPU limit (--max-gpus-per-team)', () => {
+  it('holds a team’s next session while its GPU is in use, saying why; other teams go on; NSML’s message past the limit', async () => {
+    const limited = await startTestServer({ gpus: 2, maxGpusPerTeam: 1 });
+    const owner = new Participant(limited.url);
+    try {
+      await owner.login('admin', ADMIN_PASSWORD);
+      const kim = await owner.addUser('kim', 'team-a');
+      const lee = await owner.addUser('lee', 'team-b');
+      cleanups.push(() => kim.cleanup(), () => lee.cleanup());
+      const first = nameOf((await kim.khd(['run', '-g', '1', '-a', '60'], { cwd: root })).stdout);
+      const held = await kim.khd(['run', '-g', '1', '-a', '0'], { cwd: root });
+      expect(held.stdout).toMatch(/^Session kim\/None\/2 is queued: your team's GPU limit \(1\) is in use\n$/);
+      // Another team takes the other GPU at once.
+      expect((await lee.khd(['run', '-g', '1', '-a', '60'], { cwd: root })).stdout).toMatch(/is started\n$/);
+      expect((await kim.khd(['ps'])).stdout).toContain("Queued: your team's GPU limit (1) is in use");
+      const over = await kim.khd(['run', '-g', '2', '-a', '0'], { cwd: root });
+      expect(over.stderr).toContain('Your maximum available GPU is 1');
+      expect((await kim.khd(['stop', first])).code).toBe(EXIT.ok);
+      await expect.poll(async () => (await kim.session(nameOf(held.stdout))).status).toBe('Exited');
+    } finally {
+      owner.cleanup();
+      await limited.stop();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExecLimits } from './executor.js';
@@ -50,6 +50,20 @@ describe.each(Object.entries(executors))('LocalExecutor (%s)', (_kind, make) => 
     else setTimeout(() => execution.stop(), afterMs);
     expect((await execution.result).stopped).toBe(true);
   }, 60_000);
+
+  it.runIf(availableParallelism() >= 2)('pins two 1-CPU sessions to different cores where no cgroup caps CPU time', async () => {
+    const executor = make({ cgroups: undefined });
+    const other = mkdtempSync(join(tmpdir(), 'khd-exec-'));
+    const code = 'import os, time\nprint(sorted(os.sched_getaffinity(0)), flush=True)\ntime.sleep(30)\n';
+    const a = run(executor, code, [], { cpus: 1 });
+    const b = run(executor, code, [], { cpus: 1 }, other);
+    await expect.poll(() => a.lines.length + b.lines.length).toBe(2);
+    expect(a.lines[0]![1]).not.toBe(b.lines[0]![1]);
+    a.execution.stop();
+    b.execution.stop();
+    await Promise.all([a.execution.result, b.execution.result]);
+    rmSync(other, { recursive: true, force: true });
+  });
 
   it('lets code that handles SIGTERM finish its work on stop (e.g. save a checkpoint)', async () => {
     const code = [

@@ -60,7 +60,36 @@ export function missingLaunchTools(): string[] {
 interface Holdings {
   uid?: number;
   cgroup?: SessionCgroup;
+  /** The cores it is pinned to (where no cgroup caps its CPU time). */
+  cores?: number[];
   released?: Promise<void>;
+}
+
+/**
+ * Which cores pinned sessions run on: each takes the least used ones, so two 2-CPU sessions on
+ * a 4-core machine get two cores each instead of sharing the first two while the others idle.
+ */
+export class CoreSets {
+  private readonly use: number[];
+
+  constructor(cores: number) {
+    this.use = new Array<number>(cores).fill(0);
+  }
+
+  take(count: number): number[] {
+    const picked = this.use
+      .map((n, core) => ({ n, core }))
+      .sort((a, b) => a.n - b.n || a.core - b.core)
+      .slice(0, count)
+      .map((c) => c.core)
+      .sort((a, b) => a - b);
+    picked.forEach((c) => this.use[c]!++);
+    return picked;
+  }
+
+  release(cores: number[]): void {
+    cores.forEach((c) => this.use[c]!--);
+  }
 }
 
 let runs = 0;
@@ -86,6 +115,8 @@ export class LocalExecutor implements Executor {
       ...(this.ownUids ? { uids: formatUidRange(options.uids!.range) } : {}),
     };
   }
+
+  private readonly cores = new CoreSets(availableParallelism());
 
   start(spec: ExecSpec, onLines: LineSink): Execution {
     const startedAt = Date.now();
@@ -202,6 +233,7 @@ export class LocalExecutor implements Executor {
   }
 
   private async giveBack(held: Holdings): Promise<void> {
+    if (held.cores) this.cores.release(held.cores);
     if (held.cgroup) {
       for (let i = 0; i < CGROUP_REMOVE_TRIES && !held.cgroup.remove(); i++) {
         held.cgroup.killAll();
@@ -228,15 +260,18 @@ export class LocalExecutor implements Executor {
   }
 
   /** prlimit, taskset and setpriv, each exec'ing the next, then Python: one process in the end. */
-  private launchChain(limits: ExecLimits, uid: number | undefined, cpusCapped: boolean): string[] {
+  private launchChain(limits: ExecLimits, held: Holdings, cpusCapped: boolean): string[] {
+    const uid = held.uid;
     const chain = [PRLIMIT, '--core=0'];
     if (limits.memoryBytes) chain.push(`--data=${limits.memoryBytes}`);
     if (limits.fileBytes) chain.push(`--fsize=${limits.fileBytes}`);
     // RLIMIT_NPROC counts the processes of a uid: only meaningful for a uid of the session's own.
     if (uid !== undefined) chain.push(`--nproc=${this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES}`);
     chain.push('--');
-    const cores = availableParallelism();
-    if (!cpusCapped && limits.cpus && limits.cpus < cores) chain.push(TASKSET, '-c', limits.cpus === 1 ? '0' : `0-${limits.cpus - 1}`);
+    if (!cpusCapped && limits.cpus && limits.cpus < availableParallelism()) {
+      held.cores = this.cores.take(limits.cpus);
+      chain.push(TASKSET, '-c', held.cores.join(','));
+    }
     if (uid !== undefined) chain.push(SETPRIV, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs', '--');
     return chain;
   }
@@ -271,7 +306,7 @@ export class LocalExecutor implements Executor {
     };
     const cpusCapped = held.cgroup !== undefined && this.options.cgroups!.controllers.includes('cpu');
     const runtime = spec.python ?? this.options.python;
-    const python = [...this.launchChain(spec.limits ?? {}, held.uid, cpusCapped), runtime.executable, '-u', spec.entry, ...spec.args];
+    const python = [...this.launchChain(spec.limits ?? {}, held, cpusCapped), runtime.executable, '-u', spec.entry, ...spec.args];
     const launch = sandboxed
       ? [
           this.options.bubblewrap!,

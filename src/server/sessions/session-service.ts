@@ -54,6 +54,8 @@ export interface SessionServiceDeps {
   gpus: GpuPool;
   dataDir: DataDir;
   diskWatch: DiskWatch;
+  /** GPUs one team's training sessions may hold at once (`--max-gpus-per-team`); none: no limit. */
+  maxGpusPerTeam?: number;
   now: () => number;
   warn: (message: string) => void;
   limits: SessionLimits;
@@ -82,6 +84,10 @@ export class SessionService {
     const gpus = req.gpus ?? (this.d.gpus.total > 0 ? 1 : 0);
     if (gpus > this.d.gpus.total) {
       throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but this server has ${this.d.gpus.total}: use -g ${this.d.gpus.total} or fewer`);
+    }
+    const max = this.d.maxGpusPerTeam;
+    if (max !== undefined && gpus > max) {
+      throw new KhdError('KHD_TOO_MANY_GPUS', `Your maximum available GPU is ${max}: team ${user.team} may use ${max} GPU(s) at once; use -g ${max} or fewer`);
     }
     const upload = this.d.uploads.get(req.upload);
     if (!upload || upload.userId !== user.id || upload.purpose !== 'session') {
@@ -131,7 +137,7 @@ export class SessionService {
     const events = await this.d.events.read(this.d.dataDir.events(s.id));
     const dir = this.checkpointDir(s);
     const folders = await checkpointFolders(dir);
-    return { ...info, summary: events.lastSummary, models: folders.length, modelsSize: await this.modelsSize(s, dir, folders) };
+    return { ...info, summary: events.lastSummary, models: folders.length, modelsSize: await this.modelsSize(s, dir, folders), queueReason: this.queueReason(s) };
   }
 
   /**
@@ -189,15 +195,45 @@ export class SessionService {
     return { env: 'KHD_EVENTS_FILE', host: this.d.dataDir.state(sessionId), inside: SANDBOX_STATE, writable: true, file: EVENTS_FILE };
   }
 
-  /** Starts every queued session whose GPUs are free, oldest first. */
+  /**
+   * Starts every queued session whose GPUs are free, oldest first, within its team's GPU limit
+   * (`--max-gpus-per-team`: KHD2020 gave each team one GPU). Submits are not held by the limit:
+   * a team's training may hold its GPU while the team submits.
+   */
   schedule(): void {
     if (this.closing) return;
+    const inUse = this.teamGpus();
     for (const s of this.d.sessions.withStatus('Queued')) {
       if (this.starting.has(s.id) || this.running.has(s.id)) continue;
+      if (this.overTeamLimit(s, inUse)) continue;
       const gpuIds = this.d.gpus.take(s.gpus);
       if (!gpuIds) continue;
+      if (s.type === 'normal') inUse.set(s.teamId, (inUse.get(s.teamId) ?? 0) + s.gpus);
       this.starting.set(s.id, this.start(s, gpuIds).finally(() => this.starting.delete(s.id)));
     }
+  }
+
+  /** GPUs each team's training sessions hold now (running, or being started). */
+  private teamGpus(): Map<number, number> {
+    const inUse = new Map<number, number>();
+    for (const r of this.d.sessions.withStatus('Running')) {
+      if (r.type === 'normal') inUse.set(r.teamId, (inUse.get(r.teamId) ?? 0) + r.gpus);
+    }
+    return inUse;
+  }
+
+  private overTeamLimit(s: SessionRow, inUse: Map<number, number>): boolean {
+    const max = this.d.maxGpusPerTeam;
+    return max !== undefined && s.type === 'normal' && s.gpus > 0 && (inUse.get(s.teamId) ?? 0) + s.gpus > max;
+  }
+
+  /** Why a queued session waits: its team's GPU limit, or GPUs that others hold (how many wait before it). */
+  queueReason(s: SessionRow): string | null {
+    if (s.status !== 'Queued') return null;
+    if (this.starting.has(s.id)) return 'starting';
+    if (this.overTeamLimit(s, this.teamGpus())) return `your team's GPU limit (${this.d.maxGpusPerTeam}) is in use`;
+    const ahead = this.d.sessions.withStatus('Queued').filter((q) => q.id < s.id && q.gpus > 0).length;
+    return `waiting for ${s.gpus === 1 ? 'a GPU' : `${s.gpus} GPUs`} (${ahead === 0 ? 'next in line' : `${ahead} session${ahead === 1 ? '' : 's'} ahead`})`;
   }
 
   private async start(s: SessionRow, gpuIds: number[]): Promise<void> {

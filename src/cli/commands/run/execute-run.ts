@@ -153,7 +153,7 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
   else {
     ctx.io.out(
       session.status === 'Queued'
-        ? `Session ${session.name} is queued: waiting for ${session.gpus} free GPU(s)\n`
+        ? `Session ${session.name} is queued: ${session.queueReason ?? `waiting for ${session.gpus} free GPU(s)`}\n`
         : `Session ${session.name} is started\n`,
     );
   }

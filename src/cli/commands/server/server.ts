@@ -25,6 +25,7 @@ export interface ServerCommandOptions {
   cgroups: boolean;
   pipIndexUrl?: string;
   pipFindLinks?: string;
+  maxGpusPerTeam?: number;
 }
 
 function uidRangeOption(value: string): UidRange {
@@ -69,6 +70,7 @@ export function newServerCommand(ctx: Context): Command {
     .option('--no-cgroups', 'poll memory and processes instead of making cgroups (the kernel enforces limits only with them)')
     .option('--pip-index-url <url>', "the package index projects' requirements are installed from (the install then has network; sessions never do)")
     .option('--pip-find-links <dir>', "a folder of wheels projects' requirements are installed from, offline")
+    .option('--max-gpus-per-team <n>', "GPUs one team's training sessions may hold at once (KHD2020: 1); more wait, saying why", parseWhole(1))
     .action((opts: ServerCommandOptions) => runServer(opts, ctx));
 }
 
@@ -107,6 +109,7 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     tmpBytes: opts.tmpSize,
     sessionUids: opts.sessionUids,
     cgroups: opts.cgroups,
+    maxGpusPerTeam: opts.maxGpusPerTeam,
     pip: { indexUrl: opts.pipIndexUrl, findLinks: opts.pipFindLinks ? resolve(ctx.cwd, opts.pipFindLinks) : undefined },
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
