@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-const EXECUTOR_RUNS = 'src/server/executor/local-executor.test.ts';
+/** The executors' own tests run real Python in real sandboxes (and Slurm jobs): with the integration tests. */
+const EXECUTOR_RUNS = 'src/server/executor/{local,slurm}-executor.test.ts';
 
 export default defineConfig({
   test: {
@@ -14,7 +15,6 @@ export default defineConfig({
     maxWorkers: 2,
     // One run of all of them is `npm test`; `npm run test:unit` is the fast loop (no server).
     projects: [
-      // The executor's own tests run real Python in real sandboxes (~45 s): with the integration tests.
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: [EXECUTOR_RUNS] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts', EXECUTOR_RUNS] } },
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },

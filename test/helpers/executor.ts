@@ -7,7 +7,7 @@ import { afterEach, beforeEach } from 'vitest';
 import type { UidRange } from '../../src/protocol/uid-range.js';
 import type { LogStream } from '../../src/protocol/types.js';
 import { detectCgroups } from '../../src/server/executor/cgroups.js';
-import type { ExecLimits } from '../../src/server/executor/executor.js';
+import type { ExecLimits, Executor } from '../../src/server/executor/executor.js';
 import { LocalExecutor, type LocalExecutorOptions } from '../../src/server/executor/local-executor.js';
 import { resolvePython } from '../../src/server/executor/python.js';
 import { findBubblewrap } from '../../src/server/executor/sandbox.js';
@@ -39,7 +39,7 @@ export function workFolders(): { readonly path: string } {
 }
 
 /** Runs `code` as main.py of `dir` with `executor`; the execution and the lines it printed, as they come. */
-export function run(executor: LocalExecutor, dir: string, code: string, args: string[] = [], limits: ExecLimits = {}) {
+export function run(executor: Executor, dir: string, code: string, args: string[] = [], limits: ExecLimits = {}) {
   writeFileSync(join(dir, 'main.py'), code);
   const lines: [LogStream, string][] = [];
   const execution = executor.start(

@@ -62,6 +62,8 @@ interface Holdings {
   cgroup?: SessionCgroup;
   /** The cores it is pinned to (where no cgroup caps its CPU time). */
   cores?: number[];
+  /** Placed by a scheduler (Slurm), which caps its CPUs itself: no pinning here. */
+  placed?: boolean;
   released?: Promise<void>;
 }
 
@@ -117,6 +119,23 @@ export class LocalExecutor implements Executor {
   }
 
   private readonly cores = new CoreSets(availableParallelism());
+
+  /**
+   * The launch of `spec` as a command line and environment, for another runner (a Slurm job on a
+   * node): the same sandbox, uid, limits and runtime as start() gives, without a cgroup (the
+   * scheduler makes its own). `release` gives the uid back once the run is over.
+   */
+  launchFor(spec: ExecSpec): { command: string; args: string[]; env: NodeJS.ProcessEnv; identity?: { passwd: string; group: string }; release(): Promise<void> } {
+    const held: Holdings = { placed: true };
+    if (this.ownUids) {
+      held.uid = this.options.uids!.take();
+      if (held.uid === undefined) throw new Error(`every session uid (${this.enforcement.uids}) is in use: give the server more with --session-uids`);
+      this.grantWritable(spec, held.uid);
+    }
+    const { command, args, env } = this.command(spec, held);
+    const identity = this.sandboxed ? identityFiles(held.uid ?? process.getuid?.() ?? 0) : undefined;
+    return { command, args, env, identity, release: () => this.release(held) };
+  }
 
   start(spec: ExecSpec, onLines: LineSink): Execution {
     const startedAt = Date.now();
@@ -268,7 +287,7 @@ export class LocalExecutor implements Executor {
     // RLIMIT_NPROC counts the processes of a uid: only meaningful for a uid of the session's own.
     if (uid !== undefined) chain.push(`--nproc=${this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES}`);
     chain.push('--');
-    if (!cpusCapped && limits.cpus && limits.cpus < availableParallelism()) {
+    if (!cpusCapped && !held.placed && limits.cpus && limits.cpus < availableParallelism()) {
       held.cores = this.cores.take(limits.cpus);
       chain.push(TASKSET, '-c', held.cores.join(','));
     }
