@@ -1,5 +1,6 @@
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { AuthOptions } from './auth/auth-service.js';
@@ -13,6 +14,7 @@ import type { SessionLimits } from './config.js';
 import { resolvePython } from './executor/python.js';
 import { nsmlRuntimeDir } from './package-files.js';
 import { findBubblewrap } from './executor/sandbox.js';
+import { SlurmExecutor, type SlurmOptions } from './executor/slurm-executor.js';
 import { createServices, type Services, type ServicesOptions } from './services.js';
 
 export interface ServerOptions {
@@ -42,6 +44,9 @@ export interface ServerOptions {
   pip?: ServicesOptions['pip'];
   /** GPUs one team's training sessions may hold at once. */
   maxGpusPerTeam?: number;
+  /** Where sessions run: on this machine (default), or as Slurm batch jobs on a cluster's nodes. */
+  executor?: 'local' | 'slurm';
+  slurm?: Omit<SlurmOptions, 'local' | 'jobsDir'>;
   /** Where the one-time admin password and warnings go (stderr). */
   warn: (message: string) => void;
 }
@@ -90,6 +95,26 @@ function checkWheelhouse(dir: string | undefined): void {
   }
 }
 
+/**
+ * Sessions as Slurm jobs. Their scripts and output live in the data dir, which the nodes must see
+ * at the same path (NFS in production): checked at start by a job that writes a file there.
+ */
+async function slurmExecutor(local: LocalExecutor, dataDir: string, o: Omit<SlurmOptions, 'local' | 'jobsDir'>): Promise<SlurmExecutor> {
+  const jobsDir = join(dataDir, 'slurm-jobs');
+  mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
+  const env = { ...process.env, ...o.env };
+  const token = join(jobsDir, `.shared-${process.pid}-${Date.now()}`);
+  try {
+    execFileSync('sbatch', ['--parsable', '--job-name', 'khd:check', '--output', '/dev/null', ...(o.partition ? ['--partition', o.partition] : []), '--wrap', `echo ok > ${token}`], { env, timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`--executor slurm: sbatch failed (${(err as Error).message.split('\n')[0]}): is Slurm installed and SLURM_CONF set?`);
+  }
+  for (let i = 0; i < 600 && !existsSync(token); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!existsSync(token)) throw new Error(`--executor slurm: a job could not write ${jobsDir} within 60 s: the nodes must see the data dir at the same path (a shared filesystem), and a node must be free`);
+  rmSync(token, { force: true });
+  return new SlurmExecutor({ local, jobsDir, ...o });
+}
+
 /** Opens the data dir, creates the admin on first start, listens, and recovers old sessions. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const python = resolvePython(options.python ?? 'python3');
@@ -105,14 +130,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     python, runtimeDir: nsmlRuntimeDir(), bubblewrap, ...isolation(options, bubblewrap !== undefined),
     maxProcesses: options.maxProcesses, tmpBytes: options.tmpBytes,
   });
-  const enforced = executor.enforcement;
+  const runner = options.executor === 'slurm' ? await slurmExecutor(executor, resolve(options.dataDir), options.slurm ?? {}) : executor;
+  const enforced = runner.enforcement;
   if (enforced.fallbackReason) {
     const asRoot = process.getuid?.() === 0 ? '' : '; run the server as root for kernel-enforced limits and a uid of its own per session';
     options.warn(`warning: no cgroups (${enforced.fallbackReason}): memory is polled every ${MEMORY_POLL_MS} ms and CPUs pinned, which a fast burst can overshoot${asRoot}`);
   }
   const services = createServices({
     dataDir: resolve(options.dataDir),
-    executor,
+    executor: runner,
     gpus: options.gpus ?? detectGpuCount(),
     auth: options.auth,
     heartbeatMs: options.heartbeatMs,

@@ -21,7 +21,7 @@ export interface TestServer extends RunningServer {
 }
 
 export async function startTestServer(
-  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups' | 'pip' | 'python' | 'maxGpusPerTeam'> = {},
+  options: { gpus?: number; dataDir?: string; port?: number } & Pick<ServerOptions, 'limits' | 'sessionLimits' | 'maxProcesses' | 'tmpBytes' | 'cgroups' | 'pip' | 'python' | 'maxGpusPerTeam' | 'executor' | 'slurm'> = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'khd-data-'));
   const warnings: string[] = [];
@@ -43,6 +43,8 @@ export async function startTestServer(
     pip: options.pip,
     python: options.python,
     maxGpusPerTeam: options.maxGpusPerTeam,
+    executor: options.executor,
+    slurm: options.slurm,
     warn: (m) => warnings.push(m),
   });
   return {

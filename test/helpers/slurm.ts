@@ -9,8 +9,11 @@ export interface TestCluster {
   env: NodeJS.ProcessEnv;
   /** A folder for jobs' scripts and output. */
   jobsDir: string;
-  stop(): void;
+  stop(): Promise<void>;
 }
+
+/** The node's memory as slurm.conf declares it: a session asks for at most this (the server's --memory cap). */
+export const TEST_NODE_MEMORY_MB = 8000;
 
 export const HAS_SLURM = spawnSync('sh', ['-c', 'command -v slurmctld && command -v slurmd && command -v munged && command -v sbatch']).status === 0;
 
@@ -44,7 +47,7 @@ export async function startTestCluster(): Promise<TestCluster> {
     'ProctrackType=proctrack/linuxproc', 'TaskPlugin=task/none', 'SelectType=select/cons_tres', 'SelectTypeParameters=CR_Core',
     'GresTypes=gpu', 'SlurmUser=root', 'ReturnToService=2', 'MpiDefault=none', 'JobAcctGatherType=jobacct_gather/none',
     'AccountingStorageType=accounting_storage/none', 'MinJobAge=300', 'KillWait=5',
-    `NodeName=${host} CPUs=${cpus} RealMemory=16000 Gres=gpu:2 State=UNKNOWN`,
+    `NodeName=${host} CPUs=${cpus} RealMemory=${TEST_NODE_MEMORY_MB} Gres=gpu:2 State=UNKNOWN`,
     `PartitionName=khd Nodes=${host} Default=YES MaxTime=INFINITE State=UP`,
   ].join('\n') + '\n');
   writeFileSync(join(dir, 'gres.conf'), `NodeName=${host} Name=gpu File=${join(dir, 'dev', 'nvidia')}[0-1]\n`);
@@ -62,14 +65,27 @@ export async function startTestCluster(): Promise<TestCluster> {
   return {
     env,
     jobsDir: join(dir, 'jobs'),
-    stop() {
-      for (const pid of ['slurmd.pid', 'slurmctld.pid', 'munged.pid']) {
+    async stop() {
+      const pids: number[] = [];
+      for (const file of ['slurmd.pid', 'slurmctld.pid', 'munged.pid']) {
         try {
-          process.kill(Number(readFileSync(join(dir, pid), 'utf8').trim()), 'SIGTERM');
+          const pid = Number(readFileSync(join(dir, file), 'utf8').trim());
+          process.kill(pid, 'SIGTERM');
+          pids.push(pid);
         } catch {
           // Not running.
         }
       }
+      // Gone before their folder is: they write their state on the way out.
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 300 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
       rmSync(dir, { recursive: true, force: true });
     },
   };

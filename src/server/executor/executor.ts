@@ -20,6 +20,11 @@ export interface ExecSpec {
   python?: PythonRuntime;
   /** Network, for a package install the organiser gave an index for; sessions never have it. */
   network?: boolean;
+  /**
+   * The GPU devices the sandbox may bind (default: gpuIds). A scheduler that places the job
+   * (Slurm) decides which GPUs it gets on the node; its cgroup keeps the others out.
+   */
+  gpuDevices?: number[];
 }
 
 export interface PythonRuntime {

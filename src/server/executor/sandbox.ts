@@ -90,7 +90,7 @@ export function bubblewrapArgs(spec: ExecSpec, paths: SandboxPaths): string[] {
   // World-writable with the sticky bit, as /tmp always is: the session uid is not the sandbox's root.
   args.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--size', String(paths.tmpBytes), '--tmpfs', '/tmp');
   if (spec.limits?.shmBytes) args.push('--perms', '1777', '--size', String(spec.limits.shmBytes), '--tmpfs', '/dev/shm');
-  for (const id of spec.gpuIds) args.push('--dev-bind-try', `/dev/nvidia${id}`, `/dev/nvidia${id}`);
+  for (const id of spec.gpuDevices ?? spec.gpuIds) args.push('--dev-bind-try', `/dev/nvidia${id}`, `/dev/nvidia${id}`);
   if (spec.gpuIds.length > 0) {
     for (const dev of ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']) args.push('--dev-bind-try', dev, dev);
   }

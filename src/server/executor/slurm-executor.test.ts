@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { make, run, workFolders } from '../../../test/helpers/executor.js';
 import { HAS_SLURM, startTestCluster, type TestCluster } from '../../../test/helpers/slurm.js';
@@ -15,7 +17,7 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
     cluster = await startTestCluster();
     executor = new SlurmExecutor({ local: make({})(), jobsDir: cluster.jobsDir, env: cluster.env, pollMs: 100, stopGraceMs: 2000 });
   }, 60_000);
-  afterAll(() => cluster?.stop());
+  afterAll(async () => cluster?.stop());
 
   it('runs the session as a job in the sandbox: its output line by line, its exit code', async () => {
     const { execution, lines } = run(executor, work.path, 'import os, sys\nprint("in job", os.environ.get("SLURM_JOB_ID") is None)\nprint("err", file=sys.stderr)\nsys.exit(3)\n');
@@ -23,6 +25,17 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
     expect(result).toMatchObject({ exitCode: 3, stopped: false });
     // The sandbox's environment is the launch's own: Slurm's variables do not leak in.
     expect(lines).toEqual([['stdout', 'in job True'], ['stderr', 'err']]);
+  });
+
+  it('gives the job the GPUs Slurm allocated (--gres), in CUDA_VISIBLE_DEVICES', async () => {
+    writeFileSync(join(work.path, 'main.py'), 'import os\nprint("visible", os.environ["CUDA_VISIBLE_DEVICES"], "num", os.environ["KHD_GPU_NUM"])\n');
+    const lines: string[] = [];
+    const execution = executor.start(
+      { workDir: work.path, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/2', entry: 'main.py', args: [], gpuIds: [5] },
+      (_s, batch) => lines.push(...batch),
+    );
+    expect(await execution.result).toMatchObject({ exitCode: 0 });
+    expect(lines).toEqual([expect.stringMatching(/^visible [01] num 1$/)]);
   });
 
   it('stops a running job: scancel TERM, and the session is stopped', async () => {

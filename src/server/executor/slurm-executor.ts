@@ -28,6 +28,9 @@ export interface SlurmOptions {
 /** Slurm's end states, and what each means for the session. */
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE']);
 
+/** GPU device nodes a job may find on its node (/dev/nvidia0…). */
+const MAX_NODE_GPUS = 16;
+
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
@@ -48,8 +51,14 @@ export class SlurmExecutor implements Executor {
     this.enforcement = { ...o.local.enforcement, memory: 'Slurm (--mem)', fallbackReason: undefined };
   }
 
+  /** A Slurm command's output; a failure says what Slurm said (`sbatch: error: …`). */
   private slurm(command: string, args: string[]): Promise<string> {
-    return run(command, args, { env: { ...process.env, ...this.o.env }, timeout: 30_000 }).then((r) => r.stdout);
+    return run(command, args, { env: { ...process.env, ...this.o.env }, timeout: 30_000 }).then(
+      (r) => r.stdout,
+      (err: Error & { stderr?: string }) => {
+        throw new Error(err.stderr?.trim().split('\n').at(-1) || err.message.split('\n')[0]);
+      },
+    );
   }
 
   start(spec: ExecSpec, onLines: LineSink): Execution {
@@ -61,7 +70,8 @@ export class SlurmExecutor implements Executor {
     const result = (async (): Promise<ExecResult> => {
       let launch: ReturnType<LocalExecutor['launchFor']>;
       try {
-        launch = this.o.local.launchFor(spec);
+        // Slurm chooses the GPUs on the node: every device may be bound, its cgroup (ConstrainDevices) keeps the others out.
+        launch = this.o.local.launchFor(spec.gpuIds.length > 0 ? { ...spec, gpuDevices: [...Array(MAX_NODE_GPUS).keys()] } : spec);
       } catch (err) {
         return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error: (err as Error).message };
       }
@@ -83,7 +93,7 @@ export class SlurmExecutor implements Executor {
         err.end();
         return this.toResult(state, startedAt, stopping);
       } catch (err) {
-        return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error: `Slurm: ${(err as Error).message.split('\n')[0]}` };
+        return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error: `Slurm: ${(err as Error).message}` };
       } finally {
         clearTimeout(killTimer);
         await launch.release();
@@ -110,7 +120,10 @@ export class SlurmExecutor implements Executor {
       writeFileSync(join(dir, 'group'), launch.identity.group);
       lines.push(`exec 3< ${quote(join(dir, 'passwd'))} 4< ${quote(join(dir, 'group'))}`);
     }
-    const env = Object.entries(launch.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${quote(v!)}`);
+    // The GPUs are the ones Slurm gave the job, in its own CUDA_VISIBLE_DEVICES.
+    const env = Object.entries(launch.env)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => (k === 'CUDA_VISIBLE_DEVICES' && v ? `${k}="$CUDA_VISIBLE_DEVICES"` : `${k}=${quote(v!)}`));
     lines.push(`exec env -i ${env.join(' ')} ${[launch.command, ...launch.args].map(quote).join(' ')} < /dev/null`);
     const path = join(dir, 'job.sh');
     writeFileSync(path, `${lines.join('\n')}\n`);

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { durationOption, parseWhole, sizeOption } from '../../options.js';
+import { choice, durationOption, parseWhole, sizeOption } from '../../options.js';
 import { enforcedLine } from '../../../protocol/format.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../../protocol/types.js';
 import { parseUidRange, type UidRange } from '../../../protocol/uid-range.js';
@@ -26,6 +26,10 @@ export interface ServerCommandOptions {
   pipIndexUrl?: string;
   pipFindLinks?: string;
   maxGpusPerTeam?: number;
+  executor: 'local' | 'slurm';
+  slurmPartition?: string;
+  slurmAccount?: string;
+  slurmQos?: string;
 }
 
 function uidRangeOption(value: string): UidRange {
@@ -70,6 +74,10 @@ export function newServerCommand(ctx: Context): Command {
     .option('--no-cgroups', 'poll memory and processes instead of making cgroups (the kernel enforces limits only with them)')
     .option('--pip-index-url <url>', "the package index projects' requirements are installed from (the install then has network; sessions never do)")
     .option('--pip-find-links <dir>', "a folder of wheels projects' requirements are installed from, offline")
+    .option('--executor <kind>', 'where sessions run: local (this machine) or slurm (batch jobs; the data dir must be on a filesystem the nodes share)', choice('--executor', ['local', 'slurm'] as const), 'local')
+    .option('--slurm-partition <p>', 'the Slurm partition sessions go to')
+    .option('--slurm-account <a>', 'the Slurm account jobs are charged to')
+    .option('--slurm-qos <q>', 'the Slurm QOS of the jobs')
     .option('--max-gpus-per-team <n>', "GPUs one team's training sessions may hold at once (KHD2020: 1); more wait, saying why", parseWhole(1))
     .action((opts: ServerCommandOptions) => runServer(opts, ctx));
 }
@@ -110,6 +118,8 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     sessionUids: opts.sessionUids,
     cgroups: opts.cgroups,
     maxGpusPerTeam: opts.maxGpusPerTeam,
+    executor: opts.executor,
+    slurm: { partition: opts.slurmPartition, account: opts.slurmAccount, qos: opts.slurmQos },
     pip: { indexUrl: opts.pipIndexUrl, findLinks: opts.pipFindLinks ? resolve(ctx.cwd, opts.pipFindLinks) : undefined },
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
