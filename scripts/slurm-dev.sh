@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A one-machine Slurm cluster to try `khd server --executor slurm` (as root; Debian: apt-get
+# install slurm-wlm munge): munged, slurmctld and slurmd in a folder of their own, with two fake
+# GPUs as GRES, the same as the tests start (test/helpers/slurm.ts).
+#
+#   sudo scripts/slurm-dev.sh /tmp/khd-slurm          # prints the SLURM_CONF to export
+#   export SLURM_CONF=/tmp/khd-slurm/slurm.conf
+#   khd server --executor slurm --data-dir /tmp/khd-data
+#   sudo scripts/slurm-dev.sh /tmp/khd-slurm stop
+set -euo pipefail
+dir="${1:?usage: slurm-dev.sh DIR [stop]}"
+if [ "${2:-}" = stop ]; then
+  for pid in slurmd slurmctld munged; do [ -f "$dir/$pid.pid" ] && kill "$(cat "$dir/$pid.pid")" 2>/dev/null || true; done
+  echo "stopped the cluster in $dir"
+  exit 0
+fi
+mkdir -p "$dir"/{state,spool,dev}
+for i in 0 1; do [ -e "$dir/dev/nvidia$i" ] || mknod "$dir/dev/nvidia$i" c 195 "$i"; done
+host=$(hostname -s)
+cat > "$dir/slurm.conf" <<CONF
+ClusterName=khddev
+SlurmctldHost=$host
+SlurmctldPort=26817
+SlurmdPort=26818
+AuthType=auth/munge
+AuthInfo=socket=$dir/munge.sock
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+GresTypes=gpu
+SlurmUser=root
+ReturnToService=2
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MinJobAge=300
+NodeName=$host CPUs=$(nproc) RealMemory=8000 Gres=gpu:2 State=UNKNOWN
+PartitionName=khd Nodes=$host Default=YES MaxTime=INFINITE State=UP
+CONF
+echo "NodeName=$host Name=gpu File=$dir/dev/nvidia[0-1]" > "$dir/gres.conf"
+export SLURM_CONF="$dir/slurm.conf"
+munged --socket="$dir/munge.sock" --key-file=/etc/munge/munge.key --pid-file="$dir/munged.pid" \
+  --log-file="$dir/munged.log" --seed-file="$dir/munge.seed" --force
+slurmctld -i
+slurmd
+for _ in $(seq 100); do sinfo -h -o %T | grep -q idle && break; sleep 0.1; done
+sinfo
+echo "export SLURM_CONF=$dir/slurm.conf   # then: khd server --executor slurm (sessions ask for at most 8000 MB: pass a smaller --memory to khd run, or raise RealMemory)"
