@@ -5,6 +5,7 @@ import { benchDashboard } from './dashboard.mjs';
 import { benchHostile } from './hostile.mjs';
 import { benchLogs } from './logs.mjs';
 import { benchEnvironments } from './environments.mjs';
+import { benchSlurm } from './slurm.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchUploads } from './uploads.mjs';
 
@@ -47,6 +48,7 @@ rows.push(...(await benchDashboard(scale.pageRuns)));
 rows.push(...(await benchHostile(scale)));
 rows.push(...(await benchLogs(scale)));
 rows.push(...(await benchEnvironments(Math.max(3, Math.floor(scale.runs / 3)))));
+rows.push(...(await benchSlurm(Math.max(3, Math.floor(scale.runs / 3)))));
 
 const cols = ['name', 'khd', 'baseline', 'ratio', 'target'];
 const cell = (r, c) => (c === 'ratio' ? `${r.ratio.toFixed(3)}×` : String(r[c]));

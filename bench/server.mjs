@@ -9,10 +9,10 @@ export const KHD = fileURLToPath(new URL('../bin/khd.js', import.meta.url));
 export const BENCH_PASSWORD = 'bench-admin-password';
 
 /** Starts `khd server` with its data dir under `work` (and `flags`); resolves once it listens. */
-export async function startBenchServer(work, flags = []) {
+export async function startBenchServer(work, flags = [], env = process.env) {
   const sandbox = spawnSync('sh', ['-c', 'command -v bwrap']).status === 0 ? [] : ['--no-sandbox'];
   const child = spawn(process.execPath, [KHD, 'server', '--port', '0', '--data-dir', join(work, 'data'), ...sandbox, ...flags], {
-    env: { ...process.env, KHD_ADMIN_PASSWORD: BENCH_PASSWORD },
+    env: { ...env, KHD_ADMIN_PASSWORD: BENCH_PASSWORD },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   const url = await new Promise((resolve) => child.stdout.on('data', (c) => /listening on (\S+)/.test(c) && resolve(/listening on (\S+)/.exec(c)[1])));

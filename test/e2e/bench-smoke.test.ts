@@ -33,6 +33,7 @@ describe('npm run bench (small)', () => {
       'khd logs --tail 1 on a 5,000-line log',
       '/info while 10 clients tail that log',
       'khd run -i with a cached requirements layer',
+      'khd run -i through Slurm',
     ]);
     expect(stdout).toMatch(/\d+\.\d{3}×/);
   }, 200_000);
