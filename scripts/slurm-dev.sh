@@ -10,7 +10,20 @@
 set -euo pipefail
 dir="${1:?usage: slurm-dev.sh DIR [stop]}"
 if [ "${2:-}" = stop ]; then
-  for pid in slurmd slurmctld munged; do [ -f "$dir/$pid.pid" ] && kill "$(cat "$dir/$pid.pid")" 2>/dev/null || true; done
+  pids=""
+  for name in slurmd slurmctld munged; do
+    if [ -f "$dir/$name.pid" ]; then
+      pid=$(cat "$dir/$name.pid")
+      kill "$pid" 2>/dev/null && pids="$pids $pid"
+    fi
+  done
+  # Gone before this returns: they write their state on the way out, and the folder may go next.
+  for _ in $(seq 300); do
+    alive=""
+    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.05
+  done
   echo "stopped the cluster in $dir"
   exit 0
 fi
