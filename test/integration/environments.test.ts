@@ -170,10 +170,10 @@ describe('nsml_package.txt', () => {
     expect(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stderr).toContain('khd: system packages from nsml_package.txt not on this server: khd-no-such-deb (they cannot be installed per session');
     expect(r.stderr).not.toMatch(/not on this server: .*coreutils/);
-    const details = JSON.parse((await admin.khd(['env', 'ls', '--details', '--json'])).stdout) as EnvironmentDetails;
+    const details = JSON.parse((await admin.khd(['env', 'ls', '--layers', '--json'])).stdout) as EnvironmentDetails;
     expect(details.missingSystemPackages).toEqual([expect.objectContaining({ name: 'khd-no-such-deb', sessions: 1 })]);
     expect(details.layers.map((l) => l.requirements)).toEqual(expect.arrayContaining([['khd-greeting==1.0']]));
-    expect((await kim.khd(['env', 'ls', '--details'])).stderr).toBe('error: only an admin can see the package layers\n');
+    expect((await kim.khd(['env', 'ls', '--layers'])).stderr).toBe('error: only an admin can see the package layers\n');
   });
 });
 

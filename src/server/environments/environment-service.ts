@@ -327,7 +327,7 @@ export class EnvironmentService {
     const lacking = wanted.filter((p) => !has(p));
     if (lacking.length === 0) return;
     this.store.noteMissing(lacking);
-    hooks.log([`khd: system packages from ${SYSTEM_PACKAGES_FILE} not on this server: ${lacking.join(', ')} (they cannot be installed per session; the organiser sees them in khd env ls --details)`]);
+    hooks.log([`khd: system packages from ${SYSTEM_PACKAGES_FILE} not on this server: ${lacking.join(', ')} (they cannot be installed per session; the organiser sees them in khd env ls --layers)`]);
   }
 
   private layerMeta(key: string): { environment: string; requirements: string[] } | null {

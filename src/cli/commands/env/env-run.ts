@@ -15,9 +15,9 @@ export async function runEnvAdd(name: string, opts: EnvAddOptions, ctx: Context)
   );
 }
 
-export async function runEnvLs(opts: { json?: boolean; details?: boolean }, ctx: Context): Promise<void> {
+export async function runEnvLs(opts: { json?: boolean; layers?: boolean }, ctx: Context): Promise<void> {
   const api = await ctx.api();
-  const [envs, details] = await Promise.all([api.calls.environments(), opts.details ? api.calls.environmentDetails() : undefined]);
+  const [envs, details] = await Promise.all([api.calls.environments(), opts.layers ? api.calls.environmentDetails() : undefined]);
   if (opts.json) return ctx.io.out(`${JSON.stringify(details ? { environments: envs, ...details } : envs, null, 2)}\n`);
   ctx.io.out(
     renderTable(

@@ -23,9 +23,9 @@ export function newEnvCommand(ctx: Context): Command {
   env
     .command('ls')
     .description('list the environments: aliases, Python, main packages, GPUs')
-    .option('--details', "admins: the cached package layers, and the system packages projects asked for that this server lacks")
+    .option('--layers', "admins: the cached package layers with their sizes, and the system packages projects asked for that this server lacks")
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean; details?: boolean }) => (await import('./env-run.js')).runEnvLs(opts, ctx));
+    .action(async (opts: { json?: boolean; layers?: boolean }) => (await import('./env-run.js')).runEnvLs(opts, ctx));
   env
     .command('rm <name>')
     .description('remove an environment (admin only); sessions that chose it by alias run on the default')
