@@ -2,10 +2,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Executor } from '../executor/executor.js';
+import type { ExecResult, ExecSpec, Executor } from '../executor/executor.js';
 import { openDb, type Db } from '../store/db.js';
 import { EnvironmentStore } from '../store/environments.js';
 import { EnvironmentService } from './environment-service.js';
+import { Layers } from './layers.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -43,5 +44,30 @@ describe('EnvironmentService.sweep', () => {
       expect(existsSync(join(root, 'recent'))).toBe(true);
       expect(existsSync(join(root, '.partial-abc-1234'))).toBe(false);
     });
+  });
+});
+
+describe('Layers.sweep', () => {
+  it('leaves the scratch folder of a run under way (a setup.py being read) alone', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'khd-layers-'));
+    let finish: (r: ExecResult) => void = () => {};
+    let workDir = '';
+    const executor = {
+      sandboxed: true, ownUids: false, enforcement: { memory: 'x' },
+      start: (spec: ExecSpec) => {
+        workDir = spec.workDir;
+        return { result: new Promise<ExecResult>((resolve) => (finish = resolve)), stop: () => {} };
+      },
+    } as unknown as Executor;
+    const layers = new Layers({ root, executor, now: Date.now });
+    const hooks = { log: () => {}, running: () => {}, stopped: () => false };
+    const running = layers.run({ 'setup.py': 'x' }, 'setup.py', { executable: '/usr/bin/python3', prefixes: [] }, [], false, {}, hooks, () => {});
+    await expect.poll(() => workDir).not.toBe('');
+    await layers.sweep(0);
+    expect(existsSync(join(workDir, 'setup.py'))).toBe(true);
+    finish({ exitCode: 0, signal: null, timedOut: false, stopped: false, startedAt: 0, endedAt: 0 });
+    await running;
+    expect(existsSync(workDir)).toBe(false);
+    rmSync(root, { recursive: true, force: true });
   });
 });

@@ -7,6 +7,7 @@ import { formatSize } from '../../protocol/sizes.js';
 import { describeCgroups, type Cgroups, type SessionCgroup } from './cgroups.js';
 import type { LimitEnforcement, LogStream } from '../../protocol/types.js';
 import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
+import { CoreSets } from './cores.js';
 import { LineSplitter } from './line-splitter.js';
 import { MEMORY_POLL_MS, MemoryWatch, terminateInside } from './processes.js';
 import { bubblewrapArgs, GROUP_FD, identityFiles, PASSWD_FD, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
@@ -65,33 +66,6 @@ interface Holdings {
   /** Placed by a scheduler (Slurm), which caps its CPUs itself: no pinning here. */
   placed?: boolean;
   released?: Promise<void>;
-}
-
-/**
- * Which cores pinned sessions run on: each takes the least used ones, so two 2-CPU sessions on
- * a 4-core machine get two cores each instead of sharing the first two while the others idle.
- */
-export class CoreSets {
-  private readonly use: number[];
-
-  constructor(cores: number) {
-    this.use = new Array<number>(cores).fill(0);
-  }
-
-  take(count: number): number[] {
-    const picked = this.use
-      .map((n, core) => ({ n, core }))
-      .sort((a, b) => a.n - b.n || a.core - b.core)
-      .slice(0, count)
-      .map((c) => c.core)
-      .sort((a, b) => a - b);
-    picked.forEach((c) => this.use[c]!++);
-    return picked;
-  }
-
-  release(cores: number[]): void {
-    cores.forEach((c) => this.use[c]!--);
-  }
 }
 
 let runs = 0;

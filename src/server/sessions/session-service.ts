@@ -6,7 +6,7 @@ import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
 import type { SessionLimits } from '../config.js';
 import { EVENTS_FILE, type DataDir } from '../data-dir.js';
-import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount, PythonRuntime } from '../executor/executor.js';
+import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount } from '../executor/executor.js';
 import type { GpuPool } from '../executor/gpus.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
@@ -19,7 +19,8 @@ import { forgetUpload } from '../uploads/upload-service.js';
 import type { Entry } from '../untrusted/session-trees.js';
 import { checkpointFolders, checkpointSize, listCheckpoints } from './checkpoints.js';
 import type { DiskWatch } from './disk-watch.js';
-import { InstallError, type EnvironmentService } from '../environments/environment-service.js';
+import type { EnvironmentService } from '../environments/environment-service.js';
+import { inEnvironment } from './in-environment.js';
 import { SessionGuard } from './session-guard.js';
 import type { SessionEvents } from './session-events.js';
 
@@ -280,7 +281,8 @@ export class SessionService {
       }
       this.d.logs.append(s.id, stream, lines);
     };
-    const execution = this.inEnvironment(s, tree, onLines, (python) =>
+    const environment = { environments: this.d.environments, session: s, tree, limits: this.limitsOf(s), log: (lines: string[]) => onLines('stderr', lines), now: this.d.now, warn: this.d.warn };
+    const execution = inEnvironment(environment, (python) =>
       this.d.executor.start(
         { workDir: work, datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds, limits: this.limitsOf(s), python },
         onLines,
@@ -302,46 +304,6 @@ export class SessionService {
       this.schedule();
     });
     this.running.set(s.id, { execution, done });
-  }
-
-  /**
-   * The session's run in two phases: its environment made ready (its requirements installed
-   * into a cached layer, said in its log), then its code. A stop reaches whichever phase runs;
-   * a requirement that cannot be installed fails the session before its code starts.
-   */
-  private inEnvironment(s: SessionRow, tree: string, onLines: (stream: 'stdout' | 'stderr', lines: string[]) => void, run: (python: PythonRuntime) => Execution): Execution {
-    let stopping: { limit?: string } | undefined;
-    let stopCurrent: ((limit?: string) => void) | undefined;
-    const startedAt = this.d.now();
-    const ended = (over: Partial<ExecResult>): ExecResult => ({
-      exitCode: null, signal: null, timedOut: false, stopped: stopping !== undefined && !stopping.limit, startedAt, endedAt: this.d.now(),
-      ...(stopping?.limit ? { limit: stopping.limit } : {}), ...over,
-    });
-    const result = (async (): Promise<ExecResult> => {
-      let python: PythonRuntime;
-      try {
-        ({ python } = await this.d.environments.prepare(tree, s.env, this.limitsOf(s), {
-          log: (lines) => onLines('stderr', lines),
-          running: (stop) => (stopCurrent = stop),
-          stopped: () => stopping !== undefined,
-        }));
-      } catch (err) {
-        if (stopping) return ended({});
-        if (!(err instanceof InstallError)) this.d.warn(`session ${s.name}: preparing its environment: ${(err as Error).stack ?? (err as Error).message}`);
-        return ended({ failure: err instanceof InstallError ? err.message : 'could not prepare its environment on the server (see the server log)' });
-      }
-      if (stopping) return ended({});
-      const execution = run(python);
-      stopCurrent = (limit) => execution.stop(limit);
-      return execution.result;
-    })();
-    return {
-      result,
-      stop: (limit) => {
-        stopping ??= { limit };
-        stopCurrent?.(limit);
-      },
-    };
   }
 
   /** What the session asked for, within what the server allows. */

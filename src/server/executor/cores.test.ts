@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CoreSets } from './local-executor.js';
+import { CoreSets } from './cores.js';
 
 describe('CoreSets', () => {
   it('gives each pinned session the least used cores, not always the first ones', () => {
