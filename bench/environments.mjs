@@ -5,11 +5,10 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, median, projectWith, run, spread, startBenchServer } from './server.mjs';
 
 const MAKE_WHEELS = fileURLToPath(new URL('../test/helpers/make_wheels.py', import.meta.url));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} s`;
+const range = (xs) => spread(xs, 's', 2);
 
 
 export async function benchEnvironments(runs) {

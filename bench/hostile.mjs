@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, median, projectWith, run, spread, startBenchServer } from './server.mjs';
 
 const MB = 1024 * 1024;
 
@@ -21,8 +21,7 @@ async function loggedIn(server, dir) {
 }
 
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const range = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms`;
+const range = (xs) => spread(xs, 'ms', 0);
 
 /** `khd ps -a` on a clean server and beside a session whose events file is a sparse 20 GiB file. */
 async function psBesideSparseEvents(work, runs) {

@@ -4,9 +4,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, percentile, projectWith, run, startBenchServer } from './server.mjs';
 
-const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 
 async function loggedIn(server, dir) {
   const env = { ...process.env, KHD_SERVER: server.url, KHD_CONFIG_DIR: join(dir, 'config'), KHD_NO_KEYRING: '1' };

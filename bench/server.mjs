@@ -47,3 +47,9 @@ export function projectWith(dir, files) {
   for (const [name, text] of Object.entries(typeof files === 'string' ? { 'main.py': files } : files)) writeFileSync(join(dir, name), text);
   return dir;
 }
+
+/** The `p`th percentile of `xs` (50: the median). */
+export const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
+export const median = (xs) => percentile(xs, 50);
+/** `0.41–0.52 s` or `195–242 ms`: the spread of measurements, in their unit. */
+export const spread = (xs, unit, digits) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)} ${unit}`;

@@ -5,11 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_PASSWORD, KHD, projectWith, run, startBenchServer } from './server.mjs';
+import { BENCH_PASSWORD, KHD, median, projectWith, run, spread, startBenchServer } from './server.mjs';
 
 const SLURM_DEV = fileURLToPath(new URL('../scripts/slurm-dev.sh', import.meta.url));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} s`;
+const range = (xs) => spread(xs, 's', 2);
 
 export async function benchSlurm(runs) {
   const name = 'khd run -i through Slurm';
