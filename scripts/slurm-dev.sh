@@ -30,11 +30,17 @@ fi
 mkdir -p "$dir"/{state,spool,dev}
 for i in 0 1; do [ -e "$dir/dev/nvidia$i" ] || mknod "$dir/dev/nvidia$i" c 195 "$i"; done
 host=$(hostname -s)
+# Free ports of their own: two clusters (a bench beside another) never meet.
+read -r ctld_port slurmd_port < <(python3 -c 'import socket
+ports = []
+for _ in range(2):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); ports.append(s.getsockname()[1]); s.close()
+print(*ports)')
 cat > "$dir/slurm.conf" <<CONF
 ClusterName=khddev
 SlurmctldHost=$host
-SlurmctldPort=26817
-SlurmdPort=26818
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 AuthType=auth/munge
 AuthInfo=socket=$dir/munge.sock
 StateSaveLocation=$dir/state
