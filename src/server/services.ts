@@ -6,7 +6,6 @@ import { DEFAULT_DISK_CHECK_MS, DEFAULT_MAX_DISK_BYTES, DEFAULT_MAX_FILES, DEFAU
 import { DataDir } from './data-dir.js';
 import { DatasetService } from './datasets/dataset-service.js';
 import type { Executor } from './executor/executor.js';
-import { GpuPool } from './executor/gpus.js';
 import { LogStore } from './logs/log-store.js';
 import { SessionService } from './sessions/session-service.js';
 import { AccountStore } from './store/accounts.js';
@@ -28,7 +27,6 @@ import { EnvironmentStore } from './store/environments.js';
 export interface ServicesOptions {
   dataDir: string;
   executor: Executor;
-  gpus: number;
   auth?: AuthOptions;
   heartbeatMs?: number;
   submitPollMs?: number;
@@ -86,7 +84,6 @@ export function createServices(options: ServicesOptions): Services {
   const datasetStore = new DatasetStore(db, now);
   const sessionStore = new SessionStore(db, now);
   const logs = new LogStore(dataDir.logs, now);
-  const gpus = new GpuPool(options.gpus);
   let sweeper: NodeJS.Timeout | undefined;
   const submitStore = new SubmitStore(db, now);
   const events = new SessionEvents();
@@ -102,7 +99,7 @@ export function createServices(options: ServicesOptions): Services {
   });
   const sessions = new SessionService({
     sessions: sessionStore, submits: submitStore, events, uploads: uploadStore, datasets: datasetStore, accounts, logs, executor: options.executor, environments,
-    gpus, dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), maxGpusPerTeam: options.maxGpusPerTeam, now, warn: options.warn ?? (() => {}), limits: sessionLimits,
+    dataDir, diskWatch: new DiskWatch(dataDir.root, sessionLimits.diskCheckMs), maxGpusPerTeam: options.maxGpusPerTeam, now, warn: options.warn ?? (() => {}), limits: sessionLimits,
   });
   const blobs = new BlobStore(db, dataDir.blobs, now);
   const limits = { ...UPLOAD_LIMITS, ...options.limits };
@@ -122,7 +119,7 @@ export function createServices(options: ServicesOptions): Services {
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
     info: {
-      version: VERSION, gpus: options.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits,
+      version: VERSION, gpus: options.executor.admission.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits,
       enforcement: options.executor.enforcement,
     },
     heartbeatMs: options.heartbeatMs ?? LOG_HEARTBEAT_MS,

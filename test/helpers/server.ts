@@ -121,7 +121,7 @@ export class Participant {
     const p = makeTree({ 'main.py': code }, 'khd-project-');
     this.owned.push(p.cleanup);
     const r = await this.khd(['run', ...args], { cwd: p.root });
-    const name = /Session (\S+) is started/.exec(r.stdout + r.stderr)?.[1];
+    const name = /Session (\S+) is (?:started|queued)/.exec(r.stdout + r.stderr)?.[1];
     if (!name) throw new Error(`khd run started no session: ${r.stderr}`);
     return { ...r, name };
   }

@@ -59,7 +59,7 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('khd server --executor slu
     cleanups.push(code.cleanup);
     const trained = await admin.khd(['run', '-d', 'toy', '-g', '0', '-i'], { cwd: code.root });
     expect(trained.code, trained.stderr).toBe(EXIT.ok);
-    const name = /Session (\S+) is started/.exec(trained.stdout)![1]!;
+    const name = /Session (\S+) is (?:started|queued)/.exec(trained.stdout)![1]!;
     const test = await admin.khd(['submit', '-t', name, 'best']);
     expect(test.code, test.stderr).toBe(EXIT.ok);
     expect(test.stdout).toMatch(/Score: 1\n$/);

@@ -75,6 +75,8 @@ export interface ExecResult {
   failure?: string;
   /** Set when a limit ended it: `out of memory (limit 256 MiB)`, `time limit 3600 s reached`. */
   limit?: string;
+  /** Set when the server let go of a run that goes on without it (a Slurm job, at shutdown): it has not ended. */
+  detached?: boolean;
 }
 
 export interface Execution {
@@ -84,9 +86,41 @@ export interface Execution {
    * stop is the platform's, not the user's: the result carries it as the reason.
    */
   stop(limit?: string): void;
+  /**
+   * Lets go of a run that outlives the server (a scheduler's job): it keeps running, `result`
+   * resolves with `detached`, and attach() follows it again after the restart. False where the
+   * run cannot go on alone (not yet submitted): it is to be stopped.
+   */
+  detach?(): boolean;
+  /** Why a scheduler still holds the run (`Resources`, in words), or null once it runs. */
+  waiting?(): string | null;
 }
 
-export type LineSink = (stream: LogStream, lines: string[]) => void;
+/**
+ * Lines of output as they come. `marks`, where given, says for each line where its source stands
+ * after it: stored with the line, the last one is where a re-attached run resumes (LogStore.lastMark).
+ */
+export type LineSink = (stream: LogStream, lines: string[], marks?: unknown[]) => void;
+
+/** What a run tells its owner besides its output. */
+export interface RunHooks {
+  /** The scheduler took the run as `job` (a Slurm job id and its uid): what attach() needs after a restart. */
+  submitted?(job: string): void;
+  /** The code started on its node: a scheduler may have held the run until now. */
+  running?(): void;
+}
+
+/**
+ * Who may start now and with which GPUs. Locally, khd's own pool of this machine's GPUs; with a
+ * scheduler, the scheduler's (it places each run): khd never keeps a second pool beside it.
+ */
+export interface Admission {
+  /** The most GPUs one session can be given (what `-g` is checked against). */
+  readonly gpus: number;
+  /** GPUs for a run now (their indices), or undefined while others hold them. */
+  take(count: number): number[] | undefined;
+  release(ids: number[]): void;
+}
 
 export interface Executor {
   /** Whether sessions run inside a sandbox (shown to clients, warned about when false). */
@@ -99,5 +133,16 @@ export interface Executor {
   readonly ownUids: boolean;
   /** How the limits are enforced, in words: the kernel's cgroups, or polling (and why). */
   readonly enforcement: LimitEnforcement;
-  start(spec: ExecSpec, onLines: LineSink): Execution;
+  /**
+   * Whether a scheduler holds runs until it places them on a node: the session then stays Queued
+   * until `running`, with the scheduler's reason (Execution.waiting); locally a run starts at once.
+   */
+  readonly queues: boolean;
+  readonly admission: Admission;
+  start(spec: ExecSpec, onLines: LineSink, hooks?: RunHooks): Execution;
+  /**
+   * Follows again a run that went on while the server was away (`job` from `submitted`), its
+   * output from `mark` (the last mark the log kept). Only executors whose runs outlive the server.
+   */
+  attach?(job: string, mark: unknown, onLines: LineSink, hooks?: RunHooks): Execution;
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import type { Admission } from './executor.js';
 
 /** The number of GPUs `nvidia-smi -L` lists, or 0 where there is no NVIDIA driver. */
 export function detectGpuCount(): number {
@@ -10,20 +11,20 @@ export function detectGpuCount(): number {
   }
 }
 
-/** Hands out GPU indices; a session holds its GPUs from start to end. */
-export class GpuPool {
+/** Hands out this machine's GPU indices; a session holds its GPUs from start to end. */
+export class GpuPool implements Admission {
   private readonly busy = new Set<number>();
 
-  constructor(readonly total: number) {}
+  constructor(readonly gpus: number) {}
 
   get free(): number {
-    return this.total - this.busy.size;
+    return this.gpus - this.busy.size;
   }
 
   take(count: number): number[] | undefined {
     if (count > this.free) return undefined;
     const ids: number[] = [];
-    for (let i = 0; i < this.total && ids.length < count; i++) {
+    for (let i = 0; i < this.gpus && ids.length < count; i++) {
       if (!this.busy.has(i)) ids.push(i);
     }
     ids.forEach((i) => this.busy.add(i));

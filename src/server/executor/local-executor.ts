@@ -8,6 +8,7 @@ import { describeCgroups, type Cgroups, type SessionCgroup } from './cgroups.js'
 import type { LimitEnforcement, LogStream } from '../../protocol/types.js';
 import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
 import { CoreSets } from './cores.js';
+import { GpuPool } from './gpus.js';
 import { LineSplitter } from './line-splitter.js';
 import { MEMORY_POLL_MS, MemoryWatch, terminateInside } from './processes.js';
 import { bubblewrapArgs, GROUP_FD, identityFiles, PASSWD_FD, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
@@ -50,6 +51,18 @@ export interface LocalExecutorOptions {
   maxProcesses?: number;
   /** Size of the sandbox's private /tmp. */
   tmpBytes?: number;
+  /** This machine's GPUs, handed out one session at a time (default: none). */
+  gpus?: number;
+}
+
+/** What launchFor() gives another runner: the launch, the uid it runs as, and how to give that back. */
+export interface Launch {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  identity?: { passwd: string; group: string };
+  uid?: number;
+  release(): Promise<void>;
 }
 
 /** Whether the tools the launch chain needs are here: each missing one is named. */
@@ -80,6 +93,8 @@ export class LocalExecutor implements Executor {
   readonly sandboxed: boolean;
   readonly ownUids: boolean;
   readonly enforcement: LimitEnforcement;
+  readonly queues = false;
+  readonly admission: GpuPool;
   private readonly memory = new MemoryWatch();
 
   constructor(private readonly options: LocalExecutorOptions) {
@@ -90,6 +105,7 @@ export class LocalExecutor implements Executor {
       ...(options.cgroups ? {} : { fallbackReason: options.cgroupsReason ?? 'no cgroups' }),
       ...(this.ownUids ? { uids: formatUidRange(options.uids!.range) } : {}),
     };
+    this.admission = new GpuPool(options.gpus ?? 0);
   }
 
   private readonly cores = new CoreSets(availableParallelism());
@@ -99,7 +115,7 @@ export class LocalExecutor implements Executor {
    * node): the same sandbox, uid, limits and runtime as start() gives, without a cgroup (the
    * scheduler makes its own). `release` gives the uid back once the run is over.
    */
-  launchFor(spec: ExecSpec): { command: string; args: string[]; env: NodeJS.ProcessEnv; identity?: { passwd: string; group: string }; release(): Promise<void> } {
+  launchFor(spec: ExecSpec): Launch {
     const held: Holdings = { placed: true };
     if (this.ownUids) {
       held.uid = this.options.uids!.take();
@@ -108,7 +124,18 @@ export class LocalExecutor implements Executor {
     }
     const { command, args, env } = this.command(spec, held);
     const identity = this.sandboxed ? identityFiles(held.uid ?? process.getuid?.() ?? 0) : undefined;
-    return { command, args, env, identity, release: () => this.release(held) };
+    return { command, args, env, identity, uid: held.uid, release: () => this.release(held) };
+  }
+
+  /**
+   * Holds `uid` again for a run that went on while the server was away (a Slurm job re-attached):
+   * no other session is given it until the returned release.
+   */
+  reclaim(uid: number | undefined): () => Promise<void> {
+    if (uid === undefined || !this.options.uids) return () => Promise.resolve();
+    this.options.uids.claim(uid);
+    const held: Holdings = { uid, placed: true };
+    return () => this.release(held);
   }
 
   start(spec: ExecSpec, onLines: LineSink): Execution {

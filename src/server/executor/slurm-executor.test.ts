@@ -1,21 +1,35 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { LogStream } from '../../protocol/types.js';
 import { make, run, workFolders } from '../../../test/helpers/executor.js';
 import { HAS_SLURM, startTestCluster, type TestCluster } from '../../../test/helpers/slurm.js';
-import { SlurmExecutor } from './slurm-executor.js';
+import { executorUids } from '../../../test/helpers/uids.js';
+import type { ExecSpec } from './executor.js';
+import { SlurmExecutor, type SlurmOptions } from './slurm-executor.js';
+import { UidPool } from './uids.js';
 
 // Sessions as Slurm jobs on a one-machine cluster of the test's own: the same sandboxed launch,
 // the job's output read as it grows, stops through scancel, Slurm's end states as reasons.
 const work = workFolders();
 let cluster: TestCluster;
 let executor: SlurmExecutor;
+/** A server's executor over the test cluster, its session uids a pool of its own (a restarted server has a new one). */
+const slurmExecutor = (pool?: UidPool, more: Partial<SlurmOptions> = {}) =>
+  new SlurmExecutor({ local: make(pool ? { uids: pool } : {})(), jobsDir: cluster.jobsDir, nodeGpus: 2, env: cluster.env, pollMs: 100, stopGraceMs: 2000, ...more });
+const UIDS = executorUids(400, 4);
+
+function spec(dir: string, code: string, gpus = 0): ExecSpec {
+  writeFileSync(join(dir, 'main.py'), code);
+  return { workDir: dir, datasetName: null, datasetParts: [], mounts: [], env: {}, sessionName: 'kim/None/3', entry: 'main.py', args: [], gpuIds: [...Array(gpus).keys()] };
+}
 
 describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
   beforeAll(async () => {
     cluster = await startTestCluster();
-    executor = new SlurmExecutor({ local: make({})(), jobsDir: cluster.jobsDir, env: cluster.env, pollMs: 100, stopGraceMs: 2000 });
+    // A root server's: each session a uid of its own.
+    executor = slurmExecutor(new UidPool(executorUids(410, 8)));
   }, 60_000);
   afterAll(async () => cluster?.stop());
 
@@ -38,11 +52,74 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
     expect(lines).toEqual([expect.stringMatching(/^visible [01] num 1$/)]);
   });
 
-  it('stops a running job: scancel TERM, and the session is stopped', async () => {
-    const { execution, lines } = run(executor, work.path, 'import time\nprint("up", flush=True)\ntime.sleep(120)\n');
+  it('stops a running job: scancel TERM reaches the code, which has the grace period to save', async () => {
+    const code = 'import signal, sys, time\ndef term(*_):\n    time.sleep(0.5)\n    print("saved on TERM", flush=True)\n    sys.exit(0)\nsignal.signal(signal.SIGTERM, term)\nprint("up", flush=True)\ntime.sleep(120)\n';
+    const { execution, lines } = run(executor, work.path, code);
     await expect.poll(() => lines.length).toBe(1);
     execution.stop();
     expect(await execution.result).toMatchObject({ stopped: true });
+    expect(lines).toEqual([['stdout', 'up'], ['stdout', 'saved on TERM']]);
+  });
+
+  it('says why Slurm holds a job (its GPUs in use), and that it runs once placed', async () => {
+    const sleeper = 'import time\nprint("up", flush=True)\ntime.sleep(120)\n';
+    const placed: string[] = [];
+    const [a, b] = [0, 1].map((i) => {
+      const dir = join(work.path, `s${i}`);
+      execFileSync('mkdir', [dir]);
+      return executor.start(spec(dir, sleeper, 1), () => {}, { running: () => placed.push(`s${i}`) });
+    });
+    await expect.poll(() => placed.length).toBe(2);
+    placed.sort();
+    const held = executor.start(spec(work.path, 'print("placed")\n', 1), () => {}, { running: () => placed.push('held') });
+    await expect.poll(() => held.waiting?.()).toMatch(/^the cluster's GPUs or nodes are in use \(Slurm: (Resources|Priority)\)$/);
+    expect(placed).toEqual(['s0', 's1']);
+    a!.stop();
+    onTestFinished(async () => {
+      b!.stop();
+      await b!.result;
+    });
+    expect(await held.result).toMatchObject({ exitCode: 0 });
+    expect(placed).toEqual(['s0', 's1', 'held']);
+    expect(held.waiting?.()).toBeNull();
+  });
+
+  it('lets go of a job at shutdown and follows it again after the restart: every line once, its uid held', async () => {
+    const code = 'import os, time\nprint("before", flush=True)\nwhile not os.path.exists("go"):\n    time.sleep(0.05)\nfor i in range(3):\n    print("after", i, flush=True)\n';
+    const pool = new UidPool(UIDS);
+    const first = slurmExecutor(pool);
+    const lines: [LogStream, string, unknown][] = [];
+    const sink = (stream: LogStream, batch: string[], marks?: unknown[]) => batch.forEach((l, i) => lines.push([stream, l, marks?.[i]]));
+    let job = '';
+    const execution = first.start(spec(work.path, code), sink, { submitted: (j) => (job = j) });
+    await expect.poll(() => lines.length).toBe(1);
+    expect(execution.detach!()).toBe(true);
+    expect(await execution.result).toMatchObject({ detached: true });
+    const { id, uid } = JSON.parse(job) as { id: string; uid: number };
+    expect(uid).toBe(UIDS.first);
+    // Still running in Slurm, its output still there.
+    expect(execFileSync('squeue', ['-h', '-j', id, '-o', '%T'], { env: { ...process.env, ...cluster.env }, encoding: 'utf8' }).trim()).toBe('RUNNING');
+    writeFileSync(join(work.path, 'go'), '');
+
+    const restarted = new UidPool(UIDS);
+    const again = slurmExecutor(restarted).attach(job, lines.at(-1)![2], sink);
+    // The job's uid is not handed to another session while it runs.
+    expect(restarted.inUse).toBe(1);
+    expect(await again.result).toMatchObject({ exitCode: 0 });
+    expect(lines.map(([, l]) => l)).toEqual(['before', 'after 0', 'after 1', 'after 2']);
+    await expect.poll(() => restarted.inUse).toBe(0);
+    expect(existsSync(join(cluster.jobsDir, `${id}.out`))).toBe(false);
+  });
+
+  it('ends a job Slurm no longer knows with the exit status it left, or says that nothing is known', async () => {
+    writeFileSync(join(cluster.jobsDir, '990001.exit'), '3\n');
+    writeFileSync(join(cluster.jobsDir, '990001.out'), 'last words\n');
+    const lines: string[] = [];
+    const known = executor.attach('{"id":"990001"}', [0, 0], (_s, batch) => lines.push(...batch));
+    expect(await known.result).toMatchObject({ exitCode: 3 });
+    expect(lines).toEqual(['last words']);
+    const lost = executor.attach('{"id":"990002"}', undefined, () => {});
+    expect(await lost.result).toMatchObject({ exitCode: null, limit: 'its Slurm job 990002 ended while the server was away, and Slurm no longer says how' });
   });
 
   it('ends the session with a reason when an administrator cancels the job in Slurm', async () => {

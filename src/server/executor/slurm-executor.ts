@@ -1,20 +1,19 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { LimitEnforcement } from '../../protocol/types.js';
-import type { ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
-import { LineSplitter } from './line-splitter.js';
-import type { LocalExecutor } from './local-executor.js';
-
-const run = promisify(execFile);
+import type { Admission, ExecResult, ExecSpec, Execution, Executor, LineSink, RunHooks } from './executor.js';
+import { JobOutput } from './job-output.js';
+import type { Launch, LocalExecutor } from './local-executor.js';
 
 export interface SlurmOptions {
   /** The launch each job runs on its node: the local executor's sandbox, uid and limits. */
   local: LocalExecutor;
-  /** Where jobs' scripts and output go: a folder the nodes share at the same path (the data dir's). */
+  /** Where jobs' output goes: a folder the nodes share at the same path (the data dir's). */
   jobsDir: string;
+  /** The most GPUs a node of the partition has (`sinfo`'s GRES): what one session may ask for. */
+  nodeGpus: number;
   partition?: string;
   account?: string;
   qos?: string;
@@ -25,13 +24,67 @@ export interface SlurmOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** What re-attaches to a job after a restart: its id, and the session uid it runs as. */
+interface JobRef {
+  id: string;
+  uid?: number;
+}
+
 /** Slurm's end states, and what each means for the session. */
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE']);
+/** A job Slurm no longer knows, that left no exit status. */
+const FORGOTTEN = 'FORGOTTEN';
+
+/** How long Slurm may fail to answer (slurmctld restarting) before a followed job is given up. */
+const SLURM_AWAY_MS = 10 * 60_000;
+
+interface JobState {
+  state: string;
+  exit: number;
+  signal: number;
+  reason: string;
+}
 
 /** GPU device nodes a job may find on its node (/dev/nvidia0…). */
 const MAX_NODE_GPUS = 16;
 
+/** Slurm's pending reasons (squeue(1)), in a participant's words; the code is shown beside. */
+const PENDING: Record<string, string> = {
+  None: 'submitted to the cluster',
+  Resources: "the cluster's GPUs or nodes are in use",
+  Priority: 'jobs of higher priority come first',
+  ReqNodeNotAvail: 'the nodes it needs are down or drained',
+  PartitionDown: 'the partition is down',
+  PartitionInactive: 'the partition is down',
+  JobHeldAdmin: 'held by an administrator',
+  JobHeldUser: 'held',
+  BeginTime: 'not yet at its start time',
+  QOSMaxGRESPerUser: "the cluster's GPU quota for khd is in use",
+  AssocGrpGRES: "the cluster's GPU quota for khd's account is in use",
+};
+
+/** Why Slurm holds a job, in words (`squeue`'s REASON). */
+export function pendingReason(reason: string): string {
+  const code = reason.replace(/[,(].*$/, '');
+  const words = PENDING[code] ?? (code.startsWith('QOS') || code.startsWith('Assoc') ? 'a cluster quota is in use' : 'held by Slurm');
+  return `${words} (Slurm: ${reason})`;
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** What slurmstepd writes into a job's stderr when it is signalled or ends at a limit: the session's reason says it. */
+const SLURM_NOTICE = /^slurmstepd(?:-\S+)?: error: \*\*\* (?:JOB|STEP) \S+ ON \S+ .*\*\*\*$/;
+
+function withoutSlurmNotices(onLines: LineSink): LineSink {
+  return (stream, lines, marks) => {
+    if (stream !== 'stderr' || !lines.some((l) => SLURM_NOTICE.test(l))) return onLines(stream, lines, marks);
+    const keep = lines.map((l) => !SLURM_NOTICE.test(l));
+    const kept = lines.filter((_, i) => keep[i]);
+    if (kept.length > 0) onLines(stream, kept, marks?.filter((_, i) => keep[i]));
+  };
+}
 
 /**
  * Sessions as Slurm batch jobs: each is one `sbatch` with its GPUs as GRES, its CPUs, memory and
@@ -44,96 +97,179 @@ export class SlurmExecutor implements Executor {
   readonly sandboxed: boolean;
   readonly ownUids: boolean;
   readonly enforcement: LimitEnforcement;
+  readonly queues = true;
+  /** Slurm places each job: khd keeps no GPU pool. The indices are the job's own 0..n-1 (CUDA_VISIBLE_DEVICES is Slurm's). */
+  readonly admission: Admission;
 
   constructor(private readonly o: SlurmOptions) {
     this.sandboxed = o.local.sandboxed;
     this.ownUids = o.local.ownUids;
     this.enforcement = { ...o.local.enforcement, memory: 'Slurm (--mem)', fallbackReason: undefined };
+    this.admission = { gpus: o.nodeGpus, take: (count) => [...Array(count).keys()], release: () => {} };
   }
 
   /** A Slurm command's output; a failure says what Slurm said (`sbatch: error: …`). */
-  private slurm(command: string, args: string[]): Promise<string> {
-    return run(command, args, { env: { ...process.env, ...this.o.env }, timeout: 30_000 }).then(
-      (r) => r.stdout,
-      (err: Error & { stderr?: string }) => {
-        throw new Error(err.stderr?.trim().split('\n').at(-1) || err.message.split('\n')[0]);
-      },
-    );
+  private slurm(command: string, args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, args, { env: { ...process.env, ...this.o.env }, timeout: 30_000, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.stdin.on('error', () => {}).end(input ?? '');
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code === 0) return resolve(Buffer.concat(out).toString());
+        const said = Buffer.concat(err).toString().trim().split('\n').at(-1);
+        reject(new Error(said || `${command} exited with ${code}`));
+      });
+    });
   }
 
-  start(spec: ExecSpec, onLines: LineSink): Execution {
+  start(spec: ExecSpec, onLines: LineSink, hooks: RunHooks = {}): Execution {
+    let launch: Launch;
+    try {
+      // Slurm chooses the GPUs on the node: every device may be bound, its cgroup (ConstrainDevices) keeps the others out.
+      launch = this.o.local.launchFor(spec.gpuIds.length > 0 ? { ...spec, gpuDevices: [...Array(MAX_NODE_GPUS).keys()] } : spec);
+    } catch (err) {
+      const now = Date.now();
+      return { result: Promise.resolve({ exitCode: null, signal: null, timedOut: false, stopped: false, startedAt: now, endedAt: now, error: (err as Error).message }), stop: () => {} };
+    }
+    const job = this.slurm('sbatch', this.sbatchArgs(spec), this.script(launch)).then((out) => {
+      const ref: JobRef = { id: out.trim().split(';')[0]!, uid: launch.uid };
+      hooks.submitted?.(JSON.stringify(ref));
+      return ref;
+    });
+    return this.follow(job, undefined, onLines, hooks, () => launch.release());
+  }
+
+  attach(job: string, mark: unknown, onLines: LineSink, hooks: RunHooks = {}): Execution {
+    const ref = JSON.parse(job) as JobRef;
+    return this.follow(Promise.resolve(ref), mark, onLines, hooks, this.o.local.reclaim(ref.uid));
+  }
+
+  /**
+   * Follows a submitted job until it ends: its state polled (pending reason, start, end), its
+   * output read as it grows. A stop is scancel; a detach lets go of it and leaves it running.
+   */
+  private follow(job: Promise<JobRef>, mark: unknown, onLines: LineSink, hooks: RunHooks, release: () => Promise<void>): Execution {
     const startedAt = Date.now();
-    const dir = join(this.o.jobsDir, `job-${randomBytes(6).toString('hex')}`);
     let stopping: { limit?: string } | undefined;
+    let detached = false;
     let jobId: string | undefined;
     let killTimer: NodeJS.Timeout | undefined;
+    let waiting: string | null = 'submitting to the cluster';
+    let wake: (() => void) | undefined;
+    /** TERM to every process of the job, KILL after the grace period. */
+    const cancel = () => {
+      void this.cancel(jobId!, 'TERM');
+      killTimer = setTimeout(() => void this.cancel(jobId!, 'KILL'), this.o.stopGraceMs ?? 10_000);
+    };
+    const failed = (error: string): ExecResult => ({ exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error });
     const result = (async (): Promise<ExecResult> => {
-      let launch: ReturnType<LocalExecutor['launchFor']>;
+      let output: JobOutput | undefined;
       try {
-        // Slurm chooses the GPUs on the node: every device may be bound, its cgroup (ConstrainDevices) keeps the others out.
-        launch = this.o.local.launchFor(spec.gpuIds.length > 0 ? { ...spec, gpuDevices: [...Array(MAX_NODE_GPUS).keys()] } : spec);
-      } catch (err) {
-        return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error: (err as Error).message };
-      }
-      try {
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const script = this.script(dir, launch);
-        jobId = (await this.slurm('sbatch', this.sbatchArgs(spec, dir, script))).trim().split(';')[0]!;
-        if (stopping) await this.cancel(jobId, 'TERM');
-        const out = new Tail(join(dir, 'out'), 'stdout', onLines);
-        const err = new Tail(join(dir, 'err'), 'stderr', onLines);
-        let state = await this.state(jobId);
-        while (!FINAL.has(state.state)) {
-          await new Promise((r) => setTimeout(r, this.o.pollMs ?? 250));
-          out.read();
-          err.read();
-          state = await this.state(jobId);
+        jobId = (await job).id;
+        if (stopping) cancel();
+        output = new JobOutput({ stdout: this.outFile(jobId, 'out'), stderr: this.outFile(jobId, 'err') }, withoutSlurmNotices(onLines), mark);
+        let answered = Date.now();
+        for (;;) {
+          // The job goes on; the log keeps where its output was read up to.
+          if (detached) return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), detached: true };
+          const state = await this.state(jobId).catch((err: Error) => {
+            // slurmctld restarting: the job goes on; only a long silence gives it up.
+            if (Date.now() - answered > SLURM_AWAY_MS) throw err;
+            return undefined;
+          });
+          output.read();
+          if (!state) {
+            await this.pause((w) => (wake = w));
+            continue;
+          }
+          answered = Date.now();
+          if (state.state === 'PENDING') waiting = pendingReason(state.reason);
+          else if (waiting !== null) {
+            waiting = null;
+            hooks.running?.();
+          }
+          if (FINAL.has(state.state) || state.state === FORGOTTEN) {
+            output.end();
+            return this.toResult(jobId, state, startedAt, stopping);
+          }
+          await this.pause((w) => (wake = w));
         }
-        out.end();
-        err.end();
-        return this.toResult(state, startedAt, stopping);
       } catch (err) {
-        return { exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error: `Slurm: ${(err as Error).message}` };
+        output?.end();
+        return failed(`Slurm: ${(err as Error).message}`);
       } finally {
         clearTimeout(killTimer);
-        await launch.release();
-        rmSync(dir, { recursive: true, force: true });
+        if (!detached) {
+          await release();
+          if (jobId) for (const kind of ['out', 'err', 'exit'] as const) rmSync(this.outFile(jobId, kind), { force: true });
+        }
       }
     })();
     return {
       result,
+      waiting: () => waiting,
+      detach: () => {
+        if (!jobId) return false;
+        detached = true;
+        wake?.();
+        return true;
+      },
       stop: (limit) => {
         if (stopping) return;
         stopping = { limit };
-        if (!jobId) return;
-        void this.cancel(jobId, 'TERM');
-        killTimer = setTimeout(() => void this.cancel(jobId!, 'KILL'), this.o.stopGraceMs ?? 10_000);
+        if (jobId) cancel();
       },
     };
   }
 
-  /** The job script: the launch's environment, its identity files on fds 3 and 4, then the launch itself. */
-  private script(dir: string, launch: ReturnType<LocalExecutor['launchFor']>): string {
+  /** Until the next poll, or until `wake` is called (a detach). */
+  private pause(onWake: (wake: () => void) => void): Promise<void> {
+    return new Promise((resolve) => {
+      onWake(resolve);
+      setTimeout(resolve, this.o.pollMs ?? 250);
+    });
+  }
+
+  private outFile(jobId: string, kind: 'out' | 'err' | 'exit'): string {
+    return join(this.o.jobsDir, `${jobId}.${kind}`);
+  }
+
+  /**
+   * The job script, given to sbatch on stdin (slurmctld keeps it): the identity files as
+   * here-documents on fds 3 and 4, the launch in a cleared environment, and its exit status
+   * written beside the output, for a server that comes back after Slurm has forgotten the job.
+   * A stop (scancel --batch: TERM to this shell alone) is passed on as the local executor passes
+   * it: TERM to the session's own processes (its uid's), never to bubblewrap, whose death would
+   * SIGKILL the code (--die-with-parent) before it could save anything.
+   */
+  private script(launch: Launch): string {
     const lines = ['#!/bin/sh'];
+    const uid = launch.uid;
+    // Without a uid of the session's own, its processes cannot be told from bubblewrap: a stop ends the job.
+    lines.push(uid === undefined ? `trap 'kill -TERM "$child"' TERM` : `trap '${SETPRIV} --reuid=${uid} --regid=${uid} --clear-groups /bin/sh -c "kill -TERM -1"' TERM`);
     if (launch.identity) {
-      writeFileSync(join(dir, 'passwd'), launch.identity.passwd);
-      writeFileSync(join(dir, 'group'), launch.identity.group);
-      lines.push(`exec 3< ${quote(join(dir, 'passwd'))} 4< ${quote(join(dir, 'group'))}`);
+      const end = `KHD_${randomBytes(8).toString('hex')}`;
+      lines.push(`exec 3<<'${end}' 4<<'${end}'`, launch.identity.passwd.replace(/\n$/, ''), end, launch.identity.group.replace(/\n$/, ''), end);
     }
     // The GPUs are the ones Slurm gave the job, in its own CUDA_VISIBLE_DEVICES.
     const env = Object.entries(launch.env)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => (k === 'CUDA_VISIBLE_DEVICES' && v ? `${k}="$CUDA_VISIBLE_DEVICES"` : `${k}=${quote(v!)}`));
-    lines.push(`exec env -i ${env.join(' ')} ${[launch.command, ...launch.args].map(quote).join(' ')} < /dev/null`);
-    const path = join(dir, 'job.sh');
-    writeFileSync(path, `${lines.join('\n')}\n`);
-    chmodSync(path, 0o700);
-    return path;
+    lines.push(`env -i ${env.join(' ')} ${[launch.command, ...launch.args].map(quote).join(' ')} < /dev/null &`);
+    // A trapped TERM interrupts `wait`: wait again until the launch has ended.
+    lines.push('child=$!', 'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done');
+    lines.push(`echo "$code" > ${quote(this.o.jobsDir)}/"$SLURM_JOB_ID.exit"`, 'exit "$code"');
+    return `${lines.join('\n')}\n`;
   }
 
-  private sbatchArgs(spec: ExecSpec, dir: string, script: string): string[] {
+  private sbatchArgs(spec: ExecSpec): string[] {
     const l = spec.limits ?? {};
-    const args = ['--parsable', '--job-name', `khd:${spec.sessionName}`, '--output', join(dir, 'out'), '--error', join(dir, 'err'), '--chdir', '/', '--export', 'NONE'];
+    const out = (kind: string) => join(this.o.jobsDir, `%j.${kind}`);
+    const args = ['--parsable', '--job-name', `khd:${spec.sessionName}`, '--output', out('out'), '--error', out('err'), '--chdir', '/', '--export', 'NONE'];
     if (spec.gpuIds.length > 0) args.push(`--gres=gpu:${spec.gpuIds.length}`);
     if (l.cpus) args.push('--cpus-per-task', String(l.cpus));
     if (l.memoryBytes) args.push(`--mem=${Math.max(1, Math.ceil(l.memoryBytes / 1024 ** 2))}M`);
@@ -141,21 +277,39 @@ export class SlurmExecutor implements Executor {
     if (this.o.partition) args.push('--partition', this.o.partition);
     if (this.o.account) args.push('--account', this.o.account);
     if (this.o.qos) args.push('--qos', this.o.qos);
-    return [...args, script];
+    return args;
   }
 
-  private async state(jobId: string): Promise<{ state: string; exit: number; signal: number; reason: string }> {
-    const text = await this.slurm('scontrol', ['show', 'job', jobId, '-o']);
+  /**
+   * The job's state. Slurm forgets an ended job after MinJobAge (300 s by default): a server that
+   * was away longer reads how it ended from the exit status the script wrote.
+   */
+  private async state(jobId: string): Promise<JobState> {
+    let text: string;
+    try {
+      text = await this.slurm('scontrol', ['show', 'job', jobId, '-o']);
+    } catch (err) {
+      if (!/invalid job id/i.test((err as Error).message)) throw err;
+      let status: number;
+      try {
+        status = Number(readFileSync(this.outFile(jobId, 'exit'), 'utf8').trim());
+      } catch {
+        return { state: FORGOTTEN, exit: 0, signal: 0, reason: '' };
+      }
+      const signal = status > 128 ? status - 128 : 0;
+      return { state: status === 0 ? 'COMPLETED' : 'FAILED', exit: signal ? 0 : status, signal, reason: '' };
+    }
     const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(text)?.[1] ?? '';
     const [exit, signal] = field('ExitCode').split(':').map(Number);
     return { state: field('JobState'), exit: exit ?? 0, signal: signal ?? 0, reason: field('Reason') };
   }
 
+  /** TERM to the job's shell, which passes it on to the code; KILL to every process of the job. */
   private async cancel(jobId: string, signal: 'TERM' | 'KILL'): Promise<void> {
-    await this.slurm('scancel', ['--signal', signal, '--full', jobId]).catch(() => {});
+    await this.slurm('scancel', ['--signal', signal, signal === 'TERM' ? '--batch' : '--full', jobId]).catch(() => {});
   }
 
-  private toResult(s: { state: string; exit: number; signal: number }, startedAt: number, stopping: { limit?: string } | undefined): ExecResult {
+  private toResult(jobId: string, s: JobState, startedAt: number, stopping: { limit?: string } | undefined): ExecResult {
     const base = { startedAt, endedAt: Date.now(), timedOut: s.state === 'TIMEOUT', stopped: stopping !== undefined && !stopping.limit };
     if (stopping?.limit) return { ...base, exitCode: null, signal: 'SIGTERM', limit: stopping.limit };
     switch (s.state) {
@@ -168,47 +322,10 @@ export class SlurmExecutor implements Executor {
         return { ...base, exitCode: null, signal: 'SIGKILL', limit: 'out of memory (Slurm: OUT_OF_MEMORY)' };
       case 'CANCELLED':
         return base.stopped ? { ...base, exitCode: null, signal: 'SIGTERM' } : { ...base, exitCode: null, signal: 'SIGTERM', limit: 'cancelled in Slurm (scancel, by an administrator)' };
+      case FORGOTTEN:
+        return { ...base, exitCode: null, signal: null, limit: `its Slurm job ${jobId} ended while the server was away, and Slurm no longer says how` };
       default:
         return { ...base, exitCode: null, signal: null, limit: `ended by Slurm: ${s.state}` };
     }
-  }
-}
-
-/** Reads a job's output file as it grows, line by line. */
-class Tail {
-  private offset = 0;
-  private readonly splitter = new LineSplitter();
-
-  constructor(
-    private readonly path: string,
-    private readonly stream: 'stdout' | 'stderr',
-    private readonly onLines: LineSink,
-  ) {}
-
-  read(): void {
-    let fd: number;
-    try {
-      fd = openSync(this.path, 'r');
-    } catch {
-      return;
-    }
-    try {
-      const buffer = Buffer.alloc(1024 * 1024);
-      for (;;) {
-        const n = readSync(fd, buffer, 0, buffer.length, this.offset);
-        if (n === 0) break;
-        this.offset += n;
-        const lines = this.splitter.push(buffer.subarray(0, n));
-        if (lines.length > 0) this.onLines(this.stream, lines);
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  end(): void {
-    this.read();
-    const rest = this.splitter.end();
-    if (rest.length > 0) this.onLines(this.stream, rest);
   }
 }

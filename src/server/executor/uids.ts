@@ -77,6 +77,12 @@ export class UidPool {
     return undefined;
   }
 
+  /** Takes `uid` out of the free ones: a run holds it already (one re-attached after a restart). */
+  claim(uid: number): void {
+    const i = this.free.indexOf(uid);
+    if (i !== -1) this.free.splice(i, 1);
+  }
+
   private quarantine(uid: number, pids: number[]): void {
     this.quarantined.add(uid);
     this.onQuarantine(uid, pids);

@@ -133,4 +133,24 @@ describe('LogStore', () => {
       expect(await new LogStore(dir, Date.now).count(5)).toBe(N + 1);
     });
   });
+
+  it('keeps the marks of lines beside them, never sends them, and finds the last one across blocks', async () => {
+    await store.open(1);
+    expect(await store.lastMark(1)).toBeUndefined();
+    store.append(1, 'stdout', ['a', 'b'], [[2, 0], [4, 0]]);
+    store.append(1, 'stderr', ['khd: a line of the server, without a mark']);
+    expect(await store.lastMark(1)).toEqual([4, 0]);
+    // A line cut into records carries its mark on the last of them.
+    store.append(1, 'stdout', ['x'.repeat(MAX_LOG_LINE_CHARS + 5)], [[MAX_LOG_LINE_CHARS + 10, 0]]);
+    expect(await store.lastMark(1)).toEqual([MAX_LOG_LINE_CHARS + 10, 0]);
+    // More than a block of unmarked records after it: the reading goes back a block.
+    store.append(1, 'stderr', Array.from({ length: INDEX_EVERY + 10 }, (_, i) => `unmarked ${i}`));
+    expect(await store.lastMark(1)).toEqual([MAX_LOG_LINE_CHARS + 10, 0]);
+    const records = await readAll(1, { offset: 0, id: 0 });
+    expect(records.every((r) => !('at' in r))).toBe(true);
+    expect(records.slice(0, 5).map((r) => r.line.length)).toEqual([1, 1, 41, MAX_LOG_LINE_CHARS, 5]);
+    // After a restart, from disk.
+    store.close(1);
+    expect(await new LogStore(dir, Date.now).lastMark(1)).toEqual([MAX_LOG_LINE_CHARS + 10, 0]);
+  });
 });

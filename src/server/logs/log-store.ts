@@ -58,18 +58,24 @@ export class LogStore {
     this.writers.set(sessionId, { fd, count: cursor.id, size: cursor.offset, indexFd: openSync(this.indexFile(sessionId), 'a', 0o600) });
   }
 
-  append(sessionId: number, stream: LogStream, lines: string[]): void {
+  /**
+   * Appends `lines` as records. `marks[i]`, where given, is kept with line i (on its last record,
+   * never sent to readers): where the line's source stood after it, so that a run followed again
+   * after a crash resumes exactly after the last line on disk (lastMark).
+   */
+  append(sessionId: number, stream: LogStream, lines: string[], marks?: unknown[]): void {
     const w = this.writers.get(sessionId);
     if (!w || lines.length === 0) return;
     const ts = new Date(this.now()).toISOString();
     const chunks: Buffer[] = [];
     const starts: number[] = [];
     let size = w.size;
-    for (const whole of lines) {
+    for (const [n, whole] of lines.entries()) {
       for (let i = 0; i === 0 || i < whole.length; i += MAX_LOG_LINE_CHARS) {
         w.count += 1;
         if ((w.count - 1) % INDEX_EVERY === 0) starts.push(size);
-        const record: LogRecord = { id: w.count, ts, stream, line: whole.slice(i, i + MAX_LOG_LINE_CHARS) };
+        const record: StoredRecord = { id: w.count, ts, stream, line: whole.slice(i, i + MAX_LOG_LINE_CHARS) };
+        if (marks?.[n] !== undefined && i + MAX_LOG_LINE_CHARS >= whole.length) record.at = marks[n];
         const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
         chunks.push(bytes);
         size += bytes.length;
@@ -147,6 +153,25 @@ export class LogStore {
     return cursor;
   }
 
+  /**
+   * The mark of the last record that has one (see append), or undefined: read back from the end a
+   * block of INDEX_EVERY records at a time, so a long log costs one block when its end has marks.
+   */
+  async lastMark(sessionId: number): Promise<unknown> {
+    const starts = this.index(sessionId);
+    if (starts.length === 0) starts.push(0);
+    for (let block = starts.length - 1; block >= 0; block--) {
+      const until = block === starts.length - 1 ? Infinity : (block + 1) * INDEX_EVERY;
+      let mark: unknown;
+      for await (const record of this.records(sessionId, { offset: starts[block]!, id: block * INDEX_EVERY }, true)) {
+        if (record.id > until) break;
+        if (record.at !== undefined) mark = record.at;
+      }
+      if (mark !== undefined) return mark;
+    }
+    return undefined;
+  }
+
   /** Where each INDEX_EVERY-th record starts. */
   private index(sessionId: number): number[] {
     let data: Buffer;
@@ -164,7 +189,11 @@ export class LogStore {
    * Yields the records after `cursor.id` that are on disk now, each exactly once and in order,
    * advancing the cursor; a follower keeps its cursor, so each wake-up reads only what is new.
    */
-  async *read(sessionId: number, cursor: LogCursor): AsyncGenerator<LogRecord> {
+  read(sessionId: number, cursor: LogCursor): AsyncGenerator<LogRecord> {
+    return this.records(sessionId, cursor, false);
+  }
+
+  private async *records(sessionId: number, cursor: LogCursor, withMarks: boolean): AsyncGenerator<StoredRecord> {
     const file = this.file(sessionId);
     if (!existsSync(file)) return;
     const fd = openSync(file, 'r');
@@ -187,8 +216,9 @@ export class LogStore {
             if (cursor.at++ <= cursor.id) continue;
             cursor.at = undefined;
           }
-          const record = JSON.parse(line.toString('utf8')) as LogRecord;
+          const record = JSON.parse(line.toString('utf8')) as StoredRecord;
           if (record.id <= cursor.id) continue;
+          if (!withMarks) delete record.at;
           cursor.id = record.id;
           yield record;
         }
@@ -209,6 +239,9 @@ export interface LogCursor {
 }
 
 const READ_CHUNK_BYTES = 64 * 1024;
+
+/** A record as stored: what readers get, and the mark of its line's source (see append). */
+type StoredRecord = LogRecord & { at?: unknown };
 
 function offsets(values: number[]): Buffer {
   const buffer = Buffer.alloc(values.length * 8);

@@ -1,3 +1,4 @@
+import { GpuPool } from '../executor/gpus.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ describe('Scorer', () => {
 
   it.each(['accuracy', 'mse'] as const)('says the dataset has no label file (%s), without starting anything', async (metric) => {
     let started = 0;
-    const executor = { sandboxed: true, ownUids: false, enforcement: { memory: 'polling every 100 ms' }, start: () => (started++, undefined as never) } satisfies Executor;
+    const executor = { sandboxed: true, ownUids: false, queues: false, admission: new GpuPool(0), enforcement: { memory: 'polling every 100 ms' }, start: () => (started++, undefined as never) } satisfies Executor;
     const scoring = new Scorer(executor).score({
       metric, datasetName: 'toy', predictionsDir: dir, predictionsFile: 'predictions', labelsDir: join(dir, 'labels'),
       labelNames: ['answers.csv', 'test_label'], evaluationPy: join(dir, 'evaluation.py'), scratchDir: dir,

@@ -23,6 +23,8 @@ export interface EnvironmentRun {
 export function inEnvironment(e: EnvironmentRun, run: (python: PythonRuntime) => Execution): Execution {
   let stopping: { limit?: string } | undefined;
   let stopCurrent: ((limit?: string) => void) | undefined;
+  /** The code's run, once the environment is ready. */
+  let code: Execution | undefined;
   const startedAt = e.now();
   const ended = (over: Partial<ExecResult>): ExecResult => ({
     exitCode: null, signal: null, timedOut: false, stopped: stopping !== undefined && !stopping.limit, startedAt, endedAt: e.now(),
@@ -42,7 +44,8 @@ export function inEnvironment(e: EnvironmentRun, run: (python: PythonRuntime) =>
       return ended({ failure: err instanceof InstallError ? err.message : 'could not prepare its environment on the server (see the server log)' });
     }
     if (stopping) return ended({});
-    const execution = run(python);
+    code = run(python);
+    const execution = code;
     stopCurrent = (limit) => execution.stop(limit);
     return execution.result;
   })();
@@ -52,5 +55,7 @@ export function inEnvironment(e: EnvironmentRun, run: (python: PythonRuntime) =>
       stopping ??= { limit };
       stopCurrent?.(limit);
     },
+    waiting: () => (code ? (code.waiting?.() ?? null) : 'preparing its environment'),
+    detach: () => code?.detach?.() ?? false,
   };
 }

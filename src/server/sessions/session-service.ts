@@ -6,8 +6,7 @@ import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
 import type { SessionLimits } from '../config.js';
 import { EVENTS_FILE, type DataDir } from '../data-dir.js';
-import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, Mount } from '../executor/executor.js';
-import type { GpuPool } from '../executor/gpus.js';
+import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, LineSink, Mount, RunHooks } from '../executor/executor.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
@@ -51,8 +50,8 @@ export interface SessionServiceDeps {
   accounts: AccountStore;
   environments: EnvironmentService;
   logs: LogStore;
+  /** Where sessions run, and who admits them (its GPUs: this machine's pool, or the scheduler's). */
   executor: Executor;
-  gpus: GpuPool;
   dataDir: DataDir;
   diskWatch: DiskWatch;
   /** GPUs one team's training sessions may hold at once (`--max-gpus-per-team`); none: no limit. */
@@ -62,10 +61,16 @@ export interface SessionServiceDeps {
   limits: SessionLimits;
 }
 
-/** The life of a session: created Queued, started when its GPUs are free, ended exactly once. */
+/**
+ * The life of a session: created Queued, started when the executor admits it (its GPUs free here,
+ * or placed by the scheduler), ended exactly once. A run that outlives the server (a Slurm job)
+ * is followed again after a restart, from where its log stopped.
+ */
 export class SessionService {
   private readonly running = new Map<number, { execution: Execution; done: Promise<void> }>();
   private readonly starting = new Map<number, Promise<void>>();
+  /** The sessions this server holds a run for (being started, or running): what teams' GPU limits count. */
+  private readonly held = new Map<number, SessionRow>();
   private closing = false;
   private readonly endListeners: ((s: SessionRow) => void)[] = [];
   /** Checkpoint sizes of ended sessions, with the folder state they were measured at. */
@@ -82,9 +87,11 @@ export class SessionService {
   /** Creates the session and, when its GPUs are free, starts it before answering. */
   async create(user: UserRow, req: RunRequest): Promise<SessionRow> {
     const dataset = req.dataset === null ? undefined : this.d.datasets.visible(req.dataset, user);
-    const gpus = req.gpus ?? (this.d.gpus.total > 0 ? 1 : 0);
-    if (gpus > this.d.gpus.total) {
-      throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but this server has ${this.d.gpus.total}: use -g ${this.d.gpus.total} or fewer`);
+    const total = this.d.executor.admission.gpus;
+    const gpus = req.gpus ?? (total > 0 ? 1 : 0);
+    if (gpus > total) {
+      const where = this.d.executor.queues ? "the cluster's largest node has" : 'this server has';
+      throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but ${where} ${total}: use -g ${total} or fewer`);
     }
     const max = this.d.maxGpusPerTeam;
     if (max !== undefined && gpus > max) {
@@ -134,7 +141,7 @@ export class SessionService {
 
   /** The wire view, with the last summary reported and the checkpoints kept. */
   async describe(s: SessionRow): Promise<SessionInfo> {
-    const { id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, ...info } = s;
+    const { id: _i, userId: _u, datasetId: _d, uploadId: _up, gpuIds: _g, job: _j, ...info } = s;
     const events = await this.d.events.read(this.d.dataDir.events(s.id));
     const dir = this.checkpointDir(s);
     const folders = await checkpointFolders(dir);
@@ -205,19 +212,31 @@ export class SessionService {
     if (this.closing) return;
     const inUse = this.teamGpus();
     for (const s of this.d.sessions.withStatus('Queued')) {
-      if (this.starting.has(s.id) || this.running.has(s.id)) continue;
+      if (this.held.has(s.id)) continue;
       if (this.overTeamLimit(s, inUse)) continue;
-      const gpuIds = this.d.gpus.take(s.gpus);
+      const gpuIds = this.d.executor.admission.take(s.gpus);
       if (!gpuIds) continue;
       if (s.type === 'normal') inUse.set(s.teamId, (inUse.get(s.teamId) ?? 0) + s.gpus);
-      this.starting.set(s.id, this.start(s, gpuIds).finally(() => this.starting.delete(s.id)));
+      this.hold(s, this.start(s, gpuIds));
     }
   }
 
-  /** GPUs each team's training sessions hold now (running, or being started). */
+  /** Holds `s` while `starting` runs (and after, while its run goes on). */
+  private hold(s: SessionRow, starting: Promise<void>): void {
+    this.held.set(s.id, s);
+    this.starting.set(
+      s.id,
+      starting.finally(() => {
+        this.starting.delete(s.id);
+        if (!this.running.has(s.id)) this.held.delete(s.id);
+      }),
+    );
+  }
+
+  /** GPUs each team's training sessions hold now: running, being started, or submitted to the scheduler. */
   private teamGpus(): Map<number, number> {
     const inUse = new Map<number, number>();
-    for (const r of this.d.sessions.withStatus('Running')) {
+    for (const r of this.held.values()) {
       if (r.type === 'normal') inUse.set(r.teamId, (inUse.get(r.teamId) ?? 0) + r.gpus);
     }
     return inUse;
@@ -228,9 +247,14 @@ export class SessionService {
     return max !== undefined && s.type === 'normal' && s.gpus > 0 && (inUse.get(s.teamId) ?? 0) + s.gpus > max;
   }
 
-  /** Why a queued session waits: its team's GPU limit, or GPUs that others hold (how many wait before it). */
+  /**
+   * Why a queued session waits: the scheduler's reason (Slurm's pending reason, in words), its
+   * team's GPU limit, or GPUs that others hold here (how many wait before it).
+   */
   queueReason(s: SessionRow): string | null {
     if (s.status !== 'Queued') return null;
+    const run = this.running.get(s.id);
+    if (run) return run.execution.waiting?.() ?? 'starting';
     if (this.starting.has(s.id)) return 'starting';
     if (this.overTeamLimit(s, this.teamGpus())) return `your team's GPU limit (${this.d.maxGpusPerTeam}) is in use`;
     const ahead = this.d.sessions.withStatus('Queued').filter((q) => q.id < s.id && q.gpus > 0).length;
@@ -254,7 +278,7 @@ export class SessionService {
       else await copyTree(this.d.dataDir.tree(upload.tree), work);
       plan = await this.plan(s);
     } catch (err) {
-      this.d.gpus.release(gpuIds);
+      this.d.executor.admission.release(gpuIds);
       this.d.warn(`session ${s.name}: could not lay out its work folder: ${(err as Error).message}`);
       this.finish(s.id, this.failure('could not prepare the session on the server (see the server log)'));
       return;
@@ -262,16 +286,50 @@ export class SessionService {
     // A stop, a removal or a shutdown may have come while the work folder was being laid out;
     // on shutdown the session stays Queued and starts after the next boot.
     if (this.closing || this.d.sessions.byId(s.id)?.status !== 'Queued') {
-      this.d.gpus.release(gpuIds);
+      this.d.executor.admission.release(gpuIds);
       this.d.logs.close(s.id);
       return;
     }
-    this.d.sessions.markRunning(s.id, gpuIds);
+    // A scheduler holds the run until a node is free: the session is Running once it runs there.
+    if (!this.d.executor.queues) this.d.sessions.markRunning(s.id, gpuIds);
     if (!this.d.executor.sandboxed) this.d.logs.append(s.id, 'stderr', [UNSANDBOXED_WARNING]);
+    this.follow(s, plan, gpuIds, (onLines, hooks) => {
+      const environment = { environments: this.d.environments, session: s, tree, limits: this.limitsOf(s), log: (lines: string[]) => onLines('stderr', lines), now: this.d.now, warn: this.d.warn };
+      return inEnvironment(environment, (python) =>
+        this.d.executor.start(
+          { workDir: work, datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds, limits: this.limitsOf(s), python },
+          onLines,
+          hooks,
+        ),
+      );
+    });
+  }
+
+  /**
+   * Follows again, after a restart, a session whose run went on without the server (a Slurm job):
+   * its log from the last line it kept, its limits watched, its end recorded as if never left.
+   */
+  private async reattach(s: SessionRow, job: string): Promise<void> {
+    let plan: LaunchPlan;
+    try {
+      await this.d.logs.open(s.id);
+      plan = await this.plan(s);
+    } catch (err) {
+      this.d.warn(`session ${s.name}: could not follow its job again: ${(err as Error).message}`);
+      this.finish(s.id, this.failure(RESTART_REASON));
+      return;
+    }
+    const mark = await this.d.logs.lastMark(s.id);
+    const gpuIds = s.gpuIds.length > 0 ? s.gpuIds : [...Array(s.gpus).keys()];
+    this.follow(s, plan, gpuIds, (onLines, hooks) => this.d.executor.attach!(job, mark, onLines, hooks));
+  }
+
+  /** Runs the session through `run`, its output into its log within the log limit, its disk watched, its end recorded. */
+  private follow(s: SessionRow, plan: LaunchPlan, gpuIds: number[], run: (onLines: LineSink, hooks: RunHooks) => Execution): void {
     const max = this.d.limits;
     let logged = 0;
     let overLog = false;
-    const onLines = (stream: 'stdout' | 'stderr', lines: string[]) => {
+    const onLines: LineSink = (stream, lines, marks) => {
       if (overLog) return;
       logged += lines.reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
       if (logged > max.maxLogBytes) {
@@ -279,27 +337,34 @@ export class SessionService {
         overLog = true;
         return stopAt(`log limit ${formatSize(max.maxLogBytes)} reached`, ': the session is stopped and further output dropped');
       }
-      this.d.logs.append(s.id, stream, lines);
+      this.d.logs.append(s.id, stream, lines, marks);
     };
-    const environment = { environments: this.d.environments, session: s, tree, limits: this.limitsOf(s), log: (lines: string[]) => onLines('stderr', lines), now: this.d.now, warn: this.d.warn };
-    const execution = inEnvironment(environment, (python) =>
-      this.d.executor.start(
-        { workDir: work, datasetName: dataset?.name ?? null, ...plan, sessionName: s.name, entry: s.entry, args: s.args, gpuIds, limits: this.limitsOf(s), python },
-        onLines,
-      ),
-    );
+    const hooks: RunHooks = {
+      submitted: (job) => this.d.sessions.setJob(s.id, job),
+      running: () => this.d.sessions.markRunning(s.id, gpuIds),
+    };
+    const execution = run(onLines, hooks);
     /** The platform ends the session at a limit: a last line in its log, and the reason on it. */
     const stopAt = (reason: string, detail: string) => {
       this.d.logs.append(s.id, 'stderr', [`khd: ${reason}${detail}`]);
       execution.stop(reason);
     };
+    const work = this.d.dataDir.work(s.id);
     const writable = [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)];
     const stopWatching = this.guard.watch(s.name, writable, this.d.dataDir.events(s.id), stopAt);
     const done = execution.result.then(async (result) => {
       stopWatching();
+      if (result.detached) {
+        // The run goes on without the server; the next start follows it again.
+        this.running.delete(s.id);
+        this.held.delete(s.id);
+        this.d.logs.close(s.id);
+        return;
+      }
       await this.guard.afterEnd(s.id, result.limit, work, this.checkpointDir(s)).catch((err: Error) => this.d.warn(`session ${s.name}: ${err.message}`));
       this.running.delete(s.id);
-      this.d.gpus.release(gpuIds);
+      this.held.delete(s.id);
+      this.d.executor.admission.release(gpuIds);
       this.finish(s.id, this.toEnd(result));
       this.schedule();
     });
@@ -369,21 +434,30 @@ export class SessionService {
     if (!this.d.uploads.isReferenced(s.uploadId)) await forgetUpload(this.d.uploads, this.d.dataDir, s.uploadId);
   }
 
-  /** At boot: nothing stays Running from a previous process; queued sessions get their turn. */
+  /**
+   * At boot: sessions whose run outlives the server (a Slurm job, running or still held by the
+   * scheduler) are followed again; any other that was Running ended with the previous process;
+   * queued sessions get their turn.
+   */
   recover(): void {
-    for (const s of this.d.sessions.withStatus('Running')) {
-      this.d.sessions.markEnded(s.id, this.failure(RESTART_REASON));
+    const attach = this.d.executor.attach !== undefined;
+    for (const s of [...this.d.sessions.withStatus('Running'), ...this.d.sessions.withStatus('Queued')]) {
+      if (attach && s.job) this.hold(s, this.reattach(s, s.job));
+      else if (s.status === 'Running') this.d.sessions.markEnded(s.id, this.failure(RESTART_REASON));
     }
     this.schedule();
   }
 
-  /** Stops every running session (recorded as Failed: the platform, not the user, ended it). */
+  /**
+   * Lets go of the runs that go on without the server (Slurm jobs: the next start follows them
+   * again) and stops every other (recorded as Failed: the platform, not the user, ended it).
+   */
   async shutdown(): Promise<void> {
     this.closing = true;
     await Promise.all(this.starting.values());
-    const ids = [...this.running.keys()];
+    const ids = [...this.running.keys()].filter((id) => !this.running.get(id)?.execution.detach?.());
     for (const id of ids) this.d.sessions.markEnded(id, this.failure(SHUTDOWN_REASON));
     for (const id of ids) this.running.get(id)?.execution.stop();
-    await Promise.all(ids.map((id) => this.waitForEnd(id)));
+    await Promise.all([...this.running.keys()].map((id) => this.waitForEnd(id)));
   }
 }

@@ -162,4 +162,8 @@ export const MIGRATIONS: readonly string[] = [
     last_at INTEGER NOT NULL
   );
   `,
+  // 7: the scheduler's job of a session (Slurm), which outlives the server and is followed again at start
+  `
+  ALTER TABLE sessions ADD COLUMN job TEXT;
+  `,
 ];

@@ -10,6 +10,8 @@ export interface SessionRow extends SessionInfo {
   datasetId: number | null;
   uploadId: string;
   gpuIds: number[];
+  /** The scheduler's job running it (a Slurm job id and its uid), followed again after a restart. */
+  job: string | null;
 }
 
 export type NewSession = Pick<SessionInfo, 'user' | 'dataset' | 'type' | 'entry' | 'args' | 'gpus' | 'cpus' | 'memory' | 'shmSize' | 'memo' | 'env'> & {
@@ -44,6 +46,7 @@ function toSession(r: Raw): SessionRow {
     datasetId: (r.dataset_id as number | null) ?? null,
     uploadId: r.upload_id as string,
     gpuIds: r.gpu_ids ? (JSON.parse(r.gpu_ids as string) as number[]) : [],
+    job: (r.job as string | null) ?? null,
     name: formatSessionName({ user: r.user_name, dataset: r.dataset_key, number: r.number as number }),
     user: r.user_name,
     dataset,
@@ -145,6 +148,10 @@ export class SessionStore {
     this.db
       .prepare("UPDATE sessions SET status = 'Running', gpu_ids = ?, started_at = ? WHERE id = ? AND status = 'Queued'")
       .run(JSON.stringify(gpuIds), this.now(), id);
+  }
+
+  setJob(id: number, job: string): void {
+    this.db.prepare('UPDATE sessions SET job = ? WHERE id = ?').run(job, id);
   }
 
   /** Records the end once; a second end (a stop racing an exit) changes nothing. */
