@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { AuthOptions } from './auth/auth-service.js';
@@ -14,10 +13,7 @@ import type { SessionLimits } from './config.js';
 import { resolvePython } from './executor/python.js';
 import { nsmlRuntimeDir } from './package-files.js';
 import { findBubblewrap } from './executor/sandbox.js';
-import { SlurmExecutor, type SlurmOptions } from './executor/slurm-executor.js';
-
-/** What `khd server` says about Slurm; the rest (the jobs' folder, the nodes' GPUs) is found at start. */
-export type SlurmSettings = Omit<SlurmOptions, 'local' | 'jobsDir' | 'nodeGpus'>;
+import { slurmExecutor, type SlurmSettings } from './executor/slurm-setup.js';
 import { createServices, type Services, type ServicesOptions } from './services.js';
 
 export interface ServerOptions {
@@ -98,39 +94,6 @@ function checkWheelhouse(dir: string | undefined): void {
   }
 }
 
-/**
- * Sessions as Slurm jobs. Their output lives in the data dir, which the nodes must see at the
- * same path (NFS in production): checked at start by a job that writes a file there. What one
- * session may ask for is what the partition's largest node has (its GPUs as GRES).
- */
-async function slurmExecutor(local: LocalExecutor, dataDir: string, o: SlurmSettings): Promise<SlurmExecutor> {
-  const jobsDir = join(dataDir, 'slurm-jobs');
-  mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
-  const env = { ...process.env, ...o.env };
-  const partition = o.partition ? ['--partition', o.partition] : [];
-  let nodes: string;
-  try {
-    nodes = execFileSync('sinfo', ['-h', '-o', '%G', ...partition], { env, timeout: 30_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    throw new Error(`--executor slurm: sinfo failed (${(err as Error).message.split('\n')[0]}): is Slurm installed and SLURM_CONF set?`);
-  }
-  const token = join(jobsDir, `.shared-${process.pid}-${Date.now()}`);
-  try {
-    execFileSync('sbatch', ['--parsable', '--job-name', 'khd:check', '--output', '/dev/null', ...partition, '--wrap', `echo ok > ${token}`], { env, timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    throw new Error(`--executor slurm: sbatch failed (${(err as Error).message.split('\n')[0]}): is Slurm installed and SLURM_CONF set?`);
-  }
-  for (let i = 0; i < 600 && !existsSync(token); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!existsSync(token)) throw new Error(`--executor slurm: a job could not write ${jobsDir} within 60 s: the nodes must see the data dir at the same path (a shared filesystem), and a node must be free`);
-  rmSync(token, { force: true });
-  return new SlurmExecutor({ local, jobsDir, nodeGpus: nodeGpus(nodes), ...o });
-}
-
-/** The most GPUs one node has, from `sinfo -o %G` (`gpu:2`, `gpu:v100:4(S:0-1)`, `(null)`). */
-export function nodeGpus(gres: string): number {
-  return Math.max(0, ...[...gres.matchAll(/gpu(?::[^:,()\s]+)?:(\d+)/g)].map((m) => Number(m[1])));
-}
-
 /** Opens the data dir, creates the admin on first start, listens, and recovers old sessions. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const python = resolvePython(options.python ?? 'python3');
@@ -148,7 +111,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Slurm knows the nodes' GPUs: khd keeps no pool of this machine's beside it.
     gpus: options.executor === 'slurm' ? 0 : (options.gpus ?? detectGpuCount()),
   });
-  const runner = options.executor === 'slurm' ? await slurmExecutor(executor, resolve(options.dataDir), options.slurm ?? {}) : executor;
+  const slurm = options.executor === 'slurm' ? await slurmExecutor(executor, resolve(options.dataDir), options.slurm ?? {}, options.warn) : undefined;
+  const runner = slurm?.executor ?? executor;
   const enforced = runner.enforcement;
   if (enforced.fallbackReason) {
     const asRoot = process.getuid?.() === 0 ? '' : '; run the server as root for kernel-enforced limits and a uid of its own per session';
@@ -161,7 +125,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     heartbeatMs: options.heartbeatMs,
     submitPollMs: options.submitPollMs,
     limits: options.limits,
-    sessionLimits: options.sessionLimits,
+    // On a cluster, a session can be given at most what its largest node has.
+    sessionLimits: slurm ? { maxMemoryBytes: slurm.nodes.memoryBytes, maxCpus: slurm.nodes.cpus, ...options.sessionLimits } : options.sessionLimits,
     warn: options.warn,
     python,
     pip: options.pip,
