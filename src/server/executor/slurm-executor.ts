@@ -17,6 +17,8 @@ export interface SlurmOptions {
   partition?: string;
   account?: string;
   qos?: string;
+  /** Further sbatch options for every job (`--constraint=v100`): `khd server --config`'s "slurm-sbatch-args". */
+  sbatchArgs?: string[];
   /** How often job states and output are read. */
   pollMs?: number;
   stopGraceMs?: number;
@@ -277,7 +279,7 @@ export class SlurmExecutor implements Executor {
     if (this.o.partition) args.push('--partition', this.o.partition);
     if (this.o.account) args.push('--account', this.o.account);
     if (this.o.qos) args.push('--qos', this.o.qos);
-    return args;
+    return [...args, ...(this.o.sbatchArgs ?? [])];
   }
 
   /**

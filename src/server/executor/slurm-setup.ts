@@ -47,6 +47,7 @@ export async function slurmExecutor(local: LocalExecutor, dataDir: string, o: Sl
   mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
   const env = { ...process.env, ...o.env };
   const partition = o.partition ? ['--partition', o.partition] : [];
+  const charged = [...(o.account ? ['--account', o.account] : []), ...(o.qos ? ['--qos', o.qos] : [])];
   const slurm = async (command: string, args: string[]) => {
     try {
       return (await run(command, args, { env, timeout: 30_000, encoding: 'utf8' })).stdout;
@@ -58,7 +59,7 @@ export async function slurmExecutor(local: LocalExecutor, dataDir: string, o: Sl
   const nodes = slurmNodes(await slurm('sinfo', ['-h', '-o', '%G|%m|%c', ...partition]));
   if (nodes.cpus === 0) throw new Error(`--executor slurm: sinfo lists no nodes${o.partition ? ` in partition ${o.partition}` : ''}: check --slurm-partition`);
   const token = join(jobsDir, `.shared-${process.pid}-${Date.now()}`);
-  const id = (await slurm('sbatch', ['--parsable', '--job-name', 'khd:check', '--output', '/dev/null', '--time', '1', ...partition, '--wrap', `echo ok > ${token}`])).trim().split(';')[0]!;
+  const id = (await slurm('sbatch', ['--parsable', '--job-name', 'khd:check', '--output', '/dev/null', '--time', '1', ...partition, ...charged, ...(o.sbatchArgs ?? []), '--wrap', `echo ok > ${token}`])).trim().split(';')[0]!;
   const notShared = `a Slurm job could not write ${jobsDir}: the nodes must see the data dir at the same path (a shared filesystem)`;
   /** 'shared' once the file is here; 'pending' while Slurm holds the job; 'not shared' when it ended and the file never showed. */
   const check = async (until: number): Promise<'shared' | 'pending' | 'not shared'> => {

@@ -30,6 +30,9 @@ export interface ServerCommandOptions {
   slurmPartition?: string;
   slurmAccount?: string;
   slurmQos?: string;
+  /** From --config: sbatch options for every job. */
+  slurmSbatchArgs?: string[];
+  config?: string;
 }
 
 function uidRangeOption(value: string): UidRange {
@@ -79,7 +82,12 @@ export function newServerCommand(ctx: Context): Command {
     .option('--slurm-account <a>', 'the Slurm account jobs are charged to')
     .option('--slurm-qos <q>', 'the Slurm QOS of the jobs')
     .option('--max-gpus-per-team <n>', "GPUs one team's training sessions may hold at once (KHD2020: 1); more wait, saying why", parseWhole(1))
-    .action((opts: ServerCommandOptions) => runServer(opts, ctx));
+    .option('--config <file>', 'settings from a JSON file: the flags\' names without -- as keys, and "slurm-sbatch-args" (flags given here win)')
+    .action(async (opts: ServerCommandOptions, command: Command) => {
+      const { applyConfigFile } = await import('./config-file.js');
+      const more = opts.config ? applyConfigFile(command, opts.config) : {};
+      await runServer({ ...(command.opts() as ServerCommandOptions), ...more }, ctx);
+    });
 }
 
 /** A start-up failure as a sentence: they are this machine's problems, not khd's, so no stack. */
@@ -119,7 +127,7 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
     cgroups: opts.cgroups,
     maxGpusPerTeam: opts.maxGpusPerTeam,
     executor: opts.executor,
-    slurm: { partition: opts.slurmPartition, account: opts.slurmAccount, qos: opts.slurmQos },
+    slurm: { partition: opts.slurmPartition, account: opts.slurmAccount, qos: opts.slurmQos, sbatchArgs: opts.slurmSbatchArgs },
     pip: { indexUrl: opts.pipIndexUrl, findLinks: opts.pipFindLinks ? resolve(ctx.cwd, opts.pipFindLinks) : undefined },
     adminPassword: ctx.env.KHD_ADMIN_PASSWORD || undefined,
     warn: (message) => ctx.io.err(`${message}\n`),
@@ -139,7 +147,11 @@ export async function runServer(opts: ServerCommandOptions, ctx: Context): Promi
         process.exit(130);
       }
       closing = true;
-      ctx.io.err(`${signal}: stopping sessions and shutting down…\n`);
+      ctx.io.err(
+        opts.executor === 'slurm'
+          ? `${signal}: shutting down; sessions' Slurm jobs go on, and the next start follows them again…\n`
+          : `${signal}: stopping sessions and shutting down…\n`,
+      );
       void server.close().then(resolve);
     };
     process.on('SIGINT', shutdown);
