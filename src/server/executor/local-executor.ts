@@ -6,38 +6,23 @@ import type { Readable, Writable } from 'node:stream';
 import { formatSize } from '../../protocol/sizes.js';
 import { describeCgroups, type Cgroups, type SessionCgroup } from './cgroups.js';
 import type { LimitEnforcement, LogStream } from '../../protocol/types.js';
-import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
+import type { ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
 import { CoreSets } from './cores.js';
 import { GpuPool } from './gpus.js';
 import { LineSplitter } from './line-splitter.js';
 import { MEMORY_POLL_MS, MemoryWatch, terminateInside } from './processes.js';
-import { bubblewrapArgs, GROUP_FD, identityFiles, PASSWD_FD, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
+import { GROUP_FD, identityFiles, PASSWD_FD } from './sandbox.js';
+import { DEFAULT_MAX_PROCESSES, launchCommand, type LaunchSettings } from './launch.js';
 import type { UidPool } from './uids.js';
 import { formatUidRange } from '../../protocol/uid-range.js';
 
 export const STOP_GRACE_MS = 10_000;
-export const DEFAULT_MAX_PROCESSES = 1024;
-export const DEFAULT_TMP_BYTES = 1024 ** 3;
 /** How long the end of a run waits for its cgroup to empty before leaving it to the next start. */
 const CGROUP_REMOVE_TRIES = 50;
 const CGROUP_REMOVE_WAIT_MS = 100;
 
-// util-linux, present on every Debian system (`Priority: required`).
-const PRLIMIT = '/usr/bin/prlimit';
-const TASKSET = '/usr/bin/taskset';
-const SETPRIV = '/usr/bin/setpriv';
-/**
- * Puts the process into its cgroups before it runs anything else, then becomes the session's
- * launch: nothing it starts is ever outside the group. Its arguments are the `cgroup.procs`
- * files, `--`, and the command; none is ever read as shell code.
- */
-const ENTER_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
-
-export interface LocalExecutorOptions {
-  python: { executable: string; prefixes: string[] };
-  runtimeDir: string;
-  /** Path of `bwrap`, or undefined to run sessions as plain processes (`--no-sandbox`). */
-  bubblewrap: string | undefined;
+/** The launch's settings (launch.ts), and what the local executor holds for each run. */
+export interface LocalExecutorOptions extends LaunchSettings {
   stopGraceMs?: number;
   /**
    * The uids sandboxed sessions run as, one each; only a server running as root can switch.
@@ -47,10 +32,6 @@ export interface LocalExecutorOptions {
   /** The kernel's limits, where the server can make cgroups; undefined: polling (with the reason). */
   cgroups?: Cgroups;
   cgroupsReason?: string;
-  /** Processes and threads a session may have (its uid's RLIMIT_NPROC, and its cgroup's pids.max). */
-  maxProcesses?: number;
-  /** Size of the sandbox's private /tmp. */
-  tmpBytes?: number;
   /** This machine's GPUs, handed out one session at a time (default: none). */
   gpus?: number;
 }
@@ -63,11 +44,6 @@ export interface Launch {
   identity?: { passwd: string; group: string };
   uid?: number;
   release(): Promise<void>;
-}
-
-/** Whether the tools the launch chain needs are here: each missing one is named. */
-export function missingLaunchTools(): string[] {
-  return [PRLIMIT, TASKSET, SETPRIV].filter((t) => !existsSync(t));
 }
 
 /** What one run holds until it has ended: its cgroup and its uid, given back in that order, once. */
@@ -279,69 +255,16 @@ export class LocalExecutor implements Executor {
     for (const m of spec.mounts) if (m.writable) chownSync(m.host, uid, uid);
   }
 
-  /** prlimit, taskset and setpriv, each exec'ing the next, then Python: one process in the end. */
-  private launchChain(limits: ExecLimits, held: Holdings, cpusCapped: boolean): string[] {
-    const uid = held.uid;
-    const chain = [PRLIMIT, '--core=0'];
-    if (limits.memoryBytes) chain.push(`--data=${limits.memoryBytes}`);
-    if (limits.fileBytes) chain.push(`--fsize=${limits.fileBytes}`);
-    // RLIMIT_NPROC counts the processes of a uid: only meaningful for a uid of the session's own.
-    if (uid !== undefined) chain.push(`--nproc=${this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES}`);
-    chain.push('--');
-    if (!cpusCapped && !held.placed && limits.cpus && limits.cpus < availableParallelism()) {
-      held.cores = this.cores.take(limits.cpus);
-      chain.push(TASKSET, '-c', held.cores.join(','));
-    }
-    if (uid !== undefined) chain.push(SETPRIV, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs', '--');
-    return chain;
-  }
-
+  /**
+   * The launch of `spec` for what the run holds: its cores taken here where nothing else caps its
+   * CPUs (no cgroup's cpu controller, not placed by a scheduler), then the pure part (launch.ts).
+   */
   private command(spec: ExecSpec, held: Holdings) {
-    const sandboxed = this.sandboxed;
-    const datasetPath = spec.datasetName
-      ? sandboxed
-        ? `${SANDBOX_DATA_ROOT}/${spec.datasetName}`
-        : datasetView(spec)
-      : '';
-    const mountEnv = Object.fromEntries(
-      spec.mounts.filter((m) => m.env).map((m) => {
-        const base = sandboxed ? m.inside : m.host;
-        return [m.env, m.file ? `${base}/${m.file}` : base];
-      }),
-    );
-    const env: NodeJS.ProcessEnv = {
-      ...spec.env,
-      ...mountEnv,
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      HOME: sandboxed ? '/tmp' : spec.workDir,
-      LANG: 'C.UTF-8',
-      PYTHONUNBUFFERED: '1',
-      PYTHONPATH: sandboxed ? SANDBOX_RUNTIME_DIR : this.options.runtimeDir,
-      KHD_SESSION: '1',
-      KHD_SESSION_NAME: spec.sessionName,
-      KHD_DATASET_NAME: spec.datasetName ?? '',
-      KHD_DATASET_PATH: datasetPath,
-      KHD_GPU_NUM: String(spec.gpuIds.length),
-      CUDA_VISIBLE_DEVICES: spec.gpuIds.join(','),
-    };
+    const limits = spec.limits ?? {};
     const cpusCapped = held.cgroup !== undefined && this.options.cgroups!.controllers.includes('cpu');
-    const runtime = spec.python ?? this.options.python;
-    const python = [...this.launchChain(spec.limits ?? {}, held, cpusCapped), runtime.executable, '-u', spec.entry, ...spec.args];
-    const launch = sandboxed
-      ? [
-          this.options.bubblewrap!,
-          ...bubblewrapArgs(spec, {
-            pythonPrefixes: runtime.prefixes,
-            runtimeDir: this.options.runtimeDir,
-            tmpBytes: this.options.tmpBytes ?? DEFAULT_TMP_BYTES,
-            keepSetuid: held.uid !== undefined,
-          }),
-          '--',
-          ...python,
-        ]
-      : python;
-    const entered = held.cgroup ? ['/bin/sh', '-c', ENTER_CGROUP, 'khd-enter-cgroup', ...held.cgroup.procsFiles, '--', ...launch] : launch;
-    return { command: entered[0]!, args: entered.slice(1), env, cwd: sandboxed ? '/' : spec.workDir };
+    if (!cpusCapped && !held.placed && limits.cpus && limits.cpus < availableParallelism()) held.cores = this.cores.take(limits.cpus);
+    const datasetPath = spec.datasetName && !this.sandboxed ? datasetView(spec) : undefined;
+    return launchCommand(spec, this.options, { uid: held.uid, cores: held.cores, cgroupProcs: held.cgroup?.procsFiles, datasetPath });
   }
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { LimitEnforcement } from '../../protocol/types.js';
 import type { Admission, ExecResult, ExecSpec, Execution, Executor, LineSink, RunHooks } from './executor.js';
 import { JobOutput } from './job-output.js';
+import { SETPRIV } from './launch.js';
 import type { Launch, LocalExecutor } from './local-executor.js';
 
 export interface SlurmOptions {
@@ -71,8 +72,6 @@ export function pendingReason(reason: string): string {
   const words = PENDING[code] ?? (code.startsWith('QOS') || code.startsWith('Assoc') ? 'a cluster quota is in use' : 'held by Slurm');
   return `${words} (Slurm: ${reason})`;
 }
-
-const SETPRIV = '/usr/bin/setpriv';
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
