@@ -18,7 +18,7 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('khd server --executor slu
   beforeAll(async () => {
     cluster = await startTestCluster();
     // Sessions ask Slurm for at most the node's memory, as an organiser sets the cap to the nodes'.
-    server = await startTestServer({ executor: 'slurm', slurm: { env: cluster.env, pollMs: 100 }, gpus: 2, sessionLimits: { maxMemoryBytes: TEST_NODE_MEMORY_MB * 1024 ** 2 } });
+    server = await startTestServer({ executor: 'slurm', slurm: { env: cluster.env, pollMs: 100 }, maxGpusPerTeam: 1, sessionLimits: { maxMemoryBytes: TEST_NODE_MEMORY_MB * 1024 ** 2 } });
     admin = new Participant(server.url);
     await admin.login('admin', ADMIN_PASSWORD);
   }, 120_000);
@@ -66,5 +66,31 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('khd server --executor slu
     expect((await admin.khd(['submit', name, 'best'])).stdout).toBe('Score: 0.75\n');
     const board = JSON.parse((await admin.khd(['dataset', 'board', 'toy', '--json'])).stdout) as BoardRow[];
     expect(board).toMatchObject([{ rank: 1, name, score: 0.75 }]);
+  });
+
+  it("says why a session waits: its team's GPU limit (not submitted to Slurm), or Slurm's own reason", async () => {
+    const [kim, lee, choi] = [await admin.addUser('kim', 'team-a'), await admin.addUser('lee', 'team-b'), await admin.addUser('choi', 'team-c')];
+    cleanups.push(() => [kim, lee, choi].forEach((p) => p.cleanup()));
+    const sleeper = 'import time\nprint("up", flush=True)\ntime.sleep(300)\n';
+    const one = ['-g', '1', '--cpus', '1'];
+    const first = await kim.runCode(sleeper, one);
+    await expect.poll(async () => (await kim.session(first.name)).status).toBe('Running');
+    const held = await kim.runCode(sleeper, one);
+    expect(held.stdout).toBe(`Session ${held.name} is queued: your team's GPU limit (1) is in use\n`);
+    const env = { ...process.env, ...cluster.env };
+    const jobs = () => execFileSync('squeue', ['-h', '-o', '%j'], { env, encoding: 'utf8' });
+    expect(jobs()).not.toContain(`khd:${held.name}`);
+    // Another team takes the node's other GPU; a third team's session waits in Slurm, which says why.
+    const other = await lee.runCode(sleeper, one);
+    await expect.poll(async () => (await lee.session(other.name)).status).toBe('Running');
+    const third = await choi.runCode(sleeper, one);
+    await expect.poll(async () => (await choi.khd(['ps'])).stdout).toMatch(/Queued: the cluster's GPUs or nodes are in use \(Slurm: (Resources|Priority)\)/);
+    expect(await choi.session(third.name)).toMatchObject({ status: 'Queued', startedAt: null });
+
+    for (const [p, s] of [[choi, third], [kim, held], [kim, first], [lee, other]] as const) expect((await p.khd(['stop', s.name])).code).toBe(EXIT.ok);
+    for (const [p, s] of [[choi, third], [kim, held], [kim, first], [lee, other]] as const) {
+      await expect.poll(async () => (await p.session(s.name)).status).toBe('Stopped');
+    }
+    await expect.poll(jobs).not.toContain('khd:');
   });
 });

@@ -74,6 +74,11 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
     const held = executor.start(spec(work.path, 'print("placed")\n', 1), () => {}, { running: () => placed.push('held') });
     await expect.poll(() => held.waiting?.()).toMatch(/^the cluster's GPUs or nodes are in use \(Slurm: (Resources|Priority)\)$/);
     expect(placed).toEqual(['s0', 's1']);
+    // One stopped while Slurm holds it is withdrawn from the queue.
+    const withdrawn = executor.start(spec(work.path, 'print("never")\n', 1), () => {}, { running: () => placed.push('withdrawn') });
+    await expect.poll(() => withdrawn.waiting?.()).toMatch(/\(Slurm: (Resources|Priority)\)$/);
+    withdrawn.stop();
+    expect(await withdrawn.result).toMatchObject({ stopped: true, exitCode: null });
     a!.stop();
     onTestFinished(async () => {
       b!.stop();

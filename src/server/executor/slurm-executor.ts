@@ -46,6 +46,8 @@ interface JobState {
   exit: number;
   signal: number;
   reason: string;
+  /** Whether it was placed on a node (a job withdrawn while pending never was). */
+  ran: boolean;
 }
 
 /** GPU device nodes a job may find on its node (/dev/nvidia0…). */
@@ -162,8 +164,11 @@ export class SlurmExecutor implements Executor {
     let waiting: string | null = 'submitting to the cluster';
     let wake: (() => void) | undefined;
     /** TERM to every process of the job, KILL after the grace period. */
+    /** A job Slurm still holds is withdrawn; a running one gets TERM, then KILL after the grace period. */
     const cancel = () => {
-      void this.cancel(jobId!, 'TERM');
+      if (waiting !== null) void this.slurm('scancel', [jobId!]).catch(() => {});
+      else void this.cancel(jobId!, 'TERM');
+      // Also for a withdrawn job that started meanwhile.
       killTimer = setTimeout(() => void this.cancel(jobId!, 'KILL'), this.o.stopGraceMs ?? 10_000);
     };
     const failed = (error: string): ExecResult => ({ exitCode: null, signal: null, timedOut: false, stopped: false, startedAt, endedAt: Date.now(), error });
@@ -189,7 +194,7 @@ export class SlurmExecutor implements Executor {
           }
           answered = Date.now();
           if (state.state === 'PENDING') waiting = pendingReason(state.reason);
-          else if (waiting !== null) {
+          else if (waiting !== null && state.ran) {
             waiting = null;
             hooks.running?.();
           }
@@ -295,14 +300,15 @@ export class SlurmExecutor implements Executor {
       try {
         status = Number(readFileSync(this.outFile(jobId, 'exit'), 'utf8').trim());
       } catch {
-        return { state: FORGOTTEN, exit: 0, signal: 0, reason: '' };
+        return { state: FORGOTTEN, exit: 0, signal: 0, reason: '', ran: true };
       }
       const signal = status > 128 ? status - 128 : 0;
-      return { state: status === 0 ? 'COMPLETED' : 'FAILED', exit: signal ? 0 : status, signal, reason: '' };
+      return { state: status === 0 ? 'COMPLETED' : 'FAILED', exit: signal ? 0 : status, signal, reason: '', ran: true };
     }
     const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(text)?.[1] ?? '';
     const [exit, signal] = field('ExitCode').split(':').map(Number);
-    return { state: field('JobState'), exit: exit ?? 0, signal: signal ?? 0, reason: field('Reason') };
+    const nodes = field('NodeList');
+    return { state: field('JobState'), exit: exit ?? 0, signal: signal ?? 0, reason: field('Reason'), ran: nodes !== '' && nodes !== '(null)' };
   }
 
   /** TERM to the job's shell, which passes it on to the code; KILL to every process of the job. */
