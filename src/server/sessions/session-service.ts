@@ -1,12 +1,10 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm, stat } from 'node:fs/promises';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
-import { formatSize } from '../../protocol/sizes.js';
 import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
 import type { SessionLimits } from '../config.js';
-import { EVENTS_FILE, type DataDir } from '../data-dir.js';
-import type { DatasetPart, ExecLimits, ExecResult, Execution, Executor, LineSink, Mount, RunHooks } from '../executor/executor.js';
+import type { DataDir } from '../data-dir.js';
+import type { ExecLimits, Execution, Executor, LineSink, RunHooks } from '../executor/executor.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
@@ -20,6 +18,8 @@ import { checkpointFolders, checkpointSize, listCheckpoints } from './checkpoint
 import type { DiskWatch } from './disk-watch.js';
 import type { EnvironmentService } from '../environments/environment-service.js';
 import { inEnvironment } from './in-environment.js';
+import { followRun, sessionEnd } from './session-run.js';
+import { LaunchPlans, type LaunchPlan } from './launch-plans.js';
 import { SessionGuard } from './session-guard.js';
 import type { SessionEvents } from './session-events.js';
 
@@ -27,19 +27,6 @@ export const RESTART_REASON = 'the server restarted while the session was runnin
 export const UNSANDBOXED_WARNING =
   'khd: warning: this server runs sessions without a sandbox (--no-sandbox): no limits on what this code can see or reach';
 export const SHUTDOWN_REASON = 'the server shut down while the session was running';
-
-/** Where the nsml runtime's folders appear inside the sandbox. */
-export const SANDBOX_CHECKPOINTS = '/khd/checkpoints';
-/** The team's checkpoints, read-only, as USER/DATASET/N/NAME: what nsml.load(session=) reads. */
-export const SANDBOX_TEAM_CHECKPOINTS = '/khd/team-checkpoints';
-export const SANDBOX_STATE = '/khd/state';
-
-/** What a session sees besides its code: dataset parts, runtime folders, extra environment. */
-export interface LaunchPlan {
-  datasetParts: DatasetPart[];
-  mounts: Mount[];
-  env: Record<string, string>;
-}
 
 export interface SessionServiceDeps {
   sessions: SessionStore;
@@ -71,6 +58,8 @@ export class SessionService {
   private readonly starting = new Map<number, Promise<void>>();
   /** The sessions this server holds a run for (being started, or running): what teams' GPU limits count. */
   private readonly held = new Map<number, SessionRow>();
+  /** Sessions whose job is being followed again after a restart (their folders being checked). */
+  private readonly attaching = new Set<number>();
   private closing = false;
   private readonly endListeners: ((s: SessionRow) => void)[] = [];
   /** Checkpoint sizes of ended sessions, with the folder state they were measured at. */
@@ -79,9 +68,12 @@ export class SessionService {
   submitPlanner?: (s: SessionRow) => Promise<LaunchPlan>;
 
   private readonly guard: SessionGuard;
+  /** What sessions mount: the submit service plans submits with it too. */
+  readonly plans: LaunchPlans;
 
   constructor(private readonly d: SessionServiceDeps) {
     this.guard = new SessionGuard(d);
+    this.plans = new LaunchPlans({ ...d, sandboxed: d.executor.sandboxed });
   }
 
   /** Creates the session and, when its GPUs are free, starts it before answering. */
@@ -164,43 +156,11 @@ export class SessionService {
     return size;
   }
 
-  /** The folders and environment of a training session: its dataset's train/, checkpoints, events. */
+  /** The folders and environment of a session: a training session's (launch-plans.ts), or a submit's. */
   private async plan(s: SessionRow): Promise<LaunchPlan> {
-    if (s.type !== 'normal') {
-      if (!this.submitPlanner) throw new Error('no submit planner');
-      return this.submitPlanner(s);
-    }
-    const dataset = s.datasetId === null ? undefined : this.d.datasets.byId(s.datasetId);
-    const own = this.checkpointDir(s);
-    await mkdir(own, { recursive: true });
-    await mkdir(this.d.dataDir.state(s.id), { recursive: true });
-    const team = await this.teamCheckpoints(s);
-    return {
-      datasetParts: dataset ? [{ name: 'train', host: join(this.d.dataDir.datasetPublic(dataset.name), 'train') }] : [],
-      mounts: [{ env: 'KHD_CHECKPOINT_DIR', host: own, inside: SANDBOX_CHECKPOINTS, writable: true }, ...team.mounts, this.stateMount(s.id)],
-      env: team.env,
-    };
-  }
-
-  /**
-   * Every checkpoint of the session's team, read-only (NSML gave each team one account, so
-   * `nsml.load(session=…)` reaches a teammate's): one mount per member, and nothing of other teams.
-   */
-  async teamCheckpoints(s: SessionRow): Promise<Pick<LaunchPlan, 'mounts' | 'env'>> {
-    const members = this.d.accounts.teamMembers(s.teamId);
-    const mounts: Mount[] = [];
-    for (const member of members) {
-      const host = this.d.dataDir.userCheckpoints(member);
-      await mkdir(host, { recursive: true });
-      mounts.push({ host, inside: `${SANDBOX_TEAM_CHECKPOINTS}/${member}`, writable: false });
-    }
-    // Unsandboxed, the code sees the server's own folder, where every user's checkpoints are.
-    const root = this.d.executor.sandboxed ? SANDBOX_TEAM_CHECKPOINTS : this.d.dataDir.checkpointsRoot;
-    return { mounts, env: { KHD_TEAM_CHECKPOINTS: root } };
-  }
-
-  stateMount(sessionId: number): Mount {
-    return { env: 'KHD_EVENTS_FILE', host: this.d.dataDir.state(sessionId), inside: SANDBOX_STATE, writable: true, file: EVENTS_FILE };
+    if (s.type === 'normal') return this.plans.training(s, this.checkpointDir(s));
+    if (!this.submitPlanner) throw new Error('no submit planner');
+    return this.submitPlanner(s);
   }
 
   /**
@@ -311,64 +271,37 @@ export class SessionService {
    */
   private async reattach(s: SessionRow, job: string): Promise<void> {
     let plan: LaunchPlan;
+    let mark: unknown;
+    this.attaching.add(s.id);
     try {
       await this.d.logs.open(s.id);
       plan = await this.plan(s);
+      mark = await this.d.logs.lastMark(s.id);
     } catch (err) {
       this.d.warn(`session ${s.name}: could not follow its job again: ${(err as Error).message}`);
+      // Nothing runs unaccounted for: its job is stopped.
+      this.d.executor.attach!(job, undefined, () => {}).stop();
       this.finish(s.id, this.failure(RESTART_REASON));
       return;
+    } finally {
+      this.attaching.delete(s.id);
     }
-    const mark = await this.d.logs.lastMark(s.id);
     const gpuIds = s.gpuIds.length > 0 ? s.gpuIds : [...Array(s.gpus).keys()];
     this.follow(s, plan, gpuIds, (onLines, hooks) => this.d.executor.attach!(job, mark, onLines, hooks));
   }
 
-  /** Runs the session through `run`, its output into its log within the log limit, its disk watched, its end recorded. */
+  /** Runs the session through `run` (session-run.ts); once it has ended, records how, and starts the next. */
   private follow(s: SessionRow, plan: LaunchPlan, gpuIds: number[], run: (onLines: LineSink, hooks: RunHooks) => Execution): void {
-    const max = this.d.limits;
-    let logged = 0;
-    let overLog = false;
-    const onLines: LineSink = (stream, lines, marks) => {
-      if (overLog) return;
-      logged += lines.reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
-      if (logged > max.maxLogBytes) {
-        // What a log can carry out is capped.
-        overLog = true;
-        return stopAt(`log limit ${formatSize(max.maxLogBytes)} reached`, ': the session is stopped and further output dropped');
-      }
-      this.d.logs.append(s.id, stream, lines, marks);
-    };
-    const hooks: RunHooks = {
-      submitted: (job) => this.d.sessions.setJob(s.id, job),
-      running: () => this.d.sessions.markRunning(s.id, gpuIds),
-    };
-    const execution = run(onLines, hooks);
-    /** The platform ends the session at a limit: a last line in its log, and the reason on it. */
-    const stopAt = (reason: string, detail: string) => {
-      this.d.logs.append(s.id, 'stderr', [`khd: ${reason}${detail}`]);
-      execution.stop(reason);
-    };
-    const work = this.d.dataDir.work(s.id);
-    const writable = [work, ...plan.mounts.filter((m) => m.writable).map((m) => m.host)];
-    const stopWatching = this.guard.watch(s.name, writable, this.d.dataDir.events(s.id), stopAt);
-    const done = execution.result.then(async (result) => {
-      stopWatching();
-      if (result.detached) {
-        // The run goes on without the server; the next start follows it again.
-        this.running.delete(s.id);
-        this.held.delete(s.id);
-        this.d.logs.close(s.id);
-        return;
-      }
-      await this.guard.afterEnd(s.id, result.limit, work, this.checkpointDir(s)).catch((err: Error) => this.d.warn(`session ${s.name}: ${err.message}`));
+    const followed = followRun(this.d, this.guard, { session: s, plan, gpuIds, checkpointDir: this.checkpointDir(s) }, run, (result) => {
       this.running.delete(s.id);
       this.held.delete(s.id);
+      // The run goes on without the server; the next start follows it again.
+      if (result.detached) return this.d.logs.close(s.id);
       this.d.executor.admission.release(gpuIds);
-      this.finish(s.id, this.toEnd(result));
+      this.finish(s.id, sessionEnd(result));
       this.schedule();
     });
-    this.running.set(s.id, { execution, done });
+    this.running.set(s.id, followed);
   }
 
   /** What the session asked for, within what the server allows. */
@@ -381,16 +314,6 @@ export class SessionService {
       wallMs: max.maxWallMs,
       fileBytes: max.maxDiskBytes,
     };
-  }
-
-  private toEnd(r: ExecResult): SessionEnd {
-    const base = { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stopped: r.stopped, endedAt: r.endedAt };
-    if (r.error) return { ...base, status: 'Failed', reason: `could not start the session: ${r.error}` };
-    if (r.failure) return { ...base, status: 'Failed', reason: r.failure };
-    if (r.limit) return { ...base, status: 'Failed', reason: r.limit };
-    if (r.stopped) return { ...base, status: 'Stopped', reason: 'stopped by the user' };
-    if (r.exitCode === null) return { ...base, status: 'Failed', reason: `killed by ${r.signal ?? 'a signal'}` };
-    return { ...base, status: 'Exited', reason: null };
   }
 
   private failure(reason: string): SessionEnd {
@@ -407,6 +330,8 @@ export class SessionService {
   stop(s: SessionRow): SessionRow {
     const run = this.running.get(s.id);
     if (run) run.execution.stop();
+    // Being followed again after a restart: its job is stopped once it is followed.
+    else if (this.attaching.has(s.id)) void this.starting.get(s.id)?.then(() => this.running.get(s.id)?.execution.stop());
     else if (s.status === 'Queued') {
       this.finish(s.id, { ...this.failure('stopped before it started'), status: 'Stopped', stopped: true });
     }

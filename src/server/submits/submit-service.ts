@@ -11,7 +11,8 @@ import { copyOut, UntrustedFileError } from '../untrusted/session-files.js';
 import { copyCheckpoint } from './checkpoint-copy.js';
 import { checkSubmit, failureClass, formatInterval } from './submit-rules.js';
 import type { SessionEvents } from '../sessions/session-events.js';
-import type { LaunchPlan, SessionService } from '../sessions/session-service.js';
+import type { LaunchPlan } from '../sessions/launch-plans.js';
+import type { SessionService } from '../sessions/session-service.js';
 import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
 import type { SessionRow, SessionStore } from '../store/sessions.js';
@@ -138,7 +139,7 @@ export class SubmitService {
     await mkdir(this.d.dataDir.state(s.id), { recursive: true });
     const loader = join(priv, 'data_loader.py');
     // Ensembles load the team's other checkpoints at the top of main.py, before paused().
-    const team = await this.d.sessionService.teamCheckpoints(s);
+    const team = await this.d.sessionService.plans.teamCheckpoints(s);
     return {
       datasetParts: [{ name: 'test', host: join(priv, submit.test ? 'test_submit' : 'test') }],
       mounts: [
@@ -147,7 +148,7 @@ export class SubmitService {
         { env: 'KHD_SUBMIT_OUTPUT', host: out, inside: `${SANDBOX_SUBMIT}/out`, writable: true, file: PREDICTIONS_FILE },
         ...(existsSync(loader) ? [{ env: 'KHD_DATA_LOADER', host: loader, inside: `${SANDBOX_SUBMIT}/data_loader.py`, writable: false }] : []),
         ...team.mounts,
-        this.d.sessionService.stateMount(s.id),
+        this.d.sessionService.plans.stateMount(s.id),
       ],
       env: { ...team.env, KHD_SUBMIT: submit.test ? 'test' : 'real' },
     };
