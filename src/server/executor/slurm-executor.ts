@@ -275,7 +275,9 @@ export class SlurmExecutor implements Executor {
   private sbatchArgs(spec: ExecSpec): string[] {
     const l = spec.limits ?? {};
     const out = (kind: string) => join(this.o.jobsDir, `%j.${kind}`);
-    const args = ['--parsable', '--job-name', `khd:${spec.sessionName}`, '--output', out('out'), '--error', out('err'), '--chdir', '/', '--export', 'NONE'];
+    // --no-requeue: a job Slurm takes back (node failure, preemption) ends its session with the reason;
+    // run again, it would start from scratch over a truncated output.
+    const args = ['--parsable', '--job-name', `khd:${spec.sessionName}`, '--output', out('out'), '--error', out('err'), '--chdir', '/', '--export', 'NONE', '--no-requeue'];
     if (spec.gpuIds.length > 0) args.push(`--gres=gpu:${spec.gpuIds.length}`);
     if (l.cpus) args.push('--cpus-per-task', String(l.cpus));
     if (l.memoryBytes) args.push(`--mem=${Math.max(1, Math.ceil(l.memoryBytes / 1024 ** 2))}M`);
