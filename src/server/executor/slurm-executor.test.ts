@@ -61,6 +61,13 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
     expect(lines).toEqual([['stdout', 'up'], ['stdout', 'saved on TERM']]);
   });
 
+  it('stops a job at the session time limit, to the second, with the reason', async () => {
+    const { execution, lines } = run(executor, work.path, 'import time\nprint("up", flush=True)\ntime.sleep(120)\n', [], { wallMs: 2000 });
+    const result = await execution.result;
+    expect(result).toMatchObject({ timedOut: true, limit: 'time limit 2 s reached', exitCode: null });
+    expect(lines).toEqual([['stdout', 'up']]);
+  });
+
   it('says why Slurm holds a job (its GPUs in use), and that it runs once placed', async () => {
     const sleeper = 'import time\nprint("up", flush=True)\ntime.sleep(120)\n';
     const placed: string[] = [];

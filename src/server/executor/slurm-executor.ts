@@ -31,6 +31,8 @@ export interface SlurmOptions {
 interface JobRef {
   id: string;
   uid?: number;
+  /** The session's time limit, kept by khd to the second (Slurm's --time is in minutes, and a backstop). */
+  wallMs?: number;
 }
 
 /** Slurm's end states, and what each means for the session. */
@@ -48,6 +50,16 @@ interface JobState {
   reason: string;
   /** Whether it was placed on a node (a job withdrawn while pending never was). */
   ran: boolean;
+  /** How long it has run, by Slurm's clock (which a restart of the server does not reset). */
+  runMs: number;
+}
+
+/** Slurm's `RunTime=[days-]hh:mm:ss`, in milliseconds. */
+export function runTimeMs(text: string): number {
+  const m = /^(?:(\d+)-)?(\d+):(\d+):(\d+)$/.exec(text);
+  if (!m) return 0;
+  const [, days = '0', h, min, sec] = m;
+  return (((Number(days) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(sec)) * 1000;
 }
 
 /** GPU device nodes a job may find on its node (/dev/nvidia0…). */
@@ -139,7 +151,7 @@ export class SlurmExecutor implements Executor {
       return { result: Promise.resolve({ exitCode: null, signal: null, timedOut: false, stopped: false, startedAt: now, endedAt: now, error: (err as Error).message }), stop: () => {} };
     }
     const job = this.slurm('sbatch', this.sbatchArgs(spec), this.script(launch)).then((out) => {
-      const ref: JobRef = { id: out.trim().split(';')[0]!, uid: launch.uid };
+      const ref: JobRef = { id: out.trim().split(';')[0]!, uid: launch.uid, wallMs: spec.limits?.wallMs };
       hooks.submitted?.(JSON.stringify(ref));
       return ref;
     });
@@ -157,7 +169,7 @@ export class SlurmExecutor implements Executor {
    */
   private follow(job: Promise<JobRef>, mark: unknown, onLines: LineSink, hooks: RunHooks, release: () => Promise<void>): Execution {
     const startedAt = Date.now();
-    let stopping: { limit?: string } | undefined;
+    let stopping: { limit?: string; timedOut?: boolean } | undefined;
     let detached = false;
     let jobId: string | undefined;
     let killTimer: NodeJS.Timeout | undefined;
@@ -175,7 +187,8 @@ export class SlurmExecutor implements Executor {
     const result = (async (): Promise<ExecResult> => {
       let output: JobOutput | undefined;
       try {
-        jobId = (await job).id;
+        const { id, wallMs } = await job;
+        jobId = id;
         if (stopping) cancel();
         output = new JobOutput({ stdout: this.outFile(jobId, 'out'), stderr: this.outFile(jobId, 'err') }, withoutSlurmNotices(onLines), mark);
         let answered = Date.now();
@@ -197,6 +210,11 @@ export class SlurmExecutor implements Executor {
           else if (waiting !== null && state.ran) {
             waiting = null;
             hooks.running?.();
+          }
+          if (wallMs && state.state === 'RUNNING' && state.runMs >= wallMs && !stopping) {
+            // The session's time limit, to the second, also across a restart of the server.
+            stopping = { limit: `time limit ${Math.round(wallMs / 1000)} s reached`, timedOut: true };
+            cancel();
           }
           if (FINAL.has(state.state) || state.state === FORGOTTEN) {
             output.end();
@@ -281,7 +299,8 @@ export class SlurmExecutor implements Executor {
     if (spec.gpuIds.length > 0) args.push(`--gres=gpu:${spec.gpuIds.length}`);
     if (l.cpus) args.push('--cpus-per-task', String(l.cpus));
     if (l.memoryBytes) args.push(`--mem=${Math.max(1, Math.ceil(l.memoryBytes / 1024 ** 2))}M`);
-    if (l.wallMs) args.push('--time', String(Math.max(1, Math.ceil(l.wallMs / 60_000))));
+    // khd stops the session at its limit to the second; Slurm's limit, a minute later, is the backstop.
+    if (l.wallMs) args.push('--time', String(Math.ceil(l.wallMs / 60_000) + 1));
     if (this.o.partition) args.push('--partition', this.o.partition);
     if (this.o.account) args.push('--account', this.o.account);
     if (this.o.qos) args.push('--qos', this.o.qos);
@@ -302,15 +321,15 @@ export class SlurmExecutor implements Executor {
       try {
         status = Number(readFileSync(this.outFile(jobId, 'exit'), 'utf8').trim());
       } catch {
-        return { state: FORGOTTEN, exit: 0, signal: 0, reason: '', ran: true };
+        return { state: FORGOTTEN, exit: 0, signal: 0, reason: '', ran: true, runMs: 0 };
       }
       const signal = status > 128 ? status - 128 : 0;
-      return { state: status === 0 ? 'COMPLETED' : 'FAILED', exit: signal ? 0 : status, signal, reason: '', ran: true };
+      return { state: status === 0 ? 'COMPLETED' : 'FAILED', exit: signal ? 0 : status, signal, reason: '', ran: true, runMs: 0 };
     }
     const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(text)?.[1] ?? '';
     const [exit, signal] = field('ExitCode').split(':').map(Number);
     const nodes = field('NodeList');
-    return { state: field('JobState'), exit: exit ?? 0, signal: signal ?? 0, reason: field('Reason'), ran: nodes !== '' && nodes !== '(null)' };
+    return { state: field('JobState'), exit: exit ?? 0, signal: signal ?? 0, reason: field('Reason'), ran: nodes !== '' && nodes !== '(null)', runMs: runTimeMs(field('RunTime')) };
   }
 
   /** TERM to the job's shell, which passes it on to the code; KILL to every process of the job. */
@@ -318,8 +337,8 @@ export class SlurmExecutor implements Executor {
     await this.slurm('scancel', ['--signal', signal, signal === 'TERM' ? '--batch' : '--full', jobId]).catch(() => {});
   }
 
-  private toResult(jobId: string, s: JobState, startedAt: number, stopping: { limit?: string } | undefined): ExecResult {
-    const base = { startedAt, endedAt: Date.now(), timedOut: s.state === 'TIMEOUT', stopped: stopping !== undefined && !stopping.limit };
+  private toResult(jobId: string, s: JobState, startedAt: number, stopping: { limit?: string; timedOut?: boolean } | undefined): ExecResult {
+    const base = { startedAt, endedAt: Date.now(), timedOut: s.state === 'TIMEOUT' || stopping?.timedOut === true, stopped: stopping !== undefined && !stopping.limit };
     if (stopping?.limit) return { ...base, exitCode: null, signal: 'SIGTERM', limit: stopping.limit };
     switch (s.state) {
       case 'COMPLETED':

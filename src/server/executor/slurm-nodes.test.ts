@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { slurmNodes } from './slurm-setup.js';
-import { pendingReason } from './slurm-executor.js';
+import { pendingReason, runTimeMs } from './slurm-executor.js';
 
 describe('what sinfo says about the nodes', () => {
   it('takes the largest node of each kind: GPUs (typed or not), memory, CPUs', () => {
@@ -19,5 +19,14 @@ describe('why Slurm holds a job', () => {
     expect(pendingReason('ReqNodeNotAvail,_UnavailableNodes:gpu3')).toBe('the nodes it needs are down or drained (Slurm: ReqNodeNotAvail,_UnavailableNodes:gpu3)');
     expect(pendingReason('QOSGrpGRES')).toBe('a cluster quota is in use (Slurm: QOSGrpGRES)');
     expect(pendingReason('Licenses')).toBe('held by Slurm (Slurm: Licenses)');
+  });
+});
+
+describe("Slurm's RunTime", () => {
+  it('reads hours, minutes and seconds, and days', () => {
+    expect(runTimeMs('00:00:07')).toBe(7000);
+    expect(runTimeMs('01:02:03')).toBe(3723_000);
+    expect(runTimeMs('2-00:00:01')).toBe((2 * 86400 + 1) * 1000);
+    expect(runTimeMs('INVALID')).toBe(0);
   });
 });
