@@ -69,7 +69,12 @@ describe('main', () => {
   it('prints the version and help with exit 0', async () => {
     const io = testIO();
     expect(await main(['--version'], { io, env })).toBe(0);
-    expect(io.stdoutText()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(io.stdoutText()).toMatch(/^\d+\.\d+\.\d+(-\w+)?\n$/);
+    for (const flag of ['-V', '-v']) {
+      const short = testIO();
+      expect(await main([flag], { io: short, env })).toBe(0);
+      expect(short.stdoutText()).toBe(io.stdoutText());
+    }
     const io2 = testIO();
     expect(await main(['--help'], { io: io2, env })).toBe(0);
     expect(io2.stdoutText()).toContain('run [options]');

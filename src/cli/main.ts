@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { EXIT, exitCodeFor } from '../protocol/errors.js';
 import { VERSION } from '../protocol/version.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
@@ -22,7 +22,9 @@ import { newWhoamiCommand } from './commands/whoami/whoami.js';
 export function newRootCommand(ctx: Context): Command {
   const program = new Command('khd')
     .description('Train on datasets you cannot download, the NSML way: khd run, khd logs, khd submit')
-    .version(VERSION, '-v, --version')
+    .version(VERSION, '-V, --version')
+    // NSML's and many tools' -V; -v too, as khd printed its version with it before.
+    .addOption(new Option('-v').hideHelp())
     .showSuggestionAfterError()
     // Options after a command are the command's (`khd server backup --data-dir D`), as commander
     // needs this set at every level above a subcommand that shares an option name.
@@ -34,6 +36,7 @@ export function newRootCommand(ctx: Context): Command {
   ]) {
     program.addCommand(make(ctx));
   }
+  program.on('option:v', () => (program as unknown as NodeJS.EventEmitter).emit('option:version'));
   configureAll(program, ctx);
   return program;
 }

@@ -279,6 +279,24 @@ describe('rules checked before anything runs', () => {
     );
   });
 
+  it('submits `best` when no checkpoint is named; Ctrl-C says the submit goes on, and nothing meant for training', async () => {
+    const session = await train('jung', 'toy', 'infer-hang');
+    const handlers: (() => void)[] = [];
+    const pending = users.jung!.khd(['submit', '-t', session], {
+      onInterrupt: (handler) => {
+        handlers.push(handler);
+        return () => {};
+      },
+    });
+    // The submit's own, and its output follower's.
+    await expect.poll(() => handlers.length).toBe(2);
+    handlers.forEach((h) => h());
+    const r = await pending;
+    expect(r.stderr).toContain(`Test submit of ${session} best to toy`);
+    expect(r.stderr).toContain('stopped watching; the submit goes on (khd dataset submits toy)');
+    expect(r.stderr).not.toContain('khd stop stops it');
+  });
+
   it('refuses training for a team while one of its submits is evaluated', async () => {
     const hanging = await train('lee', 'toy', 'hang-before-pause');
     const pending = users.lee!.khd(['submit', '-t', hanging, 'best']);

@@ -31,14 +31,17 @@ export function printRecord(ctx: Context, record: LogRecord, opts: LogsOptions):
   else ctx.io.out(text);
 }
 
-/** Streams the log (following or not); Ctrl-C while following says the session keeps running. */
-export async function followLog(ctx: Context, name: SessionName, opts: LogsOptions): Promise<LogEnd | undefined> {
+/**
+ * Streams the log (following or not). Ctrl-C while following says the session keeps running,
+ * unless the caller says what Ctrl-C means itself (`saysOnInterrupt`: a submit's own line).
+ */
+export async function followLog(ctx: Context, name: SessionName, opts: LogsOptions, saysOnInterrupt = false): Promise<LogEnd | undefined> {
   const api = await ctx.api();
   const { streamLog } = await import('../../api/log-stream.js');
   const controller = new AbortController();
   const unregister = opts.follow
     ? ctx.onInterrupt(() => {
-        ctx.io.err('\nstopped following; the session keeps running (khd stop stops it)\n');
+        if (!saysOnInterrupt) ctx.io.err('\nstopped following; the session keeps running (khd stop stops it)\n');
         controller.abort();
       })
     : () => {};

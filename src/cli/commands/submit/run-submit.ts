@@ -20,7 +20,7 @@ export async function runSubmit(session: string, checkpoint: string, opts: Submi
     ctx.io.err(`\nstopped watching; the submit goes on (khd dataset submits ${submit.dataset})\n`);
   });
   // A test submit shows the session's own output as it runs; a real one never does.
-  const output = opts.test && submit.session ? followLog(ctx, sessionArg(submit.session), { follow: true }).catch(() => undefined) : undefined;
+  const output = opts.test && submit.session ? followLog(ctx, sessionArg(submit.session), { follow: true }, true).catch(() => undefined) : undefined;
   const shown = new Set<string>();
   const say = (key: string, text: string) => {
     if (shown.has(key)) return;
