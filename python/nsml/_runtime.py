@@ -5,7 +5,8 @@ The session has no network. It talks to the server through files the server moun
 (every checkpoint of the team, read-only, as USER/DATASET/N/NAME) and ``KHD_EVENTS_FILE`` (one JSON
 event per line: reports, saves, and a submit's stages). A submit session also gets
 ``KHD_SUBMIT_CHECKPOINT`` (the checkpoint to load), ``KHD_SUBMIT_OUTPUT`` (where predictions
-go) and, when the dataset has one, ``KHD_DATA_LOADER``.
+go) and, when the dataset has one, ``KHD_DATA_LOADER``. A fork gets ``KHD_FORK_CHECKPOINT``, the
+checkpoint ``paused()`` loads before training goes on.
 """
 
 import importlib.util
@@ -173,7 +174,14 @@ def infer(data, **kwargs):
 
 
 def paused(scope=None):
-    """In training: returns at once. In a submit: loads the checkpoint, infers, and exits."""
+    """In training: returns at once. In a fork (``khd fork``): loads the checkpoint it continues
+    from and returns, so training goes on from it. In a submit: loads the checkpoint, infers, and
+    exits."""
+    fork = _env("KHD_FORK_CHECKPOINT")
+    if fork is not None and not _env("KHD_SUBMIT"):
+        _require("load")(fork)
+        _emit("resumed", checkpoint=os.path.basename(fork))
+        return
     if not _env("KHD_SUBMIT"):
         return
     _emit("paused")

@@ -160,6 +160,20 @@ def test_paused_returns_at_once_in_training():
     assert nsml.paused(scope=locals()) is None
 
 
+def test_paused_in_a_fork_loads_the_checkpoint_and_returns(tmp_path, monkeypatch):
+    ckpt = tmp_path / "team" / "kim" / "mnist" / "3" / "20"
+    ckpt.mkdir(parents=True)
+    (ckpt / "w.txt").write_text("0.5")
+    monkeypatch.setenv("KHD_FORK_CHECKPOINT", str(ckpt))
+    monkeypatch.setenv("KHD_EVENTS_FILE", str(tmp_path / "events.jsonl"))
+    model = {}
+    nsml.bind(save=lambda d: None, load=lambda d: model.update(w=open(os.path.join(d, "w.txt")).read()))
+    assert nsml.paused(scope=locals()) is None
+    # Training goes on from the checkpoint.
+    assert model == {"w": "0.5"}
+    assert [(e["event"], e["checkpoint"]) for e in events(tmp_path / "events.jsonl")] == [("resumed", "20")]
+
+
 SUBMIT_SCRIPT = textwrap.dedent("""
     import os, sys
     import nsml

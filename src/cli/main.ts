@@ -16,6 +16,7 @@ import { newServerCommand } from './commands/server/server.js';
 import { newEnvCommand } from './commands/env/env.js';
 import { newStopCommand } from './commands/stop/stop.js';
 import { newSubmitCommand } from './commands/submit/submit.js';
+import { newForkCommand } from './commands/fork/fork.js';
 import { newUserCommand } from './commands/user/user.js';
 import { newWhoamiCommand } from './commands/whoami/whoami.js';
 
@@ -32,7 +33,7 @@ export function newRootCommand(ctx: Context): Command {
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand, newEnvCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
-    newSubmitCommand,
+    newSubmitCommand, newForkCommand,
   ]) {
     program.addCommand(make(ctx));
   }

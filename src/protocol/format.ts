@@ -27,6 +27,11 @@ export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'> & { queue
 }
 
 /** A reported metric's name as shown: `nsml.report(train__loss=…)` is `train/loss`. */
+/** A session's kind as NSML's `ps` showed it: `normal`, `normal/fork`, `submit`, `submit(test)`. */
+export function typeText(s: Pick<SessionInfo, 'type' | 'forkOf'>): string {
+  return s.forkOf ? 'normal/fork' : s.type;
+}
+
 export function metricName(key: string): string {
   return key.replace(/__/g, '/');
 }

@@ -164,6 +164,18 @@ export interface RunRequest {
   env?: string | null;
 }
 
+/** `khd fork`: a new session of a training session's code and dataset, continuing from one of its checkpoints. */
+export interface ForkRequest {
+  /** Default: the checkpoint saved last. */
+  checkpoint?: string | null;
+  /** The code's arguments (default: the source's); the reserved `--pause 1 --iteration CKPT` follow them. */
+  args?: string[] | null;
+  gpus?: number;
+  cpus?: number;
+  memory?: number;
+  memo?: string;
+}
+
 export interface SessionInfo {
   name: string;
   user: string;
@@ -189,6 +201,8 @@ export interface SessionInfo {
   summary: Record<string, number> | null;
   /** Why a Queued session waits (`waiting for a GPU (3 sessions ahead)`, `your team's GPU limit (1) is in use`). */
   queueReason?: string | null;
+  /** The session and checkpoint a fork continues from (`khd fork`); null for others. */
+  forkOf: { session: string; checkpoint: string } | null;
   models: number;
   modelsSize: number;
 }

@@ -112,6 +112,64 @@ describe('the khd binary', () => {
     await khd(['rm', '-f', name], { env });
   });
 
+  it('forks a session from its latest checkpoint or a named one: the code continues from it (NSML\'s --pause 1 --iteration)', async () => {
+    const code = project({
+      'main.py': [
+        'import argparse, os',
+        'import nsml',
+        'p = argparse.ArgumentParser()',
+        "p.add_argument('--epochs', type=int, default=3)",
+        "p.add_argument('--pause', type=int, default=0)",
+        "p.add_argument('--iteration', default=None)",
+        'args = p.parse_args()',
+        "state = {'epoch': 0}",
+        "def save(d): open(os.path.join(d, 'epoch'), 'w').write(str(state['epoch']))",
+        "def load(d): state['epoch'] = int(open(os.path.join(d, 'epoch')).read())",
+        'nsml.bind(save=save, load=load)',
+        'if args.pause:',
+        '    nsml.paused(scope=locals())',
+        "print('from epoch', state['epoch'], 'iteration', args.iteration)",
+        'for _ in range(args.epochs):',
+        "    state['epoch'] += 1",
+        "    nsml.save(state['epoch'])",
+        "print('to epoch', state['epoch'])",
+        '',
+      ].join('\n'),
+    });
+    try {
+      const run = await khd(['run', '-i'], { env, cwd: code.root });
+      expect(run.stdout).toMatch(/from epoch 0 iteration None\nto epoch 3\n$/);
+      const source = /Session (\S+) is started/.exec(run.stdout)![1]!;
+
+      const latest = await khd(['fork', source, '-i'], { env });
+      expect(latest.code, latest.stderr).toBe(0);
+      expect(latest.stdout).toMatch(new RegExp(`^Session (\\S+) is started \\(a fork of ${source} at checkpoint 3\\)\nfrom epoch 3 iteration 3\nto epoch 6\n$`));
+      const fork = /Session (\S+) is started/.exec(latest.stdout)![1]!;
+
+      const named = await khd(['fork', source, '-c', '1', '-a', '--epochs 1', '-i'], { env });
+      expect(named.stdout).toMatch(/from epoch 1 iteration 1\nto epoch 2\n$/);
+
+      // A fork of a fork: the code's own arguments, and the reserved ones once.
+      const again = await khd(['fork', fork, '--json'], { env });
+      const second = JSON.parse(again.stdout) as { name: string };
+      const all = await sessions();
+      expect(all.find((s) => s.name === second.name)).toMatchObject({ args: ['--pause', '1', '--iteration', '6'], forkOf: { session: fork, checkpoint: '6' } });
+      const ps = (await khd(['ps', '-a'], { env })).stdout;
+      expect(ps).toMatch(new RegExp(`${fork.replace(/\//g, '\\/')}\\s.*normal/fork`));
+      expect(ps).toMatch(new RegExp(`${source.replace(/\//g, '\\/')}\\s.*\\snormal\\s*$`, 'm'));
+
+      const missing = await khd(['fork', source, '-c', 'nope'], { env });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toBe(`error: session ${source} has no checkpoint 'nope': khd model ls ${source} lists 1, 2, 3\n`);
+      const none = await khd(['run', '-i', '-a', '--epochs 0'], { env, cwd: code.root });
+      const empty = /Session (\S+) is started/.exec(none.stdout)![1]!;
+      expect((await khd(['fork', empty], { env })).stderr).toBe(`error: session ${empty} has no checkpoint to continue from: its code saves them with nsml.save\n`);
+      await khd(['stop', second.name], { env });
+    } finally {
+      code.cleanup();
+    }
+  });
+
   it('after a crash of the server, a session that was running is Failed with the reason', async () => {
     const run = await khd(['run', '-a', '100000 0.05 crash-marker'], { env, cwd: ticker.root });
     const name = /Session (\S+) is started/.exec(run.stdout)![1]!;

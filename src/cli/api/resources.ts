@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
+  ForkRequest,
   AddEnvironmentRequest, AddUserRequest, BoardRow, EnvironmentDetails, EnvironmentInfo, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
@@ -56,6 +57,7 @@ export function resources(api: ApiClient) {
       }),
     session: (name: SessionName) => api.request<SessionInfo>({ method: 'GET', url: sessionPath(name) }),
     stop: (name: SessionName) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/stop`, data: {} }),
+    fork: (name: SessionName, req: ForkRequest) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/fork`, data: req }),
     memo: (name: SessionName, memo: string) =>
       api.request<SessionInfo>({ method: 'PATCH', url: sessionPath(name), data: { memo } }),
     models: (name: SessionName) => api.request<CheckpointInfo[]>({ method: 'GET', url: `${sessionPath(name)}/models` }),

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET, parseSessionName } from '../../protocol/session-name.js';
-import type { RunRequest } from '../../protocol/types.js';
+import type { ForkRequest, RunRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
 import { removeCheckpoint } from '../sessions/checkpoints.js';
 import type { SessionRow } from '../store/sessions.js';
@@ -25,6 +25,21 @@ const runSchema = {
       shmSize: { type: 'integer', minimum: 0 },
       memo: { type: 'string', maxLength: 4096 },
       env: { type: ['string', 'null'], maxLength: 64 },
+    },
+  },
+};
+
+const forkSchema = {
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      checkpoint: { type: ['string', 'null'], minLength: 1, maxLength: 255 },
+      args: { type: ['array', 'null'], maxItems: 1024, items: { type: 'string', maxLength: 8192 } },
+      gpus: { type: 'integer', minimum: 0, maximum: 64 },
+      cpus: { type: 'integer', minimum: 1, maximum: 1024 },
+      memory: { type: 'integer', minimum: 1 },
+      memo: { type: 'string', maxLength: 4096 },
     },
   },
 };
@@ -89,6 +104,12 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
     });
 
     api.get<SessionParams>(path, async (request) => publicView(findSession(services, request)));
+
+    api.post<SessionParams & { Body: ForkRequest }>(`${path}/fork`, { schema: forkSchema }, async (request, reply) => {
+      const session = await services.sessions.fork(request.user, findSession(services, request), request.body);
+      reply.code(201);
+      return publicView(session);
+    });
 
     api.post<SessionParams>(`${path}/stop`, async (request) =>
       publicView(services.sessions.stop(findSession(services, request, 'own'))),

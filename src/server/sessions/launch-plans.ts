@@ -5,6 +5,7 @@ import type { DatasetPart, Mount } from '../executor/executor.js';
 import type { AccountStore } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
 import type { SessionRow } from '../store/sessions.js';
+import { parseSessionName } from '../../protocol/session-name.js';
 
 /** Where the nsml runtime's folders appear inside the sandbox. */
 export const SANDBOX_CHECKPOINTS = '/khd/checkpoints';
@@ -40,8 +41,15 @@ export class LaunchPlans {
     return {
       datasetParts: dataset ? [{ name: 'train', host: join(this.d.dataDir.datasetPublic(dataset.name), 'train') }] : [],
       mounts: [{ env: 'KHD_CHECKPOINT_DIR', host: checkpointDir, inside: SANDBOX_CHECKPOINTS, writable: true }, ...team.mounts, this.stateMount(s.id)],
-      env: team.env,
+      env: { ...team.env, ...this.forkEnv(s, team.env.KHD_TEAM_CHECKPOINTS!) },
     };
+  }
+
+  /** A fork's checkpoint to continue from, where the team's checkpoints appear to it (nsml.paused loads it). */
+  private forkEnv(s: SessionRow, teamRoot: string): Record<string, string> {
+    if (!s.forkOf) return {};
+    const source = parseSessionName(s.forkOf.session);
+    return { KHD_FORK_CHECKPOINT: join(teamRoot, source.user, source.dataset, String(source.number), s.forkOf.checkpoint) };
   }
 
   /**

@@ -1,7 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
-import { isFinished, type CheckpointInfo, type RunRequest, type SessionInfo } from '../../protocol/types.js';
+import { isFinished, type CheckpointInfo, type ForkRequest, type RunRequest, type SessionInfo } from '../../protocol/types.js';
 import type { SessionLimits } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { ExecLimits, Execution, Executor, LineSink, RunHooks } from '../executor/executor.js';
@@ -27,6 +27,8 @@ export const RESTART_REASON = 'the server restarted while the session was runnin
 export const UNSANDBOXED_WARNING =
   'khd: warning: this server runs sessions without a sandbox (--no-sandbox): no limits on what this code can see or reach';
 export const SHUTDOWN_REASON = 'the server shut down while the session was running';
+/** `--pause 1 --iteration CKPT`: what a fork adds after its code's arguments. */
+const RESERVED_FORK_ARGS = 4;
 
 export interface SessionServiceDeps {
   sessions: SessionStore;
@@ -79,16 +81,7 @@ export class SessionService {
   /** Creates the session and, when its GPUs are free, starts it before answering. */
   async create(user: UserRow, req: RunRequest): Promise<SessionRow> {
     const dataset = req.dataset === null ? undefined : this.d.datasets.visible(req.dataset, user);
-    const total = this.d.executor.admission.gpus;
-    const gpus = req.gpus ?? (total > 0 ? 1 : 0);
-    if (gpus > total) {
-      const where = this.d.executor.queues ? "the cluster's largest node has" : 'this server has';
-      throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but ${where} ${total}: use -g ${total} or fewer`);
-    }
-    const max = this.d.maxGpusPerTeam;
-    if (max !== undefined && gpus > max) {
-      throw new KhdError('KHD_TOO_MANY_GPUS', `Your maximum available GPU is ${max}: team ${user.team} may use ${max} GPU(s) at once; use -g ${max} or fewer`);
-    }
+    const gpus = this.admit(user, req.gpus);
     const upload = this.d.uploads.get(req.upload);
     if (!upload || upload.userId !== user.id || upload.purpose !== 'session') {
       throw new KhdError('KHD_UPLOAD_NOT_FOUND', `upload '${req.upload}' does not exist`);
@@ -97,9 +90,6 @@ export class SessionService {
       throw new KhdError('KHD_BAD_REQUEST', `entry file '${req.entry}' is not in the upload: pass -e with a file of the project`);
     }
     this.d.environments.check(req.env);
-    if (this.d.submits.teamEvaluating(user.teamId)) {
-      throw new KhdError('KHD_SUBMIT_BUSY', `a submit of team ${user.team} is being evaluated: start training again when it is done (khd dataset submits shows it)`);
-    }
     if (!this.d.uploads.transition(upload.id, 'ready', 'used')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: run khd run again`);
     }
@@ -108,6 +98,51 @@ export class SessionService {
       type: 'normal', uploadId: upload.id, entry: req.entry, args: req.args, gpus, cpus: req.cpus,
       memory: req.memory, shmSize: req.shmSize, memo: req.memo, env: req.env ?? null,
     });
+  }
+
+  /**
+   * `khd fork`: a new training session of `source`'s code and dataset (the same upload, entry and
+   * environment), continuing from one of its checkpoints (default: the one saved last). Its code
+   * gets NSML's reserved `--pause 1 --iteration CKPT` after its arguments, and `nsml.paused()`
+   * loads the checkpoint (KHD_FORK_CHECKPOINT) and returns, so training goes on from it.
+   */
+  async fork(user: UserRow, source: SessionRow, req: ForkRequest): Promise<SessionRow> {
+    if (source.type !== 'normal') throw new KhdError('KHD_BAD_REQUEST', `session ${source.name} is a ${source.type} session: fork a training session`);
+    // In name order (1, 2, 10): of those saved in the same millisecond, the last in that order counts as the latest.
+    const saved = await this.checkpoints(source);
+    if (saved.length === 0) throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint to continue from: its code saves them with nsml.save`);
+    const checkpoint = req.checkpoint ?? saved.reduce((a, b) => (b.lastModified >= a.lastModified ? b : a)).checkpoint;
+    if (!saved.some((c) => c.checkpoint === checkpoint)) {
+      throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${checkpoint}': khd model ls ${source.name} lists ${saved.slice(0, 5).map((c) => c.checkpoint).join(', ')}`);
+    }
+    if (source.datasetId !== null) this.d.datasets.visible(source.dataset!, user);
+    const gpus = this.admit(user, req.gpus ?? source.gpus);
+    // A fork of a fork continues with the code's own arguments, not the reserved ones it was given.
+    const args = req.args ?? (source.forkOf ? source.args.slice(0, -RESERVED_FORK_ARGS) : source.args);
+    return this.launch({
+      userId: user.id, user: user.name, datasetId: source.datasetId, dataset: source.dataset, type: 'normal',
+      uploadId: source.uploadId, entry: source.entry, args: [...args, '--pause', '1', '--iteration', checkpoint],
+      gpus, cpus: req.cpus ?? source.cpus, memory: req.memory ?? source.memory, shmSize: source.shmSize,
+      memo: req.memo ?? `fork of ${source.name} ${checkpoint}`, env: source.env, forkOf: { session: source.name, checkpoint },
+    });
+  }
+
+  /** The GPUs a new training session of `user` gets, if the server and its team may give them; else why not. */
+  private admit(user: UserRow, asked: number | undefined): number {
+    const total = this.d.executor.admission.gpus;
+    const gpus = asked ?? (total > 0 ? 1 : 0);
+    if (gpus > total) {
+      const where = this.d.executor.queues ? "the cluster's largest node has" : 'this server has';
+      throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but ${where} ${total}: use -g ${total} or fewer`);
+    }
+    const max = this.d.maxGpusPerTeam;
+    if (max !== undefined && gpus > max) {
+      throw new KhdError('KHD_TOO_MANY_GPUS', `Your maximum available GPU is ${max}: team ${user.team} may use ${max} GPU(s) at once; use -g ${max} or fewer`);
+    }
+    if (this.d.submits.teamEvaluating(user.teamId)) {
+      throw new KhdError('KHD_SUBMIT_BUSY', `a submit of team ${user.team} is being evaluated: start training again when it is done (khd dataset submits shows it)`);
+    }
+    return gpus;
   }
 
   /** Records the session and starts it before answering when its GPUs are free. */

@@ -166,4 +166,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN job TEXT;
   `,
+  // 8: the session and checkpoint a fork continues from (khd fork)
+  `
+  ALTER TABLE sessions ADD COLUMN fork_of TEXT;
+  `,
 ];

@@ -15,6 +15,7 @@ export interface SessionRow extends SessionInfo {
 }
 
 export type NewSession = Pick<SessionInfo, 'user' | 'dataset' | 'type' | 'entry' | 'args' | 'gpus' | 'cpus' | 'memory' | 'shmSize' | 'memo' | 'env'> & {
+  forkOf?: SessionInfo['forkOf'];
   userId: number;
   datasetId: number | null;
   uploadId: string;
@@ -47,6 +48,7 @@ function toSession(r: Raw): SessionRow {
     uploadId: r.upload_id as string,
     gpuIds: r.gpu_ids ? (JSON.parse(r.gpu_ids as string) as number[]) : [],
     job: (r.job as string | null) ?? null,
+    forkOf: r.fork_of ? (JSON.parse(r.fork_of as string) as SessionInfo['forkOf']) : null,
     name: formatSessionName({ user: r.user_name, dataset: r.dataset_key, number: r.number as number }),
     user: r.user_name,
     dataset,
@@ -103,11 +105,11 @@ export class SessionStore {
       const info = this.db
         .prepare(
           `INSERT INTO sessions (user_id, dataset_id, dataset_key, number, type, status, upload_id, entry, args,
-            gpus, cpus, memory, shm_size, memo, env, created_at)
-           VALUES (?, ?, ?, ?, ?, 'Queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            gpus, cpus, memory, shm_size, memo, env, fork_of, created_at)
+           VALUES (?, ?, ?, ?, ?, 'Queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(s.userId, s.datasetId, key, n, s.type, s.uploadId, s.entry, JSON.stringify(s.args), s.gpus, s.cpus,
-          s.memory, s.shmSize, s.memo, s.env, this.now());
+          s.memory, s.shmSize, s.memo, s.env, s.forkOf ? JSON.stringify(s.forkOf) : null, this.now());
       return this.byId(Number(info.lastInsertRowid))!;
     })();
   }

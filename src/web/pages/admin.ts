@@ -1,6 +1,6 @@
 import { html, render } from 'lit-html';
 import { api } from '../api.js';
-import { formatDuration, formatSize, summaryText, type DatasetInfo, type Me, type SessionInfo } from '../wire.js';
+import { formatDuration, formatSize, summaryText, typeText, type DatasetInfo, type Me, type SessionInfo } from '../wire.js';
 import { ago, errorBox, every, sessionLink, statusBadge } from './common.js';
 
 /** Competition rules are set in decimal megabytes (KHD2020: 300 MB): shown as they were set. */
@@ -27,7 +27,7 @@ export function adminPage(main: HTMLElement): () => void {
             <thead><tr><th scope="col">Name</th><th scope="col">Team</th><th scope="col">Type</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Summary</th><th scope="col"># of Models</th></tr></thead>
             <tbody>
               ${sessions.map(
-                (s) => html`<tr><td>${sessionLink(s.name)}</td><td>${teamOf.get(s.user) ?? ''}</td><td>${s.type}</td><td>${ago(s.createdAt)}</td><td>${statusBadge(s)}</td><td>${summaryText(s.summary)}</td><td>${s.models}</td></tr>`,
+                (s) => html`<tr><td>${sessionLink(s.name)}</td><td>${teamOf.get(s.user) ?? ''}</td><td>${typeText(s)}</td><td>${ago(s.createdAt)}</td><td>${statusBadge(s)}</td><td>${summaryText(s.summary)}</td><td>${s.models}</td></tr>`,
               )}
             </tbody>
           </table>

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { SessionInfo } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
-import { statusText, summaryText, timeAgo } from '../../../protocol/format.js';
+import { statusText, summaryText, timeAgo, typeText } from '../../../protocol/format.js';
 import { parseWhole } from '../../options.js';
 
 export interface PsOptions {
@@ -33,7 +33,7 @@ export function psRow(s: SessionInfo, now: number, formatSize: (n: number) => st
     s.memo,
     String(s.models),
     formatSize(s.modelsSize),
-    s.type,
+    typeText(s),
   ];
 }
 

@@ -149,12 +149,20 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
   } finally {
     upload.release();
   }
+  await announceSession(ctx, session, opts);
+}
+
+/**
+ * `Session X is started` (or queued, and why), then with -i its log followed to the end and the
+ * session's exit code as the command's: what `khd run` and `khd fork` say after starting one.
+ */
+export async function announceSession(ctx: Context, session: SessionInfo, opts: { json?: boolean; interactive?: boolean }, note = ''): Promise<void> {
   if (opts.json) ctx.io.out(`${JSON.stringify({ event: 'session', name: session.name, status: session.status })}\n`);
   else {
     ctx.io.out(
       session.status === 'Queued'
-        ? `Session ${session.name} is queued: ${session.queueReason ?? `waiting for ${session.gpus} free GPU(s)`}\n`
-        : `Session ${session.name} is started\n`,
+        ? `Session ${session.name} is queued${note}: ${session.queueReason ?? `waiting for ${session.gpus} free GPU(s)`}\n`
+        : `Session ${session.name} is started${note}\n`,
     );
   }
   if (!opts.interactive) return;

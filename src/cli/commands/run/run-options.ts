@@ -15,13 +15,7 @@ export function parseRunOptions(opts: RunOptions): ParsedRun {
   if (!memory) throw new UsageError(`--memory '${opts.memory}' is not a size: use e.g. 24G or 512M`);
   const shmSize = parseSize(opts.shmSize);
   if (shmSize === undefined) throw new UsageError(`--shm-size '${opts.shmSize}' is not a size: use e.g. 1G`);
-  const args: string[] = [];
-  for (const token of parseShell(opts.args ?? '')) {
-    if (typeof token !== 'string') {
-      throw new UsageError(`-a '${opts.args}' has shell syntax (pipes, redirects, globs): pass plain arguments`);
-    }
-    args.push(token);
-  }
+  const args = parseArgsOption(opts.args ?? '');
   if (opts.entry.trim() === '') throw new UsageError('-e needs the Python file to run, e.g. -e main.py');
   if (opts.entry.startsWith('/') || opts.entry.split('/').includes('..')) {
     throw new UsageError(`-e '${opts.entry}' must be a path inside the project`);
@@ -29,3 +23,12 @@ export function parseRunOptions(opts: RunOptions): ParsedRun {
   return { args, memory, shmSize };
 }
 
+/** `-a '--epochs 10 --lr 0.1'` as the code's arguments, split as a shell would; shell syntax refused. */
+export function parseArgsOption(text: string): string[] {
+  const args: string[] = [];
+  for (const token of parseShell(text)) {
+    if (typeof token !== 'string') throw new UsageError(`-a '${text}' has shell syntax (pipes, redirects, globs): pass plain arguments`);
+    args.push(token);
+  }
+  return args;
+}
