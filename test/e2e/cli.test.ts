@@ -165,6 +165,15 @@ describe('the khd binary', () => {
       const empty = /Session (\S+) is started/.exec(none.stdout)![1]!;
       expect((await khd(['fork', empty], { env })).stderr).toBe(`error: session ${empty} has no checkpoint to continue from: its code saves them with nsml.save\n`);
       await khd(['stop', second.name], { env });
+
+      // ps -s: the name or the memo, in any case; % and _ are themselves.
+      const found = (await khd(['ps', '-a', '-s', 'FORK OF', '--json'], { env })).stdout;
+      expect((JSON.parse(found) as { name: string }[]).map((s) => s.name).sort()).toEqual([fork, second.name, /Session (\S+) is started/.exec(named.stdout)![1]!].sort());
+      const byName = JSON.parse((await khd(['ps', '-a', '-s', source, '--json'], { env })).stdout) as { name: string }[];
+      expect(byName.map((s) => s.name)).toContain(source);
+      const nothing = await khd(['ps', '-a', '-s', '100%_'], { env });
+      expect(nothing.stdout).toBe('');
+      expect(nothing.stderr).toBe("no session's name or memo holds '100%_'\n");
     } finally {
       code.cleanup();
     }

@@ -49,7 +49,10 @@ const flag = { enum: ['0', '1'] };
 const LIST_QUERY = {
   type: 'object',
   additionalProperties: false,
-  properties: { all: flag, everyone: flag, limit: { type: 'integer', minimum: 1, maximum: 100_000 }, dataset: { type: 'string', maxLength: 64 } },
+  properties: {
+    all: flag, everyone: flag, limit: { type: 'integer', minimum: 1, maximum: 100_000 }, dataset: { type: 'string', maxLength: 64 },
+    search: { type: 'string', minLength: 1, maxLength: 256 },
+  },
 };
 const OFFSET_QUERY = { type: 'object', additionalProperties: false, properties: { offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } } };
 const FORCE_QUERY = { type: 'object', additionalProperties: false, properties: { force: flag } };
@@ -91,13 +94,14 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       return reply.status(201).send(await publicView(session));
     });
 
-    api.get<{ Querystring: { all?: string; limit?: number; dataset?: string; everyone?: string } }>('/sessions', { schema: { querystring: LIST_QUERY } }, async (request) => {
-      const { all, limit: n, dataset, everyone } = request.query;
+    api.get<{ Querystring: { all?: string; limit?: number; dataset?: string; everyone?: string; search?: string } }>('/sessions', { schema: { querystring: LIST_QUERY } }, async (request) => {
+      const { all, limit: n, dataset, everyone, search } = request.query;
       if (everyone === '1' && !request.user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can list everyone's sessions");
       const rows = services.sessionStore.list({
         teamId: everyone === '1' ? undefined : request.user.teamId,
         dataset: dataset === undefined ? undefined : dataset || NO_DATASET,
         activeOnly: all !== '1',
+        search,
         limit: n,
       });
       return Promise.all(rows.map(publicView));

@@ -80,6 +80,8 @@ export interface ListFilter {
   teamId?: number;
   dataset?: string;
   activeOnly?: boolean;
+  /** Text the name (USER/DATASET/N) or the memo holds, in any case. */
+  search?: string;
   limit?: number;
 }
 
@@ -138,6 +140,11 @@ export class SessionStore {
     if (filter.teamId !== undefined) (where.push('u.team_id = ?'), params.push(filter.teamId));
     if (filter.dataset !== undefined) (where.push('s.dataset_key = ?'), params.push(filter.dataset));
     if (filter.activeOnly) where.push("s.status IN ('Queued', 'Running')");
+    if (filter.search) {
+      const like = `%${filter.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      where.push("(lower(u.name || '/' || s.dataset_key || '/' || s.number) LIKE ? ESCAPE '\\' OR lower(s.memo) LIKE ? ESCAPE '\\')");
+      params.push(like, like);
+    }
     const sql = `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY s.id DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...params, filter.limit ?? -1) as Raw[]).map(toSession);
   }

@@ -8,6 +8,7 @@ export interface PsOptions {
   all?: boolean;
   n?: number;
   dataset?: string;
+  search?: string;
   json?: boolean;
 }
 
@@ -19,7 +20,9 @@ export function newPsCommand(ctx: Context): Command {
     .option('-a, --all', 'include ended sessions')
     .option('-n <n>', 'show at most N sessions', parseWhole(1))
     .option('-d, --dataset <name>', 'only sessions of this dataset')
+    .option('-s, --search <text>', 'only sessions whose name or memo holds TEXT (any case)')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  khd ps -a -s resnet        # every session whose name or memo mentions resnet\n  khd ps -a -d breast_cancer -n 5')
     .action((opts: PsOptions) => runPs(opts, ctx));
 }
 
@@ -39,8 +42,12 @@ export function psRow(s: SessionInfo, now: number, formatSize: (n: number) => st
 
 export async function runPs(opts: PsOptions, ctx: Context): Promise<void> {
   const api = await ctx.api();
-  const sessions = await api.calls.sessions({ all: opts.all, limit: opts.n, dataset: opts.dataset });
+  const sessions = await api.calls.sessions({ all: opts.all, limit: opts.n, dataset: opts.dataset, search: opts.search });
   if (opts.json) return ctx.io.out(`${JSON.stringify(sessions, null, 2)}\n`);
+  if (sessions.length === 0 && opts.search) {
+    ctx.io.err(`no ${opts.all ? '' : 'running '}session's name or memo holds '${opts.search}'${opts.all ? '' : ' (khd ps -a searches ended ones too)'}\n`);
+    return;
+  }
   if (sessions.length === 0) {
     ctx.io.err(opts.all ? 'no sessions yet: start one with khd run\n' : 'no running sessions (khd ps -a shows ended ones)\n');
     return;
