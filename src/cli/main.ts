@@ -17,6 +17,7 @@ import { newEnvCommand } from './commands/env/env.js';
 import { newStopCommand } from './commands/stop/stop.js';
 import { newSubmitCommand } from './commands/submit/submit.js';
 import { newForkCommand } from './commands/fork/fork.js';
+import { newDownloadCommand, newPullCommand } from './commands/pull/pull.js';
 import { newUserCommand } from './commands/user/user.js';
 import { newWhoamiCommand } from './commands/whoami/whoami.js';
 
@@ -33,7 +34,7 @@ export function newRootCommand(ctx: Context): Command {
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand, newEnvCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
-    newSubmitCommand, newForkCommand,
+    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand,
   ]) {
     program.addCommand(make(ctx));
   }

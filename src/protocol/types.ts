@@ -117,6 +117,11 @@ export interface DatasetOptions {
    * khd's name): taken out of what submits see, given to the scorer.
    */
   labels: string[];
+  /**
+   * Whether participants may take checkpoints and sessions' files out (`khd model pull`, `khd
+   * download`); false for events that said "downloading models is not supported".
+   */
+  modelPull: boolean;
 }
 
 export interface PushDatasetRequest extends Partial<DatasetOptions> {

@@ -8,6 +8,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { environmentRoutes } from './routes/environments.js';
 import { logRoutes } from './routes/logs.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { downloadRoutes } from './routes/downloads.js';
 import { submitRoutes } from './routes/submits.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { webDir } from './package-files.js';
@@ -60,6 +61,7 @@ export function buildApp(services: Services, options: AppOptions = {}): FastifyI
       await api.register(environmentRoutes(services));
       await api.register(uploadRoutes(services));
       await api.register(sessionRoutes(services));
+      await api.register(downloadRoutes(services));
       await api.register(logRoutes(services));
       await api.register(submitRoutes(services));
     },

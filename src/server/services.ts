@@ -55,6 +55,8 @@ export interface Services {
   datasets: DatasetService;
   uploads: UploadService;
   sessionStore: SessionStore;
+  datasetStore: DatasetStore;
+  uploadStore: UploadStore;
   sessions: SessionService;
   submitStore: SubmitStore;
   submits: SubmitService;
@@ -115,7 +117,7 @@ export function createServices(options: ServicesOptions): Services {
   };
   const sweepNow = () => void sweep().catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
-    db, dataDir, accounts, logs, events, environments, sessionStore, sessions, uploads, submitStore, submits,
+    db, dataDir, accounts, logs, events, environments, sessionStore, datasetStore, uploadStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
     info: {

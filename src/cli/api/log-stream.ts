@@ -74,7 +74,8 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
   }
 }
 
-async function refusal(status: number, statusText: string, body: IncomingMessage): Promise<ApiError> {
+/** A refusal sent on a stream (its JSON body read first). */
+export async function refusal(status: number, statusText: string, body: IncomingMessage): Promise<ApiError> {
   let text = '';
   body.setEncoding('utf8');
   for await (const chunk of body) text += chunk as string;

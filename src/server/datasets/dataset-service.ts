@@ -22,6 +22,7 @@ export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
   description: '',
   pausedTimeoutMs: DEFAULT_PAUSED_TIMEOUT_MS,
   inferTimeoutMs: DEFAULT_INFER_TIMEOUT_MS,
+  modelPull: true,
   submitFrom: null,
   submitUntil: null,
   labels: [],

@@ -21,6 +21,7 @@ const pushSchema = {
       description: { type: 'string', maxLength: 4096 },
       pausedTimeoutMs: { type: 'integer', minimum: 1 },
       inferTimeoutMs: { type: 'integer', minimum: 1 },
+      modelPull: { type: 'boolean' },
       submitFrom: { type: ['string', 'null'], format: 'date-time' },
       submitUntil: { type: ['string', 'null'], format: 'date-time' },
       labels: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } },

@@ -24,6 +24,7 @@ interface RawDataset {
   submit_from: number | null;
   submit_until: number | null;
   labels: string;
+  model_pull: number;
 }
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -48,6 +49,7 @@ function toDataset(r: RawDataset): DatasetRow {
     submitFrom: isoOrNull(r.submit_from),
     submitUntil: isoOrNull(r.submit_until),
     labels: JSON.parse(r.labels) as string[],
+    modelPull: r.model_pull === 1,
   };
 }
 
@@ -88,8 +90,8 @@ export class DatasetStore {
       .prepare(
         `INSERT INTO datasets (name, description, leaderboard, metric, sort_order, model_size_limit,
           submit_interval_ms, private, size_bytes, file_count, created_at, paused_timeout_ms, infer_timeout_ms,
-          submit_from, submit_until, labels)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          submit_from, submit_until, labels, model_pull)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         name,
@@ -108,6 +110,7 @@ export class DatasetStore {
         msOrNull(options.submitFrom),
         msOrNull(options.submitUntil),
         JSON.stringify(options.labels),
+        options.modelPull ? 1 : 0,
       );
     return this.byId(Number(info.lastInsertRowid))!;
   }

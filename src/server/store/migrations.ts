@@ -170,4 +170,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN fork_of TEXT;
   `,
+  // 9: whether a dataset lets participants take checkpoints and sessions' files out (khd model pull, download)
+  `
+  ALTER TABLE datasets ADD COLUMN model_pull INTEGER NOT NULL DEFAULT 1;
+  `,
 ];

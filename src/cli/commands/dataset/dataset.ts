@@ -14,6 +14,8 @@ export interface DatasetPushOptions {
   submitFrom?: string;
   submitUntil?: string;
   private?: boolean;
+  /** false with --no-model-pull. */
+  modelPull: boolean;
   message?: string;
   label?: string[];
   visible?: string[];
@@ -37,6 +39,7 @@ export function newDatasetCommand(ctx: Context): Command {
     .option('--label <name>', 'a label file inside test/ and test_submit/ (default test_label): kept from participant code, given to the scorer (repeatable)', collect)
     .option('--visible <name>', 'a file inside test/ that looks like labels but is an input participant code may read (repeatable)', collect)
     .option('--private', 'only admins can see and use it')
+    .option('--no-model-pull', "participants may not take checkpoints or sessions' files out (khd model pull, khd download)")
     .option('-m, --message <description>', 'a description shown by khd dataset ls')
     .action(async (name: string, path: string, opts: DatasetPushOptions) => {
       const { runDatasetPush } = await import('./push.js');

@@ -39,7 +39,7 @@ export async function runDatasetPush(name: string, path: string, opts: DatasetPu
     const info = await whileAway(ctx, 'pushing the dataset', () =>
       api.calls.pushDataset({
         name, upload: upload.id, leaderboard: opts.leaderboard, metric: opts.metric, order: opts.order,
-        private: opts.private, description: opts.message, labels: opts.label, visible: opts.visible, ...options,
+        private: opts.private, modelPull: opts.modelPull, description: opts.message, labels: opts.label, visible: opts.visible, ...options,
       }),
     );
     ctx.io.err(`✓ Pushed dataset ${info.name}: ${info.files} files, ${formatSize(info.size)}\n${describeLayout(info)}`);
@@ -81,5 +81,6 @@ export function describeLayout(info: PushDatasetResponse): string {
   lines.push(`  scored by ${layout.scoring === 'evaluation.py' ? 'the dataset\'s evaluation.py' : layout.scoring}${info.leaderboard ? `, on a leaderboard (${info.order === 'desc' ? 'higher' : 'lower'} is better)` : ''}`);
   if (layout.kept.length > 0) lines.push(`  kept by the server: ${layout.kept.join(', ')}`);
   lines.push(`  a submitted checkpoint may be up to ${formatSize(info.modelSizeLimit)} (push with --model-size-limit to allow larger models)`);
+  if (!info.modelPull) lines.push("  checkpoints and sessions' files stay on the server: khd model pull and khd download are refused");
   return `${lines.join('\n')}\n`;
 }

@@ -3,6 +3,7 @@ import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
 import { summaryText, timeAgo } from '../../../protocol/format.js';
 import { sessionArg } from '../../session-arg.js';
+import { addModelPull } from '../pull/pull.js';
 
 export function newModelCommand(ctx: Context): Command {
   const model = new Command('model').description("a session's checkpoints");
@@ -15,6 +16,7 @@ export function newModelCommand(ctx: Context): Command {
     .command('rm <session> <checkpoints...>')
     .description('remove checkpoints (glob patterns such as epoch*)')
     .action((session: string, patterns: string[]) => runModelRm(session, patterns, ctx));
+  addModelPull(model, ctx);
   return model;
 }
 
