@@ -27,6 +27,26 @@ export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'> & { queue
 }
 
 /** A reported metric's name as shown: `nsml.report(train__loss=…)` is `train/loss`. */
+/**
+ * A score as every view shows it (submit, board, submits, dashboard): whole numbers as they are,
+ * others to 6 significant digits (0.954247, 1.23457e-7). JSON keeps the full number.
+ */
+export function formatScore(score: number): string {
+  return Number.isInteger(score) ? String(score) : String(Number(score.toPrecision(6)));
+}
+
+/** What a leaderboard ranks by, as its header says it: `accuracy · higher is better`. */
+export function boardHeader(d: { name: string; metric: string; order: 'desc' | 'asc' }): string {
+  const metric = d.metric === 'custom' ? "the dataset's evaluation.py" : d.metric;
+  return `${d.name} · ${metric} · ${d.order === 'desc' ? 'higher' : 'lower'} is better`;
+}
+
+/** A leaderboard's Model: `/DATASET/N/CHECKPOINT`, as NSML's board showed it. */
+export function boardModel(r: { name: string; model: string }): string {
+  const [, dataset, number] = r.name.split('/');
+  return `/${dataset}/${number}/${r.model}`;
+}
+
 /** A session's kind as NSML's `ps` showed it: `normal`, `normal/fork`, `submit`, `submit(test)`. */
 export function typeText(s: Pick<SessionInfo, 'type' | 'forkOf'>): string {
   return s.forkOf ? 'normal/fork' : s.type;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { boardHeader, boardModel, formatScore, typeText } from './format.js';
 import { pathProblem } from './paths.js';
 import { formatSessionName, parseSessionName, sessionPath } from './session-name.js';
 import { parseDuration, parseSize } from './sizes.js';
@@ -53,4 +54,18 @@ describe('upload paths', () => {
   ])('refuses %j', (path, why) => expect(pathProblem(path, 32, 1024)).toMatch(why));
 
   it('accepts an ordinary nested path', () => expect(pathProblem('src/models/net.py', 32, 1024)).toBeUndefined());
+});
+
+describe('scores and boards, as every view shows them', () => {
+  it('shows whole scores as they are and others to 6 significant digits', () => {
+    expect([1, 22, 0, 0.75, 0.9542465044063757, 0.964070347, 1.234567e-7].map(formatScore)).toEqual(['1', '22', '0', '0.75', '0.954247', '0.96407', '1.23457e-7']);
+  });
+
+  it("says what a board ranks by, and its Model as NSML's board did", () => {
+    expect(boardHeader({ name: 'toy', metric: 'accuracy', order: 'desc' })).toBe('toy · accuracy · higher is better');
+    expect(boardHeader({ name: 'ct', metric: 'custom', order: 'asc' })).toBe("ct · the dataset's evaluation.py · lower is better");
+    expect(boardModel({ name: 'kim/breast_cancer/3', model: 'best' })).toBe('/breast_cancer/3/best');
+    expect(typeText({ type: 'normal', forkOf: { session: 'kim/x/1', checkpoint: '2' } })).toBe('normal/fork');
+    expect(typeText({ type: 'submit(test)', forkOf: null })).toBe('submit(test)');
+  });
 });

@@ -283,10 +283,17 @@ export interface SubmitInfo {
 
 export interface BoardRow {
   rank: number;
+  /** The session the team's best came from. */
   name: string;
+  /** Its score, in full; shown with formatScore. */
   score: number;
+  /** Its checkpoint. */
   model: string;
   team: string;
+  /** Who submitted it. */
+  user: string;
+  /** When it was submitted. */
+  recorded: string;
   count: number;
   lastSubmit: string;
 }

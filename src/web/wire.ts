@@ -18,4 +18,4 @@ export type { ErrorBody } from '../protocol/errors.js';
 export { formatDuration, formatSize } from '../protocol/sizes.js';
 export { LogFollower, reconnectDelay } from '../protocol/log-follow.js';
 export { sessionPath } from '../protocol/session-name.js';
-export { metricName, statusText, summaryText, timeAgo, typeText } from '../protocol/format.js';
+export { boardHeader, boardModel, formatScore, metricName, statusText, summaryText, timeAgo, typeText } from '../protocol/format.js';

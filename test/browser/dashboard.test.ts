@@ -238,7 +238,9 @@ describe('the dashboard', () => {
     await toy.getByRole('link', { name: /yes/ }).click();
     const best = page.locator('table.board tbody tr').first();
     await best.waitFor();
-    expect((await best.locator('td').allTextContents()).slice(0, 4)).toEqual(['1', 'team-a', '0.75', '1']);
+    const cells = await best.locator('td').allTextContents();
+    expect(cells.slice(0, 6)).toEqual(['1', 'kim', 'team-a', '0.75', `/toy/${session.split('/')[2]}/best`, '1']);
+    expect(await page.locator('section[aria-labelledby="board-title"] p.muted').textContent()).toBe('toy · accuracy · higher is better');
     const mine = page.locator('table.submits tbody tr').first();
     expect(await mine.textContent()).toContain('counted');
     expect(await mine.textContent()).toContain('0.75');

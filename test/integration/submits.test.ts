@@ -181,7 +181,7 @@ describe('khd submit', () => {
     expect(r.stdout).toBe('Score: 0.75\n');
     expect(r.stderr).not.toContain('sees');
     const board = JSON.parse((await users.lee!.khd(['dataset', 'board', 'toy', '--json'])).stdout) as BoardRow[];
-    expect(board).toMatchObject([{ rank: 1, name: kimSession, score: 0.75, model: 'best', team: 'team-a', count: 1 }]);
+    expect(board).toMatchObject([{ rank: 1, name: kimSession, score: 0.75, model: 'best', team: 'team-a', user: 'kim', recorded: expect.any(String), count: 1 }]);
     const mine = (await submits('park', 'toy')).filter((s) => s.source === kimSession);
     expect(mine.map((s) => [s.test, s.status, s.score])).toEqual([[false, 'scored', 0.75], [true, 'scored', 1]]);
     const submitSession = mine[0]!.session!;
@@ -201,7 +201,10 @@ describe('khd submit', () => {
     const leeSession = await train('lee', 'toy');
     expect((await users.lee!.khd(['submit', leeSession, 'worse'])).stdout).toBe('Score: 0.25\n');
     const board = (await users.lee!.khd(['dataset', 'board', 'toy'])).stdout;
-    expect(board).toMatch(/^Rank\s+Name\s+Score\s+Model\s+Team\s+Count\s+Last Submit\n1\s+kim\/toy\/\d+\s+0\.75\s+best\s+team-a\s+1\s+.*\n2\s+lee\/toy\/\d+\s+0\.25\s+worse\s+team-b\s+1\s+/);
+    // NSML's board: what it ranks by, the person, Model as /DATASET/N/CHECKPOINT, when the best was recorded.
+    expect(board).toMatch(
+      /^toy · accuracy · higher is better\n\nRank\s+Name\s+Team\s+Score\s+Model\s+Count\s+Recorded\s+Last Submit\n1\s+kim\s+team-a\s+0\.75\s+\/toy\/\d+\/best\s+1\s+\S.*\n2\s+lee\s+team-b\s+0\.25\s+\/toy\/\d+\/worse\s+1\s+/,
+    );
   });
 
   it('lets exactly one of two concurrent submits of a team run', async () => {

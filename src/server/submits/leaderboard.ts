@@ -28,6 +28,8 @@ export function leaderboard(counted: SubmitRow[], order: DatasetOptions['order']
       score: t.best.score!,
       model: t.best.checkpoint,
       team: t.best.team,
+      user: t.best.user,
+      recorded: t.best.createdAt,
       count: t.count,
       lastSubmit: t.last,
     }));

@@ -1,10 +1,11 @@
 import { html, render } from 'lit-html';
 import { api } from '../api.js';
-import type { BoardRow, DatasetInfo, SubmitInfo } from '../wire.js';
+import { boardHeader, boardModel, formatScore, type BoardRow, type DatasetInfo, type SubmitInfo } from '../wire.js';
 import { ago, errorBox, every } from './common.js';
 
 /**
- * A dataset's public leaderboard (each team's best: Rank, Team, Score, Count, Last Submit) and
+ * A dataset's public leaderboard (each team's best: Rank, Name, Team, Score, Model, Count,
+ * Recorded, Last Submit, under what it ranks by) and
  * the participant's own submission history, updating every 5 s; without a dataset, the list of
  * datasets that keep one.
  */
@@ -31,15 +32,19 @@ export function boardsPage(main: HTMLElement, dataset: string | undefined): () =
           ? ''
           : html`<section aria-labelledby="board-title">
                 <h2 id="board-title">Leaderboard</h2>
+                ${(() => {
+                  const info = boards?.find((d) => d.name === dataset);
+                  return info ? html`<p class="muted">${boardHeader(info)}</p>` : '';
+                })()}
                 ${board === undefined
                   ? html`<p>Loading…</p>`
                   : board.length === 0
                     ? html`<p>No counted submit yet.</p>`
                     : html`<table class="board">
-                        <thead><tr><th scope="col">Rank</th><th scope="col">Team</th><th scope="col">Score</th><th scope="col">Count</th><th scope="col">Last Submit</th><th scope="col">Session</th><th scope="col">Model</th></tr></thead>
+                        <thead><tr><th scope="col">Rank</th><th scope="col">Name</th><th scope="col">Team</th><th scope="col">Score</th><th scope="col">Model</th><th scope="col">Count</th><th scope="col">Recorded</th><th scope="col">Last Submit</th></tr></thead>
                         <tbody>
                           ${board.map(
-                            (r) => html`<tr><td>${r.rank}</td><td>${r.team}</td><td>${r.score}</td><td>${r.count}</td><td>${ago(r.lastSubmit)}</td><td>${r.name}</td><td>${r.model}</td></tr>`,
+                            (r) => html`<tr><td>${r.rank}</td><td>${r.user}</td><td>${r.team}</td><td title=${String(r.score)}>${formatScore(r.score)}</td><td>${boardModel(r)}</td><td>${r.count}</td><td>${ago(r.recorded)}</td><td>${ago(r.lastSubmit)}</td></tr>`,
                           )}
                         </tbody>
                       </table>`}
@@ -57,7 +62,7 @@ export function boardsPage(main: HTMLElement, dataset: string | undefined): () =
                             (s) => html`<tr>
                               <td>${s.id}</td><td>${s.source}</td><td>${s.checkpoint}</td><td>${s.test ? 'test (-t)' : 'counted'}</td>
                               <td>${s.status === 'evaluating' ? `evaluating: ${s.stage}` : s.status}</td>
-                              <td>${s.score ?? ''}</td><td>${s.error ?? s.note ?? ''}</td><td>${ago(s.createdAt)}</td>
+                              <td>${s.score === null ? '' : formatScore(s.score)}</td><td>${s.error ?? s.note ?? ''}</td><td>${ago(s.createdAt)}</td>
                             </tr>`,
                           )}
                         </tbody>

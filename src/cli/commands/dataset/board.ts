@@ -1,19 +1,21 @@
 import type { Context } from '../../context.js';
-import { timeAgo } from '../../../protocol/format.js';
+import { boardHeader, boardModel, formatScore, timeAgo } from '../../../protocol/format.js';
 import { renderTable } from '../../render/table.js';
 
-const score = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(6).replace(/0+$/, ''));
+const score = formatScore;
 
 export async function runBoard(name: string, opts: { json?: boolean }, ctx: Context): Promise<void> {
   const api = await ctx.api();
-  const rows = await api.calls.board(name);
+  const [rows, datasets] = await Promise.all([api.calls.board(name), opts.json ? [] : api.calls.datasets()]);
   if (opts.json) return ctx.io.out(`${JSON.stringify(rows, null, 2)}\n`);
   if (rows.length === 0) return ctx.io.err(`no counted submits to ${name} yet\n`);
   const now = ctx.clock();
+  const dataset = datasets.find((d) => d.name === name);
+  if (dataset) ctx.io.out(`${boardHeader(dataset)}\n\n`);
   ctx.io.out(
     renderTable(
-      ['Rank', 'Name', 'Score', 'Model', 'Team', 'Count', 'Last Submit'],
-      rows.map((r) => [r.rank, r.name, score(r.score), r.model, r.team, r.count, timeAgo(r.lastSubmit, now)]),
+      ['Rank', 'Name', 'Team', 'Score', 'Model', 'Count', 'Recorded', 'Last Submit'],
+      rows.map((r) => [r.rank, r.user, r.team, score(r.score), boardModel(r), r.count, timeAgo(r.recorded, now), timeAgo(r.lastSubmit, now)]),
     ),
   );
 }

@@ -1,3 +1,4 @@
+import { formatScore } from '../../../protocol/format.js';
 import type { SubmitInfo } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 import { CliError, UsageError } from '../../errors.js';
@@ -53,7 +54,7 @@ function finishSubmit(ctx: Context, submit: SubmitInfo, elapsedMs: number): void
   if (submit.status === 'unscored') {
     ctx.io.err(`${submit.note}\nFirst predictions:\n${(submit.preview ?? []).map((line) => `  ${line}\n`).join('')}`);
   } else {
-    ctx.io.out(`Score: ${submit.score}\n`);
+    ctx.io.out(`Score: ${formatScore(submit.score!)}\n`);
   }
   ctx.io.err(`Done in ${(elapsedMs / 1000).toFixed(1)} s${submit.test ? ' (test submit: not on the leaderboard)' : ''}\n`);
 }
