@@ -153,6 +153,32 @@ export interface DatasetInfo extends DatasetOptions {
   size: number;
   files: number;
   createdAt: string;
+  /** Who pushed it ('' for datasets pushed before this was kept). */
+  author: string;
+  /** Its push, or its last change (khd dataset change). */
+  modifiedAt: string;
+}
+
+/** What `khd dataset change` may change: the description, the metric, the limits, the window, who sees it. */
+export type DatasetChange = Partial<
+  Pick<DatasetOptions, 'description' | 'metric' | 'order' | 'modelSizeLimit' | 'submitIntervalMs' | 'pausedTimeoutMs' | 'inferTimeoutMs' | 'submitFrom' | 'submitUntil' | 'private' | 'modelPull'>
+>;
+
+/** One change an admin made to a dataset, as logged. */
+export interface DatasetChangeRecord {
+  by: string;
+  field: keyof DatasetChange;
+  old: unknown;
+  new: unknown;
+  at: string;
+}
+
+/** A file of a dataset as the server keeps it (`khd dataset fs`, admin): where it went at push. */
+export interface DatasetFile {
+  /** public: what training sessions see; private: submits and the server; labels: the scorer only. */
+  part: 'public' | 'private' | 'labels';
+  path: string;
+  size: number;
 }
 
 export interface RunRequest {

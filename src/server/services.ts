@@ -119,7 +119,7 @@ export function createServices(options: ServicesOptions): Services {
   return {
     db, dataDir, accounts, logs, events, environments, sessionStore, datasetStore, uploadStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
-    datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha)),
+    datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha), (id) => submitStore.counted(id).length > 0),
     info: {
       version: VERSION, gpus: options.executor.admission.gpus, sandbox: options.executor.sandboxed, limits: limits.session, sessionLimits: publicLimits,
       enforcement: options.executor.enforcement,

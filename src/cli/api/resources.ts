@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
-  ForkRequest,
+  DatasetChange, DatasetChangeRecord, DatasetFile, ForkRequest,
   AddEnvironmentRequest, AddUserRequest, BoardRow, EnvironmentDetails, EnvironmentInfo, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
@@ -66,6 +66,10 @@ export function resources(api: ApiClient) {
 
     submit: (req: SubmitRequest) => api.request<SubmitInfo>({ method: 'POST', url: '/submits', data: req }),
     getSubmit: (id: number) => api.request<SubmitInfo>({ method: 'GET', url: `/submits/${id}` }),
+    changeDataset: (name: string, change: DatasetChange) =>
+      api.request<{ dataset: DatasetInfo; changes: DatasetChangeRecord[] }>({ method: 'PATCH', url: `/datasets/${encodeURIComponent(name)}`, data: change }),
+    datasetChanges: (name: string) => api.request<DatasetChangeRecord[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(name)}/changes` }),
+    datasetFiles: (name: string) => api.request<DatasetFile[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(name)}/files` }),
     board: (dataset: string) => api.request<BoardRow[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(dataset)}/board` }),
     submits: (dataset: string) =>
       api.request<SubmitInfo[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(dataset)}/submits` }),

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { layOut } from '../uploads/trees.js';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
 import { checkName } from '../../protocol/session-name.js';
-import type { DatasetOptions, PushDatasetRequest, PushDatasetResponse } from '../../protocol/types.js';
+import type { DatasetChange, DatasetChangeRecord, DatasetFile, DatasetOptions, PushDatasetRequest, PushDatasetResponse } from '../../protocol/types.js';
 import { DEFAULT_INFER_TIMEOUT_MS, DEFAULT_MODEL_SIZE_LIMIT, DEFAULT_PAUSED_TIMEOUT_MS, DEFAULT_SUBMIT_INTERVAL_MS } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { UserRow } from '../store/accounts.js';
@@ -35,7 +35,64 @@ export class DatasetService {
     private readonly uploads: UploadStore,
     private readonly dataDir: DataDir,
     private readonly contentPath: (sha256: string) => string,
+    /** Whether the dataset's board has a score yet (its metric and order then stay). */
+    private readonly scored: (datasetId: number) => boolean = () => false,
   ) {}
+
+  /**
+   * `khd dataset change` (admin): the description, the limits, the window, who sees it, whether
+   * files may be taken out; the metric and order only while no counted submit has a score (the
+   * board would mix two measures), and only to a metric the dataset can be scored by. Each change
+   * is logged with who made it and the value before.
+   */
+  change(user: UserRow, name: string, change: DatasetChange): { row: DatasetRow; made: DatasetChangeRecord[] } {
+    if (!user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can change datasets');
+    const dataset = this.datasets.visible(name, user);
+    const ranking = (change.metric !== undefined && change.metric !== dataset.metric) || (change.order !== undefined && change.order !== dataset.order);
+    if (ranking && this.scored(dataset.id)) {
+      throw new KhdError('KHD_DATASET_INVALID', `dataset ${name}'s board already has scores by ${dataset.metric} (${dataset.order}): its metric and order stay; push the dataset again under a new name to rank another way`);
+    }
+    if (change.metric === 'custom' && !existsSync(join(this.dataDir.datasetPrivate(name), 'evaluation.py'))) {
+      throw new KhdError('KHD_DATASET_INVALID', `dataset ${name} has no evaluation.py: the custom metric runs it; push the dataset again with one`);
+    }
+    if (change.metric !== undefined && change.metric !== 'custom' && !existsSync(join(this.dataDir.datasetLabels(name), 'test', DEFAULT_LABEL))) {
+      throw new KhdError('KHD_DATASET_INVALID', `dataset ${name} has no labels for test/: ${change.metric} compares predictions with them; keep its custom metric`);
+    }
+    const from = change.submitFrom === undefined ? dataset.submitFrom : change.submitFrom;
+    const until = change.submitUntil === undefined ? dataset.submitUntil : change.submitUntil;
+    if (from && until && Date.parse(from) >= Date.parse(until)) {
+      throw new KhdError('KHD_BAD_REQUEST', `the window would close (${until}) before it opens (${from}): give --submit-until after --submit-from`);
+    }
+    const made = this.datasets.update(dataset.id, change, user.name);
+    return { row: this.datasets.byId(dataset.id)!, made };
+  }
+
+  /** Every change made to the dataset (admin). */
+  changes(user: UserRow, name: string): DatasetChangeRecord[] {
+    if (!user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can read a dataset's changes");
+    return this.datasets.changes(this.datasets.visible(name, user).id);
+  }
+
+  /** `khd dataset fs` (admin): every file of the dataset as the server keeps it, by part. */
+  async files(user: UserRow, name: string): Promise<DatasetFile[]> {
+    if (!user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can list a dataset's files");
+    this.datasets.visible(name, user);
+    const parts = [
+      ['public', this.dataDir.datasetPublic(name)],
+      ['private', this.dataDir.datasetPrivate(name)],
+      ['labels', this.dataDir.datasetLabels(name)],
+    ] as const;
+    const out: DatasetFile[] = [];
+    for (const [part, root] of parts) {
+      // The server's own folders, laid out at push: nothing in them was written by a session.
+      for (const entry of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) {
+        if (!entry.isFile()) continue;
+        const full = join(entry.parentPath, entry.name);
+        out.push({ part, path: relative(root, full), size: (await stat(full)).size });
+      }
+    }
+    return out.sort((a, b) => (a.part === b.part ? (a.path < b.path ? -1 : 1) : a.part < b.part ? -1 : 1));
+  }
 
   list(user: UserRow): DatasetRow[] {
     return this.datasets.list(user.admin);
@@ -67,7 +124,7 @@ export class DatasetService {
     }
     await this.layOut(name, plan);
     const size = upload.files.reduce((sum, f) => sum + f.size, 0);
-    const row = this.datasets.insert(name, options, size, upload.files.length);
+    const row = this.datasets.insert(name, options, size, upload.files.length, user.name);
     this.uploads.delete(upload.id);
     return { row, layout: plan.layout };
   }

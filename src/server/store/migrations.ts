@@ -174,4 +174,18 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE datasets ADD COLUMN model_pull INTEGER NOT NULL DEFAULT 1;
   `,
+  // 10: who pushed a dataset, and what admins changed in it since (khd dataset change)
+  `
+  ALTER TABLE datasets ADD COLUMN author TEXT NOT NULL DEFAULT '';
+  CREATE TABLE dataset_changes (
+    id INTEGER PRIMARY KEY,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    by_user TEXT NOT NULL,
+    field TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX dataset_changes_dataset ON dataset_changes(dataset_id, id);
+  `,
 ];

@@ -2,6 +2,22 @@ import { Command } from 'commander';
 import type { Context } from '../../context.js';
 import { choice, collect } from '../../options.js';
 
+export interface DatasetChangeOptions {
+  message?: string;
+  metric?: 'accuracy' | 'macro_f1' | 'mse' | 'custom';
+  order?: 'desc' | 'asc';
+  modelSizeLimit?: string;
+  submitInterval?: string;
+  pausedTimeout?: string;
+  inferTimeout?: string;
+  submitFrom?: string;
+  submitUntil?: string;
+  private?: boolean;
+  public?: boolean;
+  modelPull: boolean;
+  json?: boolean;
+}
+
 export interface DatasetPushOptions {
   leaderboard?: boolean;
   metric?: 'accuracy' | 'macro_f1' | 'mse' | 'custom';
@@ -63,11 +79,41 @@ export function newDatasetCommand(ctx: Context): Command {
     });
   dataset
     .command('ls')
-    .description('list datasets')
+    .description('list datasets: Name, Size, Files, Last Modified, Author, Leaderboard, Visibility, Description')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const { runDatasetLs } = await import('./ls.js');
       await runDatasetLs(opts, ctx);
+    });
+  dataset
+    .command('change <name>')
+    .description("change a dataset (admin): its description, metric, limits, window, visibility; each change logged; with no option, the log")
+    .option('-m, --message <description>', 'a new description')
+    .option('--metric <metric>', 'accuracy, macro_f1, mse or custom (only before the board has a score)', choice('--metric', ['accuracy', 'macro_f1', 'mse', 'custom'] as const))
+    .option('--order <order>', 'desc or asc (only before the board has a score)', choice('--order', ['desc', 'asc'] as const))
+    .option('--model-size-limit <size>', 'largest checkpoint a submit may use, e.g. 300MB')
+    .option('--submit-interval <duration>', 'one counted submit per team per interval, e.g. 1h')
+    .option('--paused-timeout <duration>', 'a submit must reach nsml.paused() within this')
+    .option('--infer-timeout <duration>', 'a submit must finish inference within this')
+    .option('--submit-from <time>', "the window opens (ISO time), or 'none'")
+    .option('--submit-until <time>', "the window closes (ISO time), or 'none'")
+    .option('--private', 'only admins see and use it')
+    .option('--public', 'every participant sees it')
+    .option('--model-pull', "participants may take checkpoints and sessions' files out")
+    .option('--no-model-pull', 'they may not')
+    .option('--json', 'print the changes as JSON')
+    .addHelpText('after', "\nExamples:\n  khd dataset change breast_cancer --submit-until 2026-12-05T18:00:00+09:00   # extend the window\n  khd dataset change breast_cancer                                             # what was changed, by whom")
+    .action(async (name: string, opts: DatasetChangeOptions, command: Command) => {
+      const { runDatasetChange } = await import('./change.js');
+      await runDatasetChange(name, opts, command.getOptionValueSource('modelPull') === 'cli', ctx);
+    });
+  dataset
+    .command('fs <name>')
+    .description("a dataset's files as the server keeps them (admin): public (training sees), private (submits see), labels (the scorer only)")
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { runDatasetFs } = await import('./change.js');
+      await runDatasetFs(name, opts, ctx);
     });
   return dataset;
 }
