@@ -18,6 +18,7 @@ import { newStopCommand } from './commands/stop/stop.js';
 import { newSubmitCommand } from './commands/submit/submit.js';
 import { newForkCommand } from './commands/fork/fork.js';
 import { newDownloadCommand, newPullCommand } from './commands/pull/pull.js';
+import { newPlotCommand } from './commands/plot/plot.js';
 import { newUserCommand } from './commands/user/user.js';
 import { newWhoamiCommand } from './commands/whoami/whoami.js';
 
@@ -34,7 +35,7 @@ export function newRootCommand(ctx: Context): Command {
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand, newEnvCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
-    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand,
+    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand, newPlotCommand,
   ]) {
     program.addCommand(make(ctx));
   }

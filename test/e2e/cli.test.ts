@@ -179,6 +179,32 @@ describe('the khd binary', () => {
     }
   });
 
+  it('plots what a session reported, one chart per metric, and as JSON', async () => {
+    const code = project({
+      'main.py': 'import nsml\nfor step in range(1, 41):\n    nsml.report(step=step, train__loss=1.0 / step, valid__acc=step / 40)\n',
+    });
+    try {
+      const run = await khd(['run', '-i'], { env, cwd: code.root });
+      const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+      const chart = await khd(['plot', name, 'train/loss', '--height', '5', '--width', '20'], { env });
+      expect(chart.code, chart.stderr).toBe(0);
+      const lines = chart.stdout.split('\n');
+      expect(lines[0]).toBe('train/loss  (steps 1–40; last 0.025, min 0.025, max 1)');
+      // Six rows of a 5-high chart, each an axis label and the line, 20 columns of it.
+      expect(lines.slice(1, 7).every((l) => /^\s+[\d.]+ [┤┼]/.test(l))).toBe(true);
+      expect(lines[1]).toMatch(/^\s+1 [┤┼]/);
+      const json = JSON.parse((await khd(['plot', name, '--json'], { env })).stdout) as Record<string, { step: number; value: number }[]>;
+      expect(Object.keys(json)).toEqual(['train/loss', 'valid/acc']);
+      expect(json['valid/acc']!.at(-1)).toEqual({ step: 40, value: 1 });
+      const wrong = await khd(['plot', name, 'val/acc'], { env });
+      expect(wrong.stderr).toBe(`error: ${name} reported no val/acc: it reported train/loss, valid/acc\n`);
+      const quiet = /Session (\S+) is started/.exec((await khd(['run', '-i', '-a', '0 0'], { env, cwd: ticker.root })).stdout)![1]!;
+      expect((await khd(['plot', quiet], { env })).stderr).toBe(`error: ${quiet} has reported no metrics yet: nsml.report(step=…, train__loss=…) in the code reports them\n`);
+    } finally {
+      code.cleanup();
+    }
+  });
+
   it('after a crash of the server, a session that was running is Failed with the reason', async () => {
     const run = await khd(['run', '-a', '100000 0.05 crash-marker'], { env, cwd: ticker.root });
     const name = /Session (\S+) is started/.exec(run.stdout)![1]!;

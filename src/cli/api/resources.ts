@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
-  DatasetChange, DatasetChangeRecord, DatasetFile, ForkRequest,
+  DatasetChange, DatasetChangeRecord, DatasetFile, ForkRequest, MetricsPage,
   AddEnvironmentRequest, AddUserRequest, BoardRow, EnvironmentDetails, EnvironmentInfo, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
@@ -60,6 +60,7 @@ export function resources(api: ApiClient) {
     fork: (name: SessionName, req: ForkRequest) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/fork`, data: req }),
     memo: (name: SessionName, memo: string) =>
       api.request<SessionInfo>({ method: 'PATCH', url: sessionPath(name), data: { memo } }),
+    metrics: (name: SessionName, offset: number) => api.request<MetricsPage>({ method: 'GET', url: `${sessionPath(name)}/metrics`, params: { offset } }),
     models: (name: SessionName) => api.request<CheckpointInfo[]>({ method: 'GET', url: `${sessionPath(name)}/models` }),
     removeModel: (name: SessionName, checkpoint: string) =>
       api.request<void>({ method: 'DELETE', url: `${sessionPath(name)}/models/${encodeURIComponent(checkpoint)}` }),
