@@ -19,6 +19,18 @@ export interface FileSent {
   bytesTotal: number;
 }
 
+/** Where the send stands inside a file: `read` of its `size` bytes read so far (0: it starts). */
+export interface FileProgress {
+  path: string;
+  size: number;
+  index: number;
+  count: number;
+  read: number;
+  /** All files' bytes read so far, this one's included. */
+  bytesDone: number;
+  bytesTotal: number;
+}
+
 /** A file that no longer matches its manifest entry: it changed or vanished after hashing. */
 export class FileChangedError extends Error {
   constructor(readonly path: string, why: string) {
@@ -58,6 +70,7 @@ export async function* tarChunks(
   files: ManifestEntry[],
   onFileSent: (e: FileSent) => void,
   kept?: ReadCache,
+  onRead?: (e: FileProgress) => void,
 ): AsyncGenerator<Buffer> {
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
   let bytesDone = 0;
@@ -76,6 +89,8 @@ export async function* tarChunks(
     // Kept data is exactly what the manifest's hash was made from: only what is read now is hashed.
     const hash = inMemory ? undefined : createHash('sha256');
     let read = 0;
+    const progress = () => onRead?.({ path: f.path, size: f.size, index: i + 1, count: files.length, read, bytesDone: bytesDone + read, bytesTotal });
+    progress();
     const chunks: AsyncIterable<Buffer> | Buffer[] = inMemory
       ? [inMemory]
       : ahead.has(i)
@@ -88,6 +103,8 @@ export async function* tarChunks(
         if (read > f.size) throw new FileChangedError(f.path, 'grew');
         hash?.update(buf);
         yield buf;
+        // After the chunk was taken: read as far as the socket has drained, give or take a buffer.
+        if (f.size > SMALL_FILE) progress();
       }
     } catch (err) {
       if (err instanceof FileChangedError) throw err;
@@ -173,9 +190,10 @@ export async function packStream(
   files: ManifestEntry[],
   onFileSent: (e: FileSent) => void,
   kept?: ReadCache,
+  onRead?: (e: FileProgress) => void,
 ): Promise<PackedStream> {
   const gzip = (await incompressibleShare(root, files)) < STORE_SHARE;
-  const tar = Readable.from(coalesce(tarChunks(root, files, onFileSent, kept)), { objectMode: false });
+  const tar = Readable.from(coalesce(tarChunks(root, files, onFileSent, kept, onRead)), { objectMode: false });
   if (!gzip) return { stream: tar, contentType: 'application/x-tar' };
   const zipped = createGzip({ level: GZIP_LEVEL });
   tar.on('error', (err) => zipped.destroy(err));

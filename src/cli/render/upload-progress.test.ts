@@ -9,12 +9,16 @@ describe('upload progress', () => {
     const io = testIO();
     const progress = await createUploadProgress(io);
     progress.plan({ files: 1204, bytes: 312 * 1024 ** 2, sendFiles: 4, sendBytes: 400 });
-    progress.fileSent(event(1, 100));
-    progress.fileSent(event(2, 200));
+    for (const i of [1, 2]) {
+      progress.fileProgress({ ...event(i, (i - 1) * 100), read: 0 });
+      progress.fileSent(event(i, i * 100));
+    }
     progress.done();
     expect(io.stderrText()).toBe(
-      '1,204 files, 312 MB: 4 files (400 B) to send, the rest already on the server\n' +
-        'f1.py 100 B - done (1/4 25.00%) (100 B / 400 B)\nf2.py 100 B - done (2/4 50.00%) (200 B / 400 B)\n',
+      'file integrity check - start\nfile integrity check - done\n' +
+        '1,204 files, 312 MB: 4 files (400 B) to send, the rest already on the server\n' +
+        'f1.py 100 B - start\nf1.py 100 B - done (1/4 25.00%) (100 B/400 B 25.00%)\n' +
+        'f2.py 100 B - start\nf2.py 100 B - done (2/4 50.00%) (200 B/400 B 50.00%)\n',
     );
     expect(io.stdoutText()).toBe('');
   });
@@ -39,6 +43,22 @@ describe('upload progress', () => {
     expect(drawn).toContain('4 files, 400 B: all to send');
     expect(drawn).toContain('Uploading ██████████████████░░░░░░ 75%  300 B / 400 B  3/4 files  150 B/s  ETA 1 s');
     expect(io.stdoutText()).toBe('');
+  });
+
+  it('moves the bar by bytes inside one large file, before it is done', async () => {
+    const io = testIO({ tty: true });
+    const chunks: string[] = [];
+    io.stderr.on('data', (c: Buffer) => chunks.push(c.toString()));
+    let now = 0;
+    const progress = await createUploadProgress(io, { now: () => now });
+    const big = { path: 'weights.bin', size: 200 * 1024 ** 2, index: 1, count: 1, bytesTotal: 200 * 1024 ** 2 };
+    progress.plan({ files: 1, bytes: big.size, sendFiles: 1, sendBytes: big.size });
+    progress.fileProgress({ ...big, read: 0, bytesDone: 0 });
+    now = 4000;
+    progress.fileProgress({ ...big, read: 100 * 1024 ** 2, bytesDone: 100 * 1024 ** 2 });
+    await new Promise((r) => setTimeout(r, 150));
+    progress.done();
+    expect(chunks.join('')).toContain('Uploading ████████████░░░░░░░░░░░░ 50%  100 MB / 200 MB  0/1 files  25 MB/s  ETA 4 s');
   });
 
   it('emits JSON events on stdout for tools', async () => {
@@ -69,6 +89,7 @@ describe('upload progress', () => {
     expect(io.stderrText()).toBe('');
     await new Promise((r) => setImmediate(r));
     expect(writes).toHaveLength(1);
-    expect(io.stderrText().split('\n').filter(Boolean)).toHaveLength(4);
+    // The integrity check's start, then the four files.
+    expect(io.stderrText().split('\n').filter(Boolean)).toHaveLength(5);
   });
 });

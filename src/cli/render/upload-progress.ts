@@ -1,5 +1,5 @@
 import { formatSize } from '../../protocol/sizes.js';
-import type { FileSent } from '../../pack/tar-stream.js';
+import type { FileProgress, FileSent } from '../../pack/tar-stream.js';
 import type { IOStreams } from '../iostreams.js';
 
 /** What the upload knows once the server has answered the manifest. */
@@ -14,6 +14,8 @@ export interface UploadPlan {
 export interface UploadProgress {
   hashing(done: number, total: number): void;
   plan(p: UploadPlan): void;
+  /** A file starts (`read` 0), and how far a large one has been read. */
+  fileProgress(e: FileProgress): void;
   fileSent(e: FileSent): void;
   retry(attempt: number, delayMs: number, reason: string): void;
   /** Everything is on the server and laid out; the session comes next. */
@@ -22,6 +24,9 @@ export interface UploadProgress {
 }
 
 const BAR_WIDTH = 24;
+/** How often the terminal's bar is redrawn while bytes of one file go out. */
+const REDRAW_MS = 100;
+const pct = (part: number, whole: number) => `${(whole > 0 ? (part / whole) * 100 : 100).toFixed(2)}%`;
 const count = (n: number) => n.toLocaleString('en-US');
 
 /** `1,204 files, 312 MB: 3 files (4.1 MB) to send, the rest already on the server` */
@@ -66,6 +71,7 @@ function jsonProgress(io: IOStreams): UploadProgress {
   return {
     hashing: () => {},
     plan: (p) => emit('plan', p),
+    fileProgress: () => {},
     fileSent: (e) => emit('file', e),
     retry: (attempt, delayMs, reason) => emit('retry', { attempt, delayMs, reason }),
     uploaded: () => {
@@ -76,15 +82,25 @@ function jsonProgress(io: IOStreams): UploadProgress {
   };
 }
 
-/** NSML's per-file lines, for logs and CI: only files actually sent are listed. */
+/**
+ * NSML's line protocol, for logs and CI: `file integrity check - start/done` around the hashing,
+ * the plan, then `NAME SIZE - start` and `NAME SIZE - done (i/n %) (bytes/total %)` for each file
+ * actually sent.
+ */
 function lineProgress(io: IOStreams): UploadProgress {
   const err = batched((t) => io.err(t));
+  err.write('file integrity check - start\n');
   return {
     hashing: () => {},
-    plan: (p) => err.write(`${planLine(p)}\n`),
+    plan: (p) => err.write(`file integrity check - done\n${planLine(p)}\n`),
+    fileProgress: (e) => {
+      if (e.read === 0) err.write(`${e.path} ${formatSize(e.size)} - start\n`);
+    },
     fileSent: (e) => {
-      const pct = ((e.index / e.count) * 100).toFixed(2);
-      err.write(`${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct}%) (${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)})\n`);
+      err.write(
+        `${e.path} ${formatSize(e.size)} - done (${e.index}/${e.count} ${pct(e.index, e.count)}) ` +
+          `(${formatSize(e.bytesDone)}/${formatSize(e.bytesTotal)} ${pct(e.bytesDone, e.bytesTotal)})\n`,
+      );
     },
     retry: (attempt, delayMs, reason) => err.write(`upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})\n`),
     uploaded: () => err.flush(),
@@ -96,6 +112,19 @@ async function barProgress(io: IOStreams, now: () => number): Promise<UploadProg
   const { default: ora } = await import('ora');
   const spinner = ora({ stream: io.stderr, text: 'Reading the project…', isEnabled: true }).start();
   let started = 0;
+  let drawn = -Infinity;
+  let filesDone = 0;
+  /** The bar by bytes, also inside a large file: rate and ETA from the bytes read since the send began. */
+  const draw = (bytesDone: number, bytesTotal: number, files: number, count: number) => {
+    const ratio = bytesTotal > 0 ? bytesDone / bytesTotal : files / count;
+    const filled = Math.round(ratio * BAR_WIDTH);
+    const seconds = Math.max((now() - started) / 1000, 0.001);
+    const rate = bytesDone / seconds;
+    const eta = rate > 0 ? Math.ceil((bytesTotal - bytesDone) / rate) : 0;
+    spinner.text =
+      `Uploading ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${(ratio * 100).toFixed(0)}%  ` +
+      `${formatSize(bytesDone)} / ${formatSize(bytesTotal)}  ${files}/${count} files  ${formatSize(rate)}/s  ETA ${eta} s`;
+  };
   return {
     hashing: (done, total) => {
       spinner.text = `Hashing ${count(done)}/${count(total)} files…`;
@@ -105,15 +134,14 @@ async function barProgress(io: IOStreams, now: () => number): Promise<UploadProg
       if (p.sendFiles > 0) spinner.start('Uploading…');
       started = now();
     },
+    fileProgress: (e) => {
+      if (e.read === 0 || now() - drawn < REDRAW_MS) return;
+      drawn = now();
+      draw(e.bytesDone, e.bytesTotal, filesDone, e.count);
+    },
     fileSent: (e) => {
-      const ratio = e.bytesTotal > 0 ? e.bytesDone / e.bytesTotal : e.index / e.count;
-      const filled = Math.round(ratio * BAR_WIDTH);
-      const seconds = Math.max((now() - started) / 1000, 0.001);
-      const rate = e.bytesDone / seconds;
-      const eta = rate > 0 ? Math.ceil((e.bytesTotal - e.bytesDone) / rate) : 0;
-      spinner.text =
-        `Uploading ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${(ratio * 100).toFixed(0)}%  ` +
-        `${formatSize(e.bytesDone)} / ${formatSize(e.bytesTotal)}  ${e.index}/${e.count} files  ${formatSize(rate)}/s  ETA ${eta} s`;
+      filesDone = e.index;
+      draw(e.bytesDone, e.bytesTotal, e.index, e.count);
     },
     retry: (attempt, delayMs, reason) => {
       spinner.text = `Upload interrupted (${reason}); retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt})`;

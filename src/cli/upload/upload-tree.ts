@@ -75,7 +75,7 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
     if (send.length > 0) {
       const { packStream, FileChangedError } = await import('../../pack/tar-stream.js');
       changedClass = FileChangedError;
-      const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e), kept);
+      const body = await packStream(opts.root, send, (e) => opts.progress.fileSent(e), kept, (e) => opts.progress.fileProgress(e));
       body.stream.on('error', (err) => (packError = err));
       await api.calls.sendUpload(upload.id, body.stream, body.contentType, controller.signal);
     }

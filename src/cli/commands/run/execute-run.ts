@@ -132,6 +132,8 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
 
   const api = await ctx.api();
   await preflight(api, opts, scan);
+  // NSML's line protocol where no terminal draws a bar (logs, CI), once the project passed its checks.
+  if (!opts.json && !ctx.io.stderrIsTTY) ctx.io.err('.nsmlignore check - start\n.nsmlignore check - done\n');
   const progress = await createUploadProgress(ctx.io, { json: opts.json });
   const upload = await uploadTree(ctx, api, { root: scan.root, files: scan.included, purpose: 'session', progress }).finally(() =>
     progress.done(),
