@@ -19,6 +19,7 @@ import { newSubmitCommand } from './commands/submit/submit.js';
 import { newForkCommand } from './commands/fork/fork.js';
 import { newDownloadCommand, newPullCommand } from './commands/pull/pull.js';
 import { newPlotCommand } from './commands/plot/plot.js';
+import { newCompleteCommand, newCompletionCommand } from './commands/completion/completion.js';
 import { newUserCommand } from './commands/user/user.js';
 import { newWhoamiCommand } from './commands/whoami/whoami.js';
 
@@ -35,10 +36,11 @@ export function newRootCommand(ctx: Context): Command {
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand, newEnvCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
-    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand, newPlotCommand,
+    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand, newPlotCommand, newCompletionCommand,
   ]) {
     program.addCommand(make(ctx));
   }
+  program.addCommand(newCompleteCommand(ctx, () => program), { hidden: true });
   program.on('option:v', () => (program as unknown as NodeJS.EventEmitter).emit('option:version'));
   configureAll(program, ctx);
   return program;

@@ -69,3 +69,23 @@ describe('scores and boards, as every view shows them', () => {
     expect(typeText({ type: 'submit(test)', forkOf: null })).toBe('submit(test)');
   });
 });
+
+describe('did you mean', () => {
+  it('suggests the closest name when it is close enough, and nothing otherwise', async () => {
+    const { didYouMean, closestName } = await import('./suggest.js');
+    expect(didYouMean('breast_cancr', ['breast_cancer', 'hello_nsml'])).toBe(': did you mean breast_cancer?');
+    expect(didYouMean('bset', ['best', '30', '29'])).toBe(': did you mean best?');
+    expect(didYouMean('kim/toy/11', ['kim/toy/1', 'kim/toy/2', 'lee/toy/11'])).toBe(': did you mean kim/toy/1?');
+    expect(didYouMean('nope', ['best', '1', '2'])).toBe('');
+    expect(closestName('MNIST', ['mnist'])).toBe('mnist');
+    expect(closestName('x', [])).toBeUndefined();
+  });
+});
+
+describe('did you mean, for session names', () => {
+  it('suggests a session one character off, not one whose number is another', async () => {
+    const { didYouMean } = await import('./suggest.js');
+    expect(didYouMean('admin/toy/99', ['admin/toy/2', 'admin/toy/1'], 1)).toBe('');
+    expect(didYouMean('admin/toy/21', ['admin/toy/2', 'admin/toy/1'], 1)).toBe(': did you mean admin/toy/2?');
+  });
+});

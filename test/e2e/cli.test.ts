@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -203,6 +203,35 @@ describe('the khd binary', () => {
     } finally {
       code.cleanup();
     }
+  });
+
+  it('completes commands, flags, sessions, datasets and checkpoints in bash', async () => {
+    const shim = mkdtempSync(join(work, 'bin-'));
+    writeFileSync(join(shim, 'khd'), `#!/bin/sh\nexec ${process.execPath} ${KHD_BIN} "$@"\n`);
+    chmodSync(join(shim, 'khd'), 0o755);
+    const complete = (...words: string[]) =>
+      execFileSync('bash', ['-c', `eval "$(khd completion bash)"; COMP_WORDS=(khd "$@"); COMP_CWORD=$#; _khd_complete; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', ...words], {
+        env: { ...env, PATH: `${shim}:${process.env.PATH}` },
+        encoding: 'utf8',
+      }).split('\n').filter(Boolean);
+    expect(complete('su')).toEqual(['submit']);
+    expect(complete('run', '--sh')).toEqual(['--shm-size', '--show-limits', '--show-default-nsmlignore']);
+    expect(complete('dataset', 'b')).toEqual(['board']);
+    expect(complete('run', '-d', 'hel')).toEqual(['hello_nsml']);
+    const source = (await sessions()).find((s) => s.models === 3 && !s.forkOf)!;
+    expect(complete('logs', source.name.slice(0, -1))).toContain(source.name);
+    expect(complete('model', 'pull', source.name, '')).toEqual(['1', '2', '3']);
+    expect(complete('fork', source.name, '-c', '')).toEqual(['1', '2', '3']);
+    // Not logged in, or the server away: commands and flags still, and nothing else, at once.
+    const away = execFileSync('bash', ['-c', 'eval "$(khd completion bash)"; COMP_WORDS=(khd logs ""); COMP_CWORD=2; _khd_complete; echo "${#COMPREPLY[@]}"'], {
+      env: { ...env, PATH: `${shim}:${process.env.PATH}`, KHD_SERVER: 'http://127.0.0.1:9' },
+      encoding: 'utf8',
+    });
+    expect(away).toBe('0\n');
+    // zsh and fish scripts are printed too.
+    expect((await khd(['completion', 'zsh'], { env })).stdout).toContain('compdef _khd khd');
+    expect((await khd(['completion', 'fish'], { env })).stdout).toContain("complete -c khd -f -a '(khd __complete");
+    expect((await khd(['completion', 'tcsh'], { env })).stderr).toContain('shell must be one of bash, zsh, fish');
   });
 
   it('after a crash of the server, a session that was running is Failed with the reason', async () => {

@@ -76,6 +76,21 @@ describe('an organiser’s datasets', () => {
     expect(after.stderr).toBe("error: dataset toy's board already has scores by macro_f1 (desc): its metric and order stay; push the dataset again under a new name to rank another way\n");
   });
 
+  it('says what was probably meant: a dataset, a session, a checkpoint of the team', async () => {
+    const dataset = await khd(['run', '-d', 'tyo'], { env: kim, cwd: code.root });
+    expect(dataset.stderr).toBe("error: dataset 'tyo' does not exist: did you mean toy?\n");
+    const trained = JSON.parse((await khd(['ps', '-a', '--json'], { env: kim })).stdout) as { name: string; type: string }[];
+    const session = trained.find((s) => s.type === 'normal')!.name;
+    expect((await khd(['logs', `${session}1`], { env: kim })).stderr).toBe(`error: session ${session}1 does not exist: did you mean ${session}?\n`);
+    expect((await khd(['submit', '-t', session, 'bset'], { env: kim })).stderr).toBe(`error: session ${session} has no checkpoint 'bset': did you mean best?\n`);
+    expect((await khd(['model', 'pull', session, 'wrose', join(work, 'w')], { env: kim })).stderr).toBe(`error: session ${session} has no checkpoint 'wrose': did you mean worse?\n`);
+    // Nothing of another team's is ever suggested.
+    await khd(['user', 'add', 'lee', '--team', 'team-b', '--password-stdin'], { env, input: 'lee-password-1' });
+    const lee = { ...env, KHD_CONFIG_DIR: join(work, 'lee') };
+    await khd(['login', '-u', 'lee', '--password-stdin'], { env: lee, input: 'lee-password-1' });
+    expect((await khd(['logs', `${session}1`], { env: lee })).stderr).toBe(`error: session ${session}1 does not exist: see khd ps -a\n`);
+  });
+
   it('lists where each file went at push, for admins only', async () => {
     const fs = await khd(['dataset', 'fs', 'toy', '--json'], { env });
     const files = JSON.parse(fs.stdout) as { part: string; path: string }[];

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
 import { requireUser } from '../app.js';
 import { pathProblem } from '../../protocol/paths.js';
+import { didYouMean } from '../../protocol/suggest.js';
 import type { Services } from '../services.js';
 import type { SessionRow } from '../store/sessions.js';
 import { planTar, tarOf, type TarLimits } from '../untrusted/session-tar.js';
@@ -90,8 +91,10 @@ export function downloadRoutes(services: Services): FastifyPluginAsync {
       trainingOnly(session, 'checkpoints');
       pullAllowed(session, 'checkpoints');
       const { checkpoint } = request.params;
-      if (!(await services.sessions.checkpoints(session)).some((c) => c.checkpoint === checkpoint)) {
-        throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}': see khd model ls ${session.name}`);
+      const saved = (await services.sessions.checkpoints(session)).map((c) => c.checkpoint);
+      if (!saved.includes(checkpoint)) {
+        const hint = didYouMean(checkpoint, saved);
+        throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}'${hint || `: see khd model ls ${session.name}`}`);
       }
       return send(reply, services.sessions.checkpointDir(session), checkpoint, `checkpoint ${checkpoint} of ${session.name}`);
     });

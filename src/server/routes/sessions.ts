@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
+import { didYouMean } from '../../protocol/suggest.js';
 import { NO_DATASET, parseSessionName } from '../../protocol/session-name.js';
 import type { ForkRequest, RunRequest } from '../../protocol/types.js';
 import { requireUser } from '../app.js';
@@ -75,13 +76,25 @@ export function findSession(services: Services, request: FastifyRequest<SessionP
   }
   const me = request.user;
   if (!session || (session.teamId !== me.teamId && !me.admin)) {
-    throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${name} does not exist: see khd ps -a`);
+    throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${name} does not exist${sessionHint(services, me, name) || ': see khd ps -a'}`);
   }
   if (access === 'own' && session.userId !== me.id && !me.admin) {
     throw new KhdError('KHD_FORBIDDEN', `session ${name} is ${session.user}'s: only its owner (or an admin) can change it; teammates can read it and submit it`);
   }
   return session;
 }
+
+/**
+ * `: did you mean kim/mnist/3?`: among the sessions the caller may see (its team's; an admin's,
+ * all), never another team's; one character off at most (kim/mnist/33 for kim/mnist/3, not 99 for 2).
+ */
+export function sessionHint(services: Services, me: { teamId: number; admin: boolean }, typed: string): string {
+  const names = services.sessionStore.list({ teamId: me.admin ? undefined : me.teamId, limit: 5000 }).map((s) => s.name);
+  return didYouMean(typed, names, SESSION_EDITS);
+}
+
+/** How far a mistyped session name may be from the one suggested. */
+export const SESSION_EDITS = 1;
 
 export function sessionRoutes(services: Services): FastifyPluginAsync {
   const publicView = (s: SessionRow) => services.sessions.describe(s);
@@ -144,7 +157,8 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       const session = findSession(services, request, 'own');
       const { checkpoint } = request.params;
       if (!(await services.sessions.checkpoints(session)).some((c) => c.checkpoint === checkpoint)) {
-        throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}': see khd model ls ${session.name}`);
+        const hint = didYouMean(checkpoint, (await services.sessions.checkpoints(session)).map((c) => c.checkpoint));
+        throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${session.name} has no checkpoint '${checkpoint}'${hint || `: see khd model ls ${session.name}`}`);
       }
       await removeCheckpoint(services.sessions.checkpointDir(session), checkpoint);
       return reply.status(204).send();

@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { KhdError } from '../../protocol/errors.js';
+import { didYouMean } from '../../protocol/suggest.js';
 import type { DatasetChange, DatasetChangeRecord, DatasetInfo, DatasetOptions } from '../../protocol/types.js';
 
 export interface DatasetRow extends DatasetInfo {
@@ -89,7 +90,8 @@ export class DatasetStore {
   visible(name: string, user: { admin: boolean }): DatasetRow {
     const dataset = this.byName(name);
     if (!dataset || (dataset.private && !user.admin)) {
-      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${name}' does not exist: see khd dataset ls`);
+      const hint = didYouMean(name, this.list(user.admin).map((d) => d.name));
+      throw new KhdError('KHD_DATASET_NOT_FOUND', `dataset '${name}' does not exist${hint || ': see khd dataset ls'}`);
     }
     return dataset;
   }

@@ -1,6 +1,7 @@
 import { KhdError } from '../../protocol/errors.js';
 import { formatSize } from '../../protocol/sizes.js';
-import { MAX_CHECKPOINT_FILES } from '../sessions/checkpoints.js';
+import { didYouMean } from '../../protocol/suggest.js';
+import { checkpointFolders, MAX_CHECKPOINT_FILES } from '../sessions/checkpoints.js';
 import type { DatasetRow } from '../store/datasets.js';
 import type { SessionRow } from '../store/sessions.js';
 import { UntrustedFileError } from '../untrusted/session-files.js';
@@ -23,8 +24,11 @@ export async function copyCheckpoint(
   dest: string | null,
 ): Promise<void> {
   const what = `checkpoint '${checkpoint}'`;
-  const notFound = () => new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${checkpoint}': see khd model ls ${source.name}`);
-  if (!checkpoint || checkpoint.startsWith('.') || checkpoint.includes('/')) throw notFound();
+  const notFound = async () => {
+    const hint = didYouMean(checkpoint, (await checkpointFolders(checkpointsDir).catch(() => [])).map((f) => f.path));
+    return new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${checkpoint}'${hint || `: see khd model ls ${source.name}`}`);
+  };
+  if (!checkpoint || checkpoint.startsWith('.') || checkpoint.includes('/')) throw await notFound();
   try {
     await snapshot(checkpointsDir, checkpoint, dest, { maxBytes: dataset.modelSizeLimit, maxEntries: MAX_CHECKPOINT_FILES, what });
   } catch (err) {
@@ -33,7 +37,7 @@ export async function copyCheckpoint(
       case 'missing':
       case 'not-directory':
         // Only the checkpoint itself: something vanishing or replaced inside it while it is copied is a change, not a miss.
-        if (err.path === checkpoint || err.path === '.') throw notFound();
+        if (err.path === checkpoint || err.path === '.') throw await notFound();
         throw new KhdError('KHD_SUBMIT_INVALID', `${what} changed while it was copied: submit it again once nsml.save has finished`);
       case 'link':
         throw new KhdError('KHD_SUBMIT_INVALID', err.path === checkpoint ? `${what} is a symbolic link: a checkpoint is a folder that nsml.save wrote` : err.message);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KhdError } from '../../protocol/errors.js';
+import { didYouMean } from '../../protocol/suggest.js';
 import { parseSessionName } from '../../protocol/session-name.js';
 import type { SubmitRequest } from '../../protocol/types.js';
 import type { DataDir } from '../data-dir.js';
@@ -27,7 +28,8 @@ export function checkSubmit(d: RuleDeps, user: UserRow, req: SubmitRequest): { s
   const source = d.sessions.byName(name.user, name.dataset, name.number);
   const owner = source ? d.accounts.userByName(source.user) : undefined;
   if (!source || !owner || owner.teamId !== user.teamId) {
-    throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${req.session} does not exist: see khd ps -a`);
+    const mine = d.sessions.list({ teamId: user.teamId, limit: 5000 }).map((s) => s.name);
+    throw new KhdError('KHD_SESSION_NOT_FOUND', `session ${req.session} does not exist${didYouMean(req.session, mine, 1) || ': see khd ps -a'}`);
   }
   if (source.type !== 'normal') {
     throw new KhdError('KHD_SUBMIT_INVALID', `${source.name} is a ${source.type} session: submit a checkpoint of a training session`);

@@ -115,7 +115,8 @@ async function preflight(api: Api, opts: RunOptions, scan: ScanResult): Promise<
   const problem = limitProblem(scan.included, info.limits);
   if (problem) throw new CliError(problem);
   if (opts.dataset && !datasets.some((d) => d.name === opts.dataset)) {
-    throw new CliError(`dataset '${opts.dataset}' does not exist: see khd dataset ls`);
+    const { didYouMean } = await import('../../../protocol/suggest.js');
+    throw new CliError(`dataset '${opts.dataset}' does not exist${didYouMean(opts.dataset, datasets.map((d) => d.name)) || ': see khd dataset ls'}`);
   }
   if (opts.gpus !== undefined && opts.gpus > info.gpus) {
     throw new CliError(`-g ${opts.gpus}: the server has ${info.gpus} GPU(s); ask for ${info.gpus} or fewer`);
