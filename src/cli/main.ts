@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, exitCodeFor } from '../protocol/errors.js';
 import { VERSION } from '../protocol/version.js';
+import { errorPrefix } from './render/colors.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 import { CliError, SilentExit } from './errors.js';
 import { newDatasetCommand } from './commands/dataset/dataset.js';
@@ -61,20 +62,20 @@ export function exitCodeOf(err: unknown, ctx: Context): number {
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (err instanceof CliError) {
-    ctx.io.err(`error: ${err.message}\n`);
+    ctx.io.err(`${errorPrefix(ctx.io)} ${err.message}\n`);
     return err.exitCode;
   }
   // Matched by name: importing the classes would load axios into every start-up.
   const named = err as Error & { code?: unknown };
   if (named?.name === 'ApiError') {
-    ctx.io.err(`error: ${named.message}\n`);
+    ctx.io.err(`${errorPrefix(ctx.io)} ${named.message}\n`);
     return exitCodeFor(named.code as never);
   }
   if (named?.name === 'ConnectionError') {
-    ctx.io.err(`error: ${named.message}\n`);
+    ctx.io.err(`${errorPrefix(ctx.io)} ${named.message}\n`);
     return EXIT.failure;
   }
-  ctx.io.err(`error: ${named?.stack ?? String(err)}\n`);
+  ctx.io.err(`${errorPrefix(ctx.io)} ${named?.stack ?? String(err)}\n`);
   return EXIT.failure;
 }
 

@@ -10,14 +10,15 @@ export interface TestIO extends IOStreams {
 /** In-memory streams for tests; stdin holds `input` when given. */
 export function testIO(options: { input?: string; tty?: boolean } = {}): TestIO {
   const chunks = { out: [] as string[], err: [] as string[] };
+  const tty = options.tty ?? false;
   const sink = (into: string[]) => {
     const s = new PassThrough();
     s.on('data', (c: Buffer) => into.push(c.toString()));
-    return s;
+    // A terminal is as wide as a common one.
+    return tty ? Object.assign(s, { columns: 100 }) : s;
   };
   const stdin = new PassThrough();
   stdin.end(options.input ?? '');
-  const tty = options.tty ?? false;
   return {
     stdin,
     stdout: sink(chunks.out),

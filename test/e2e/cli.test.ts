@@ -205,6 +205,26 @@ describe('the khd binary', () => {
     }
   });
 
+  it('colours with a meaning on a terminal, and not at all with NO_COLOR (the spinner included)', async () => {
+    // A real terminal: util-linux's script(1) runs khd on a pty.
+    const onPty = (extra: NodeJS.ProcessEnv, command: string) =>
+      execFileSync('script', ['-qec', command, '/dev/null'], {
+        env: { ...env, ...extra, TERM: 'xterm' }, cwd: ticker.root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024,
+      });
+    const bin = `${process.execPath} ${KHD_BIN}`;
+    // A terminal of a size, as people's are (script's pty has none).
+    const sized = 'stty cols 120 rows 40;';
+    const coloured = onPty({ FORCE_COLOR: '1' }, `${sized} ${bin} run -a '1 0'; ${bin} ps -a; ${bin} logs nobody/x/1; exit 0`);
+    expect(coloured).toContain('\x1b[36m'); // the spinner, cyan
+    expect(coloured).toMatch(/\x1b\[31merror:\x1b\[39m session nobody\/x\/1 does not exist/);
+    expect(coloured).toMatch(/\x1b\[32mRunning|Exited \(0\)/);
+    const plain = onPty({ NO_COLOR: '1' }, `${sized} ${bin} run -a '1 0'; ${bin} ps -a; ${bin} logs nobody/x/1; exit 0`);
+    expect(plain).not.toMatch(/\x1b\[3\dm/);
+    expect(plain).toContain('error: session nobody/x/1 does not exist');
+    // A pty of no size gets NSML's lines, and the command ends.
+    expect(onPty({}, `${bin} run -a '1 0'`)).toContain('file integrity check - done');
+  });
+
   it('completes commands, flags, sessions, datasets and checkpoints in bash', async () => {
     const shim = mkdtempSync(join(work, 'bin-'));
     writeFileSync(join(shim, 'khd'), `#!/bin/sh\nexec ${process.execPath} ${KHD_BIN} "$@"\n`);

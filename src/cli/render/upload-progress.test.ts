@@ -45,6 +45,15 @@ describe('upload progress', () => {
     expect(io.stdoutText()).toBe('');
   });
 
+  it('writes the lines, not a bar, to a terminal of no width (a pty nobody sized)', async () => {
+    const io = testIO({ tty: true });
+    Object.assign(io.stderr, { columns: 0 });
+    const progress = await createUploadProgress(io);
+    progress.plan({ files: 1, bytes: 10, sendFiles: 1, sendBytes: 10 });
+    progress.done();
+    expect(io.stderrText()).toBe('file integrity check - start\nfile integrity check - done\n1 file, 10 B: all to send\n');
+  });
+
   it('moves the bar by bytes inside one large file, before it is done', async () => {
     const io = testIO({ tty: true });
     const chunks: string[] = [];

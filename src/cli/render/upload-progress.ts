@@ -39,7 +39,9 @@ export function planLine(p: UploadPlan): string {
 
 export async function createUploadProgress(io: IOStreams, options: { json?: boolean; now?: () => number } = {}): Promise<UploadProgress> {
   if (options.json) return jsonProgress(io);
-  if (!io.stderrIsTTY) return lineProgress(io);
+  // A terminal of no width (a pty nobody sized: `script` without a terminal, some CI runners) gets
+  // the lines: ora's redraw would divide by its 0 columns and clear lines without end.
+  if (!io.stderrIsTTY || !(io.stderr as { columns?: number }).columns) return lineProgress(io);
   return barProgress(io, options.now ?? Date.now);
 }
 
@@ -110,7 +112,8 @@ function lineProgress(io: IOStreams): UploadProgress {
 
 async function barProgress(io: IOStreams, now: () => number): Promise<UploadProgress> {
   const { default: ora } = await import('ora');
-  const spinner = ora({ stream: io.stderr, text: 'Reading the project…', isEnabled: true }).start();
+  // No colour where the user asked for none (NO_COLOR), the spinner's included.
+  const spinner = ora({ stream: io.stderr, text: 'Reading the project…', isEnabled: true, color: io.colorErr ? 'cyan' : false }).start();
   let started = 0;
   let drawn = -Infinity;
   let filesDone = 0;

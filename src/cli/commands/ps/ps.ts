@@ -26,12 +26,12 @@ export function newPsCommand(ctx: Context): Command {
     .action((opts: PsOptions) => runPs(opts, ctx));
 }
 
-export function psRow(s: SessionInfo, now: number, formatSize: (n: number) => string): string[] {
+export function psRow(s: SessionInfo, now: number, formatSize: (n: number) => string, paint: (s: SessionInfo, text: string) => string = (_s, t) => t): string[] {
   return [
     s.name,
     timeAgo(s.createdAt, now),
     [s.entry, ...s.args].join(' '),
-    statusText(s),
+    paint(s, statusText(s)),
     summaryText(s.summary),
     s.memo,
     String(s.models),
@@ -53,7 +53,10 @@ export async function runPs(opts: PsOptions, ctx: Context): Promise<void> {
     return;
   }
   // The table and size formatting load only when there is a table to print.
-  const [{ renderTable }, { formatSize }] = await Promise.all([import('../../render/table.js'), import('../../../protocol/sizes.js')]);
+  const [{ renderTable }, { formatSize }, { paintOf, paintStatus }] = await Promise.all([
+    import('../../render/table.js'), import('../../../protocol/sizes.js'), import('../../render/colors.js'),
+  ]);
   const now = ctx.clock();
-  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now, formatSize))));
+  const paint = paintOf(ctx.io.colorOut);
+  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now, formatSize, (row, text) => paintStatus(paint, row, text)))));
 }

@@ -23,10 +23,13 @@ export async function runSubmit(session: string, checkpoint: string, opts: Submi
   // A test submit shows the session's own output as it runs; a real one never does.
   const output = opts.test && submit.session ? followLog(ctx, sessionArg(submit.session), { follow: true }, true).catch(() => undefined) : undefined;
   const shown = new Set<string>();
+  const { paintOf } = await import('../../render/colors.js');
+  const paint = paintOf(ctx.io.colorErr);
   const say = (key: string, text: string) => {
     if (shown.has(key)) return;
     shown.add(key);
-    ctx.io.err(`${text}\n`);
+    // A stage done in green, one under way dimmed.
+    ctx.io.err(`${text.replace(/^✓/gm, paint.green('✓')).replace(/^…/gm, paint.dim('…'))}\n`);
   };
   try {
     for (;;) {
