@@ -19,6 +19,8 @@ export interface Context {
   config: Config;
   credentials: Credentials;
   clock: () => number;
+  /** Times in UTC rather than on the user's clock (`khd --utc`, KHD_UTC=1). */
+  utc: boolean;
   sleep: (ms: number) => Promise<void>;
   /** A client for `server` (default: the configured one) with the stored token; throws when there is none. */
   api(server?: string): Promise<Api>;
@@ -54,6 +56,7 @@ export function createContext(overrides: ContextOverrides = {}): Context {
     config,
     credentials,
     clock: overrides.clock ?? Date.now,
+    utc: env.KHD_UTC === '1',
     sleep: overrides.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     async api(serverFlag?: string) {
       const server = config.server(serverFlag);

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT, exitCodeFor } from '../protocol/errors.js';
 import { VERSION } from '../protocol/version.js';
 import { errorPrefix } from './render/colors.js';
+import { localTimes } from '../protocol/format.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 import { CliError, SilentExit } from './errors.js';
 import { newDatasetCommand } from './commands/dataset/dataset.js';
@@ -30,6 +31,7 @@ export function newRootCommand(ctx: Context): Command {
     .version(VERSION, '-V, --version')
     // NSML's and many tools' -V; -v too, as khd printed its version with it before.
     .addOption(new Option('-v').hideHelp())
+    .option('--utc', 'print times in UTC rather than on your clock (also KHD_UTC=1)')
     .showSuggestionAfterError()
     // Options after a command are the command's (`khd server backup --data-dir D`), as commander
     // needs this set at every level above a subcommand that shares an option name.
@@ -43,6 +45,7 @@ export function newRootCommand(ctx: Context): Command {
   }
   program.addCommand(newCompleteCommand(ctx, () => program), { hidden: true });
   program.on('option:v', () => (program as unknown as NodeJS.EventEmitter).emit('option:version'));
+  program.on('option:utc', () => (ctx.utc = true));
   configureAll(program, ctx);
   return program;
 }
@@ -61,14 +64,16 @@ export function exitCodeOf(err: unknown, ctx: Context): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
+  // The server writes times in ISO: they are shown on the user's clock, with how far off they are.
+  const said = (message: string) => localTimes(message, ctx.clock(), ctx.utc);
   if (err instanceof CliError) {
-    ctx.io.err(`${errorPrefix(ctx.io)} ${err.message}\n`);
+    ctx.io.err(`${errorPrefix(ctx.io)} ${said(err.message)}\n`);
     return err.exitCode;
   }
   // Matched by name: importing the classes would load axios into every start-up.
   const named = err as Error & { code?: unknown };
   if (named?.name === 'ApiError') {
-    ctx.io.err(`${errorPrefix(ctx.io)} ${named.message}\n`);
+    ctx.io.err(`${errorPrefix(ctx.io)} ${said(named.message)}\n`);
     return exitCodeFor(named.code as never);
   }
   if (named?.name === 'ConnectionError') {

@@ -21,6 +21,27 @@ export function timeAgo(iso: string, now: number): string {
   return iso;
 }
 
+/**
+ * A moment as people read it: their own clock with its zone and how far off it is
+ * (`2026-12-03 21:10 KST, in 53 minutes`), or UTC (`2026-12-03 12:10 UTC, in 53 minutes`).
+ */
+export function formatTime(iso: string, now: number, utc = false): string {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', {
+      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
+      ...(utc ? { timeZone: 'UTC' } : {}),
+    }).formatToParts(at).map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}, ${timeAgo(iso, now)}`;
+}
+
+/** Every ISO time in a message (the server writes them so) as formatTime writes it. */
+export function localTimes(text: string, now: number, utc = false): string {
+  return text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)/g, (iso) => formatTime(iso, now, utc));
+}
+
 export function statusText(s: Pick<SessionInfo, 'status' | 'exitCode'> & { queueReason?: string | null }): string {
   if (s.status === 'Queued' && s.queueReason) return `Queued: ${s.queueReason}`;
   return s.status === 'Exited' ? `Exited (${s.exitCode ?? '?'})` : s.status;

@@ -89,3 +89,16 @@ describe('did you mean, for session names', () => {
     expect(didYouMean('admin/toy/21', ['admin/toy/2', 'admin/toy/1'], 1)).toBe(': did you mean admin/toy/2?');
   });
 });
+
+describe('times as people read them', () => {
+  it('writes a moment on the reader’s clock with its zone and how far off it is, or in UTC', async () => {
+    const { formatTime, localTimes } = await import('./format.js');
+    const now = Date.parse('2026-12-03T11:17:00Z');
+    expect(formatTime('2026-12-03T12:10:52.001Z', now, true)).toBe('2026-12-03 12:10 UTC, in 54 minutes');
+    expect(localTimes('the next counted submit is allowed at 2026-12-03T12:10:52.001Z (test submits with -t are allowed now)', now, true)).toBe(
+      'the next counted submit is allowed at 2026-12-03 12:10 UTC, in 54 minutes (test submits with -t are allowed now)',
+    );
+    expect(formatTime('2026-12-01T09:00:00+09:00', now, true)).toBe('2026-12-01 00:00 UTC, 2 days ago');
+    expect(formatTime('not a time', now)).toBe('not a time');
+  });
+});

@@ -51,10 +51,16 @@ describe('an organiser’s datasets', () => {
         '✓ toy: inferTimeoutMs 1 hour → 30 minutes\n' +
         '✓ toy: submitUntil (none) → 2099-12-31T00:00:00.000Z\n',
     );
-    const bad = await khd(['dataset', 'change', 'toy', '--submit-from', '2100-01-01T00:00:00Z'], { env });
-    expect(bad.stderr).toBe('error: the window would close (2099-12-31T00:00:00.000Z) before it opens (2100-01-01T00:00:00.000Z): give --submit-until after --submit-from\n');
-    const log = await khd(['dataset', 'change', 'toy'], { env });
-    expect(log.stdout).toMatch(/^When\s+By\s+Setting\s+Was\s+Now\n\S+\s+admin\s+description\s+four hidden items\s+five hidden items\n\S+\s+admin\s+inferTimeoutMs\s+1 hour\s+30 minutes\n\S+\s+admin\s+submitUntil\s+\(none\)\s+2099-12-31T00:00:00.000Z\n$/);
+    // Times on the reader's clock, with how far off they are; --utc (or KHD_UTC=1) for UTC.
+    const bad = await khd(['dataset', 'change', 'toy', '--submit-from', '2100-01-01T00:00:00Z'], { env: { ...env, TZ: 'Asia/Seoul' } });
+    expect(bad.stderr).toMatch(/^error: the window would close \(2099-12-31 09:00 GMT\+9, in \d+ years\) before it opens \(2100-01-01 09:00 GMT\+9, in \d+ years\): give --submit-until after --submit-from\n$/);
+    const utc = await khd(['--utc', 'dataset', 'change', 'toy', '--submit-from', '2100-01-01T00:00:00Z'], { env: { ...env, TZ: 'Asia/Seoul' } });
+    expect(utc.stderr).toMatch(/^error: the window would close \(2099-12-31 00:00 UTC, in \d+ years\) before it opens \(2100-01-01 00:00 UTC, in \d+ years\): give --submit-until after --submit-from\n$/);
+    const log = await khd(['dataset', 'change', 'toy'], { env: { ...env, KHD_UTC: '1' } });
+    const when = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC, \\S+(?: \\S+)*';
+    expect(log.stdout).toMatch(
+      new RegExp(`^When\\s+By\\s+Setting\\s+Was\\s+Now\\n${when}\\s+admin\\s+description\\s+four hidden items\\s+five hidden items\\n${when}\\s+admin\\s+inferTimeoutMs\\s+1 hour\\s+30 minutes\\n${when}\\s+admin\\s+submitUntil\\s+\\(none\\)\\s+2099-12-31T00:00:00.000Z\\n$`),
+    );
     expect((await khd(['dataset', 'change', 'toy', '--infer-timeout', '30m'], { env })).stderr).toBe('toy already had those settings: nothing changed\n');
   });
 

@@ -1,4 +1,5 @@
 import { formatDuration, formatSize } from '../../../protocol/sizes.js';
+import { formatTime } from '../../../protocol/format.js';
 import type { DatasetChange, DatasetChangeRecord } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
@@ -37,7 +38,8 @@ export async function runDatasetChange(name: string, opts: DatasetChangeOptions,
     const log = await api.calls.datasetChanges(name);
     if (opts.json) return ctx.io.out(`${JSON.stringify(log, null, 2)}\n`);
     if (log.length === 0) return ctx.io.err(`${name} has not been changed since it was pushed\n`);
-    return ctx.io.out(renderTable(['When', 'By', 'Setting', 'Was', 'Now'], log.map((c) => [c.at, c.by, c.field, show(c.field, c.old), show(c.field, c.new)])));
+    const now = ctx.clock();
+    return ctx.io.out(renderTable(['When', 'By', 'Setting', 'Was', 'Now'], log.map((c) => [formatTime(c.at, now, ctx.utc), c.by, c.field, show(c.field, c.old), show(c.field, c.new)])));
   }
   const { changes } = await api.calls.changeDataset(name, given);
   if (opts.json) return ctx.io.out(`${JSON.stringify(changes, null, 2)}\n`);
