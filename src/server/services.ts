@@ -64,6 +64,8 @@ export interface Services {
   /** What sessions' nsml runtimes reported, read through the untrusted reader. */
   events: SessionEvents;
   environments: EnvironmentService;
+  /** Where sessions run (local or Slurm). */
+  executor: Executor;
   info: ServerInfo;
   heartbeatMs: number;
   /**
@@ -117,7 +119,7 @@ export function createServices(options: ServicesOptions): Services {
   };
   const sweepNow = () => void sweep().catch((err: Error) => options.warn?.(`upload sweep failed: ${err.message}`));
   return {
-    db, dataDir, accounts, logs, events, environments, sessionStore, datasetStore, uploadStore, sessions, uploads, submitStore, submits,
+    db, dataDir, accounts, logs, events, environments, executor: options.executor, sessionStore, datasetStore, uploadStore, sessions, uploads, submitStore, submits,
     auth: new AuthService(accounts, { now, ...options.auth }),
     datasets: new DatasetService(datasetStore, uploadStore, dataDir, (sha) => blobs.path(sha), (id) => submitStore.counted(id).length > 0),
     info: {

@@ -166,6 +166,13 @@ describe('the khd binary', () => {
       expect((await khd(['fork', empty], { env })).stderr).toBe(`error: session ${empty} has no checkpoint to continue from: its code saves them with nsml.save\n`);
       await khd(['stop', second.name], { env });
 
+      // khd command: what starts each again, as NSML's `nsml command` gave it.
+      expect((await khd(['command', source], { env })).stdout).toBe('khd run -e main.py -g 0 --cpus 2 --memory 24G\n');
+      const namedFork = /Session (\S+) is started/.exec(named.stdout)![1]!;
+      expect((await khd(['command', namedFork], { env })).stdout).toBe(`khd fork ${source} -c 1 -a '--epochs 1' -g 0 --cpus 2 --memory 24G\n`);
+      const gpus = await khd(['gpustat', source], { env });
+      expect(gpus.stderr).toBe(`error: session ${source} has no GPUs (it was started with -g 0)\n`);
+
       // ps -s: the name or the memo, in any case; % and _ are themselves.
       const found = (await khd(['ps', '-a', '-s', 'FORK OF', '--json'], { env })).stdout;
       expect((JSON.parse(found) as { name: string }[]).map((s) => s.name).sort()).toEqual([fork, second.name, /Session (\S+) is started/.exec(named.stdout)![1]!].sort());

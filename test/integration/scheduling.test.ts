@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +83,19 @@ describe('GPUs from the server’s inventory', () => {
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).toMatch(/visible '[01]'\n/);
     expect((await info(nameOf(r.stdout))).gpus).toBe(1);
+  });
+});
+
+describe('khd gpustat', () => {
+  it("says why a running session's GPUs cannot be shown on a server without the NVIDIA driver, and when it has none", async () => {
+    const held = await admin.runCode('import time\nprint("up", flush=True)\ntime.sleep(60)\n', ['-g', '1']);
+    await expect.poll(async () => (await admin.session(held.name)).status).toBe('Running');
+    const r = await admin.khd(['gpustat', held.name]);
+    if (spawnSync('sh', ['-c', 'command -v nvidia-smi']).status === 0) expect(r.stdout).toMatch(/^index, name, utilization\.gpu/);
+    else expect(r.stderr).toBe('error: this server has no NVIDIA driver (nvidia-smi is not installed): its GPUs cannot be shown\n');
+    expect((await admin.khd(['stop', held.name])).code).toBe(EXIT.ok);
+    await expect.poll(async () => (await admin.session(held.name)).status).toBe('Stopped');
+    expect((await admin.khd(['gpustat', held.name])).stderr).toBe(`error: session ${held.name} is Stopped: its GPUs are shown while it runs\n`);
   });
 });
 

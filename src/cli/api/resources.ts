@@ -60,6 +60,7 @@ export function resources(api: ApiClient) {
     fork: (name: SessionName, req: ForkRequest) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/fork`, data: req }),
     memo: (name: SessionName, memo: string) =>
       api.request<SessionInfo>({ method: 'PATCH', url: sessionPath(name), data: { memo } }),
+    gpustat: (name: SessionName) => api.request<{ text: string }>({ method: 'GET', url: `${sessionPath(name)}/gpustat` }),
     metrics: (name: SessionName, offset: number) => api.request<MetricsPage>({ method: 'GET', url: `${sessionPath(name)}/metrics`, params: { offset } }),
     models: (name: SessionName) => api.request<CheckpointInfo[]>({ method: 'GET', url: `${sessionPath(name)}/models` }),
     removeModel: (name: SessionName, checkpoint: string) =>

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { KhdError } from '../../protocol/errors.js';
 import { didYouMean } from '../../protocol/suggest.js';
@@ -96,6 +98,28 @@ export function sessionHint(services: Services, me: { teamId: number; admin: boo
 /** How far a mistyped session name may be from the one suggested. */
 export const SESSION_EDITS = 1;
 
+/** How long nvidia-smi may take before gpustat gives up on it. */
+const NVIDIA_SMI_TIMEOUT_MS = 10_000;
+
+/**
+ * `nvidia-smi` limited to the session's GPUs, as text; or why there is nothing to show: a session
+ * without GPUs, one not running, GPUs on a Slurm node (nvidia-smi runs where the job runs), or a
+ * machine without the NVIDIA driver.
+ */
+async function gpuStatus(s: SessionRow, scheduled: boolean): Promise<string> {
+  if (s.gpus === 0) throw new KhdError('KHD_BAD_REQUEST', `session ${s.name} has no GPUs (it was started with -g 0)`);
+  if (s.status !== 'Running') throw new KhdError('KHD_BAD_REQUEST', `session ${s.name} is ${s.status}: its GPUs are shown while it runs`);
+  if (scheduled) throw new KhdError('KHD_BAD_REQUEST', `session ${s.name} runs on a Slurm node: its GPUs are on that node, where nvidia-smi shows them`);
+  const query = ['--id', s.gpuIds.join(','), '--query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu', '--format=csv'];
+  try {
+    return (await promisify(execFile)('nvidia-smi', query, { timeout: NVIDIA_SMI_TIMEOUT_MS })).stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new KhdError('KHD_BAD_REQUEST', 'this server has no NVIDIA driver (nvidia-smi is not installed): its GPUs cannot be shown');
+    throw new KhdError('KHD_INTERNAL', `nvidia-smi failed: ${(e.stderr ?? e.message).trim().split('\n')[0]}`);
+  }
+}
+
 export function sessionRoutes(services: Services): FastifyPluginAsync {
   const publicView = (s: SessionRow) => services.sessions.describe(s);
   return async (api) => {
@@ -127,6 +151,9 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       reply.code(201);
       return publicView(session);
     });
+
+    // khd gpustat: nvidia-smi's view of the GPUs the session holds, on this machine.
+    api.get<SessionParams>(`${path}/gpustat`, async (request) => ({ text: await gpuStatus(findSession(services, request), services.executor.queues) }));
 
     api.post<SessionParams>(`${path}/stop`, async (request) =>
       publicView(services.sessions.stop(findSession(services, request, 'own'))),
