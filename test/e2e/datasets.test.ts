@@ -1,7 +1,7 @@
 // An organiser's datasets through the built binary: NSML's columns in `dataset ls`, `dataset
 // change` (the window, limits, description, visibility; the metric only before the board has a
 // score; every change logged) and `dataset fs` (where each file went at push), admins only.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,20 @@ describe('an organiser’s datasets', () => {
     const lee = { ...env, KHD_CONFIG_DIR: join(work, 'lee') };
     await khd(['login', '-u', 'lee', '--password-stdin'], { env: lee, input: 'lee-password-1' });
     expect((await khd(['logs', `${session}1`], { env: lee })).stderr).toBe(`error: session ${session}1 does not exist: see khd ps -a\n`);
+  });
+
+  it('removes a dataset nothing names, with its files; keeps one that sessions name', async () => {
+    expect((await khd(['dataset', 'push', 'spare', data.root], { env })).code).toBe(0);
+    expect(existsSync(join(work, 'data', 'datasets', 'spare'))).toBe(true);
+    expect((await khd(['dataset', 'rm', 'spare'], { env: kim })).stderr).toBe('error: only an admin can remove datasets\n');
+    const r = await khd(['dataset', 'rm', 'spare'], { env });
+    expect(r.stderr).toBe('✓ Removed dataset spare\n');
+    expect((await khd(['dataset', 'ls'], { env })).stdout).not.toContain('spare');
+    expect(existsSync(join(work, 'data', 'datasets', 'spare'))).toBe(false);
+    const kept = await khd(['dataset', 'rm', 'toy'], { env });
+    expect(kept.stderr).toMatch(/^error: dataset toy is named by \d+ session\(s\) and \d+ submit\(s\): it stays while they do \(khd rm them first\), or hide it with khd dataset change toy --private\n$/);
+    // The name is free again.
+    expect((await khd(['dataset', 'push', 'spare', data.root], { env })).code).toBe(0);
   });
 
   it('lists where each file went at push, for admins only', async () => {

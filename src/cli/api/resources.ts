@@ -70,6 +70,7 @@ export function resources(api: ApiClient) {
     getSubmit: (id: number) => api.request<SubmitInfo>({ method: 'GET', url: `/submits/${id}` }),
     changeDataset: (name: string, change: DatasetChange) =>
       api.request<{ dataset: DatasetInfo; changes: DatasetChangeRecord[] }>({ method: 'PATCH', url: `/datasets/${encodeURIComponent(name)}`, data: change }),
+    removeDataset: (name: string) => api.request<void>({ method: 'DELETE', url: `/datasets/${encodeURIComponent(name)}` }),
     datasetChanges: (name: string) => api.request<DatasetChangeRecord[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(name)}/changes` }),
     datasetFiles: (name: string) => api.request<DatasetFile[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(name)}/files` }),
     board: (dataset: string) => api.request<BoardRow[]>({ method: 'GET', url: `/datasets/${encodeURIComponent(dataset)}/board` }),

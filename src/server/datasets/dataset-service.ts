@@ -67,6 +67,25 @@ export class DatasetService {
     return { row: this.datasets.byId(dataset.id)!, made };
   }
 
+  /**
+   * `khd dataset rm` (admin): a dataset no session or submit names, with its files. One that
+   * sessions or submits name stays (its board and its sessions' history would lose their
+   * dataset): the refusal says how many, and what to do.
+   */
+  async remove(user: UserRow, name: string): Promise<void> {
+    if (!user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can remove datasets');
+    const dataset = this.datasets.visible(name, user);
+    const used = this.datasets.references(dataset.id);
+    if (used.sessions > 0 || used.submits > 0) {
+      throw new KhdError(
+        'KHD_DATASET_INVALID',
+        `dataset ${name} is named by ${used.sessions} session(s) and ${used.submits} submit(s): it stays while they do (khd rm them first), or hide it with khd dataset change ${name} --private`,
+      );
+    }
+    this.datasets.delete(dataset.id);
+    await rm(join(this.dataDir.datasetPublic(name), '..'), { recursive: true, force: true });
+  }
+
   /** Every change made to the dataset (admin). */
   changes(user: UserRow, name: string): DatasetChangeRecord[] {
     if (!user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can read a dataset's changes");

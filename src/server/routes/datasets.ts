@@ -65,6 +65,10 @@ export function datasetRoutes(services: Services): FastifyPluginAsync {
       const { row, made } = services.datasets.change(request.user, request.params.name, request.body);
       return { dataset: publicView(row), changes: made };
     });
+    api.delete<{ Params: { name: string } }>('/datasets/:name', async (request, reply) => {
+      await services.datasets.remove(request.user, request.params.name);
+      return reply.code(204).send();
+    });
     api.get<{ Params: { name: string } }>('/datasets/:name/changes', async (request) => services.datasets.changes(request.user, request.params.name));
     api.get<{ Params: { name: string } }>('/datasets/:name/files', async (request) => services.datasets.files(request.user, request.params.name));
   };

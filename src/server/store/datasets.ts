@@ -127,6 +127,20 @@ export class DatasetStore {
     })();
   }
 
+  /** How many sessions and submits name the dataset (each keeps it). */
+  references(id: number): { sessions: number; submits: number } {
+    const count = (table: string) => (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE dataset_id = ?`).get(id) as { n: number }).n;
+    return { sessions: count('sessions'), submits: count('submits') };
+  }
+
+  /** Removes a dataset nothing names any more, with its change log. */
+  delete(id: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM dataset_changes WHERE dataset_id = ?').run(id);
+      this.db.prepare('DELETE FROM datasets WHERE id = ?').run(id);
+    })();
+  }
+
   /** Every change made to the dataset, oldest first. */
   changes(id: number): DatasetChangeRecord[] {
     const rows = this.db.prepare('SELECT * FROM dataset_changes WHERE dataset_id = ? ORDER BY id').all(id) as {

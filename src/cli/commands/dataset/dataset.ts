@@ -108,6 +108,14 @@ export function newDatasetCommand(ctx: Context): Command {
       await runDatasetChange(name, opts, command.getOptionValueSource('modelPull') === 'cli', ctx);
     });
   dataset
+    .command('rm <name>')
+    .description('remove a dataset no session or submit names, with its files (admin)')
+    .action(async (name: string) => {
+      const api = await ctx.api();
+      await api.calls.removeDataset(name);
+      ctx.io.err(`✓ Removed dataset ${name}\n`);
+    });
+  dataset
     .command('fs <name>')
     .description("a dataset's files as the server keeps them (admin): public (training sees), private (submits see), labels (the scorer only)")
     .option('--json', 'print JSON')
