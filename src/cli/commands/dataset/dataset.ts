@@ -38,20 +38,30 @@ export interface DatasetPushOptions {
 }
 
 
+/** The settings `dataset push` sets and `dataset change` changes: the same flags, with what each does then. */
+function withSettings(command: Command, mode: 'push' | 'change'): Command {
+  const push = mode === 'push';
+  const scored = push ? '' : ' (only before the board has a score)';
+  return command
+    .option('--metric <metric>', `accuracy, macro_f1, mse or custom (evaluation.py)${scored}`, choice('--metric', ['accuracy', 'macro_f1', 'mse', 'custom'] as const))
+    .option('--order <order>', `desc (higher is better) or asc${scored}`, choice('--order', ['desc', 'asc'] as const))
+    .option('--model-size-limit <size>', `largest checkpoint a submit may use${push ? ' (default 300MB)' : ', e.g. 300MB'}`)
+    .option('--submit-interval <duration>', `one counted submit per team per interval${push ? ' (default 1h)' : ', e.g. 1h'}`)
+    .option('--paused-timeout <duration>', `a submit must reach nsml.paused() within this${push ? ' (default 10m)' : ''}`)
+    .option('--infer-timeout <duration>', `a submit must finish inference within this${push ? ' (default 1h)' : ''}`)
+    .option('--submit-from <time>', `the competition window opens (ISO time, e.g. 2026-12-01T09:00:00+09:00${push ? '' : "; 'none' opens it"})`)
+    .option('--submit-until <time>', `the competition window closes (ISO time${push ? '' : "; 'none' for no end"})`);
+}
+
 export function newDatasetCommand(ctx: Context): Command {
   const dataset = new Command('dataset').description('datasets: list, push (admin), leaderboards');
-  dataset
-    .command('push <name> <path>')
-    .description('upload a dataset folder (admin): train/ is what sessions see; test/, test_label stay hidden')
-    .option('--leaderboard', 'keep a leaderboard for this dataset')
-    .option('--metric <metric>', 'accuracy, macro_f1, mse or custom (evaluation.py)', choice('--metric', ['accuracy', 'macro_f1', 'mse', 'custom'] as const))
-    .option('--order <order>', 'desc (higher is better) or asc', choice('--order', ['desc', 'asc'] as const))
-    .option('--model-size-limit <size>', 'largest checkpoint a submit may use (default 300MB)')
-    .option('--submit-interval <duration>', 'one counted submit per team per interval (default 1h)')
-    .option('--paused-timeout <duration>', 'a submit must reach nsml.paused() within this (default 10m)')
-    .option('--infer-timeout <duration>', 'a submit must finish inference within this (default 1h)')
-    .option('--submit-from <time>', 'the competition window opens (ISO time, e.g. 2026-12-01T09:00:00+09:00)')
-    .option('--submit-until <time>', 'the competition window closes (ISO time)')
+  withSettings(
+    dataset
+      .command('push <name> <path>')
+      .description('upload a dataset folder (admin): train/ is what sessions see; test/, test_label stay hidden')
+      .option('--leaderboard', 'keep a leaderboard for this dataset'),
+    'push',
+  )
     .option('--label <name>', 'a label file inside test/ and test_submit/ (default test_label): kept from participant code, given to the scorer (repeatable)', collect)
     .option('--visible <name>', 'a file inside test/ that looks like labels but is an input participant code may read (repeatable)', collect)
     .option('--private', 'only admins can see and use it')
@@ -85,18 +95,13 @@ export function newDatasetCommand(ctx: Context): Command {
       const { runDatasetLs } = await import('./ls.js');
       await runDatasetLs(opts, ctx);
     });
-  dataset
-    .command('change <name>')
-    .description("change a dataset (admin): its description, metric, limits, window, visibility; each change logged; with no option, the log")
-    .option('-m, --message <description>', 'a new description')
-    .option('--metric <metric>', 'accuracy, macro_f1, mse or custom (only before the board has a score)', choice('--metric', ['accuracy', 'macro_f1', 'mse', 'custom'] as const))
-    .option('--order <order>', 'desc or asc (only before the board has a score)', choice('--order', ['desc', 'asc'] as const))
-    .option('--model-size-limit <size>', 'largest checkpoint a submit may use, e.g. 300MB')
-    .option('--submit-interval <duration>', 'one counted submit per team per interval, e.g. 1h')
-    .option('--paused-timeout <duration>', 'a submit must reach nsml.paused() within this')
-    .option('--infer-timeout <duration>', 'a submit must finish inference within this')
-    .option('--submit-from <time>', "the window opens (ISO time), or 'none'")
-    .option('--submit-until <time>', "the window closes (ISO time), or 'none'")
+  withSettings(
+    dataset
+      .command('change <name>')
+      .description("change a dataset (admin): its description, metric, limits, window, visibility; each change logged; with no option, the log")
+      .option('-m, --message <description>', 'a new description'),
+    'change',
+  )
     .option('--private', 'only admins see and use it')
     .option('--public', 'every participant sees it')
     .option('--model-pull', "participants may take checkpoints and sessions' files out")
