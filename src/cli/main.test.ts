@@ -80,3 +80,27 @@ describe('main', () => {
     expect(io2.stdoutText()).toContain('run [options]');
   });
 });
+
+describe('every command’s --help', () => {
+  it('shows an example of the command', async () => {
+    const { newRootCommand } = await import('./main.js');
+    const { createContext } = await import('./context.js');
+    const root = newRootCommand(createContext({ io: testIO(), env: {} }));
+    const missing: string[] = [];
+    const visit = (command: typeof root, path: string[]) => {
+      for (const sub of command.commands) {
+        const name = [...path, sub.name()];
+        if ((sub as unknown as { _hidden?: boolean })._hidden || sub.name() === 'help') continue;
+        if (sub.commands.length > 0) visit(sub, name);
+        if ((sub as unknown as { _actionHandler?: unknown })._actionHandler) {
+          let help = '';
+          sub.configureOutput({ writeOut: (t) => (help += t), writeErr: () => {} });
+          sub.outputHelp();
+          if (!/\nExamples?:\n  khd /.test(help)) missing.push(name.join(' '));
+        }
+      }
+    };
+    visit(root, []);
+    expect(missing).toEqual([]);
+  });
+});

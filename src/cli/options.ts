@@ -33,3 +33,13 @@ export function durationOption(text: string): number {
 
 /** A repeatable option's parser: each use adds its value (`--label a --label b`). */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/**
+ * The examples a command's --help ends with, each `COMMAND  # what it does`, aligned:
+ * `cmd.addHelpText('after', examples(['khd ps -a', 'every session'], …))`.
+ */
+export function examples(...lines: [command: string, what?: string][]): string {
+  const width = Math.max(...lines.map(([c]) => c.length));
+  const body = lines.map(([c, what]) => `  ${what ? `${c.padEnd(width)}  # ${what}` : c}`).join('\n');
+  return `\nExample${lines.length === 1 ? '' : 's'}:\n${body}`;
+}

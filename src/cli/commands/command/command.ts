@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import { quote } from 'shell-quote';
 import { formatSize } from '../../../protocol/sizes.js';
 import type { SessionInfo } from '../../../protocol/types.js';
@@ -25,6 +26,7 @@ export function newCommandCommand(ctx: Context): Command {
   return new Command('command')
     .description('the khd command line that starts this session again (from its project folder)')
     .argument('<session>', 'USER/DATASET/N')
+    .addHelpText('after', examples(["khd command kim/breast_cancer/3", "khd run -d breast_cancer -e main.py -g 1 --cpus 2 --memory 24G"]))
     .action(async (session: string) => {
       const api = await ctx.api();
       ctx.io.out(`${commandOf(await api.calls.session(sessionArg(session)))}\n`);
@@ -35,6 +37,7 @@ export function newGpustatCommand(ctx: Context): Command {
   return new Command('gpustat')
     .description("nvidia-smi's view of a running session's GPUs: utilisation, memory, temperature")
     .argument('<session>', 'USER/DATASET/N')
+    .addHelpText('after', examples(["khd gpustat kim/breast_cancer/3"]))
     .action(async (session: string) => {
       const api = await ctx.api();
       ctx.io.out((await api.calls.gpustat(sessionArg(session))).text);

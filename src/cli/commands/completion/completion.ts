@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { choice } from '../../options.js';
+import { choice, examples } from '../../options.js';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
 
@@ -39,7 +39,7 @@ export function newCompletionCommand(ctx: Context): Command {
   return new Command('completion')
     .description('a shell completion script: commands, flags, your sessions, datasets and checkpoints')
     .argument('<shell>', SHELLS.join(', '), choice('shell', SHELLS))
-    .addHelpText('after', '\nExamples:\n  eval "$(khd completion bash)"                                  # in ~/.bashrc\n  khd completion fish > ~/.config/fish/completions/khd.fish')
+    .addHelpText('after', examples(['khd completion fish > ~/.config/fish/completions/khd.fish'], ['eval "$(khd completion bash)"', 'in ~/.bashrc'], ['eval "$(khd completion zsh)"', 'in ~/.zshrc, after compinit']))
     .action((shell: (typeof SHELLS)[number]) => ctx.io.out(SCRIPTS[shell]));
 }
 

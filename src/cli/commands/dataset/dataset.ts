@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { choice, collect } from '../../options.js';
+import { choice, collect, examples } from '../../options.js';
 
 export interface DatasetChangeOptions {
   message?: string;
@@ -67,6 +67,7 @@ export function newDatasetCommand(ctx: Context): Command {
     .option('--private', 'only admins can see and use it')
     .option('--no-model-pull', "participants may not take checkpoints or sessions' files out (khd model pull, khd download)")
     .option('-m, --message <description>', 'a description shown by khd dataset ls')
+    .addHelpText('after', examples(["khd dataset push breast_cancer /data/breast_cancer --leaderboard --metric custom -m 'WDBC'"], ["khd dataset push mnist ./mnist --leaderboard --submit-until 2026-12-05T18:00:00+09:00"]))
     .action(async (name: string, path: string, opts: DatasetPushOptions) => {
       const { runDatasetPush } = await import('./push.js');
       await runDatasetPush(name, path, opts, ctx);
@@ -75,6 +76,7 @@ export function newDatasetCommand(ctx: Context): Command {
     .command('board <name>')
     .description("a dataset's leaderboard: each team's best counted submit")
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd dataset board breast_cancer"]))
     .action(async (name: string, opts: { json?: boolean }) => {
       const { runBoard } = await import('./board.js');
       await runBoard(name, opts, ctx);
@@ -83,6 +85,7 @@ export function newDatasetCommand(ctx: Context): Command {
     .command('submits <name>')
     .description("your team's submissions to a dataset, with scores and errors")
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd dataset submits breast_cancer", "your team's, with scores and errors"]))
     .action(async (name: string, opts: { json?: boolean }) => {
       const { runSubmits } = await import('./board.js');
       await runSubmits(name, opts, ctx);
@@ -91,6 +94,7 @@ export function newDatasetCommand(ctx: Context): Command {
     .command('ls')
     .description('list datasets: Name, Size, Files, Last Modified, Author, Leaderboard, Visibility, Description')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd dataset ls"]))
     .action(async (opts: { json?: boolean }) => {
       const { runDatasetLs } = await import('./ls.js');
       await runDatasetLs(opts, ctx);
@@ -115,6 +119,7 @@ export function newDatasetCommand(ctx: Context): Command {
   dataset
     .command('rm <name>')
     .description('remove a dataset no session or submit names, with its files (admin)')
+    .addHelpText('after', examples(["khd dataset rm spare"]))
     .action(async (name: string) => {
       const api = await ctx.api();
       await api.calls.removeDataset(name);
@@ -124,6 +129,7 @@ export function newDatasetCommand(ctx: Context): Command {
     .command('fs <name>')
     .description("a dataset's files as the server keeps them (admin): public (training sees), private (submits see), labels (the scorer only)")
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd dataset fs breast_cancer", "public, private and labels"]))
     .action(async (name: string, opts: { json?: boolean }) => {
       const { runDatasetFs } = await import('./change.js');
       await runDatasetFs(name, opts, ctx);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { collect } from '../../options.js';
+import { collect, examples } from '../../options.js';
 
 export interface EnvAddOptions {
   python: string;
@@ -19,16 +19,19 @@ export function newEnvCommand(ctx: Context): Command {
     .option('--alias <pattern>', "an NSML image name, or a glob of them, that chooses it: 'nsml/ml:cuda9*' (repeatable)", collect)
     .option('--default', 'sessions whose project names no image run on it')
     .option('-m, --message <description>', 'a description khd env ls shows')
+    .addHelpText('after', examples(["khd env add torch --python /opt/torch/bin/python3 --alias 'torch*' -m 'PyTorch 2'", "the #nsml: torch line picks it"]))
     .action(async (name: string, opts: EnvAddOptions) => (await import('./env-run.js')).runEnvAdd(name, opts, ctx));
   env
     .command('ls')
     .description('list the environments: aliases, Python, main packages, GPUs')
     .option('--layers', "admins: the cached package layers with their sizes, and the system packages projects asked for that this server lacks")
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd env ls --layers", "with the cached package layers"]))
     .action(async (opts: { json?: boolean; layers?: boolean }) => (await import('./env-run.js')).runEnvLs(opts, ctx));
   env
     .command('rm <name>')
     .description('remove an environment (admin only); sessions that chose it by alias run on the default')
+    .addHelpText('after', examples(["khd env rm torch"]))
     .action(async (name: string) => (await import('./env-run.js')).runEnvRm(name, ctx));
   return env;
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { promptFor, readStdin } from '../../prompt.js';
@@ -15,6 +16,7 @@ export function newLoginCommand(ctx: Context): Command {
     .option('--server <url>', 'server URL (default: KHD_SERVER, the saved one, or http://127.0.0.1:8757)')
     .option('-u, --user <name>', 'user name (prompted for when missing)')
     .option('--password-stdin', 'read the password from standard input')
+    .addHelpText('after', examples(["khd login -u kim", "asks the password"], ["echo \"$PASSWORD\" | khd login --server http://platform:8757 -u kim --password-stdin", "in a script"]))
     .action((opts: LoginOptions) => runLogin(opts, ctx));
 }
 

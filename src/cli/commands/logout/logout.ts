@@ -1,10 +1,12 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 
 export function newLogoutCommand(ctx: Context): Command {
   return new Command('logout')
     .description('revoke the token on the server and forget it here')
     .option('--server <url>', 'server URL')
+    .addHelpText('after', examples(["khd logout"]))
     .action((opts: { server?: string }) => runLogout(opts, ctx));
 }
 

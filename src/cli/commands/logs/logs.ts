@@ -3,7 +3,7 @@ import type { SessionName } from '../../../protocol/session-name.js';
 import type { LogEnd, LogRecord } from '../../../protocol/types.js';
 import type { Context } from '../../context.js';
 import { sessionArg } from '../../session-arg.js';
-import { parseWhole } from '../../options.js';
+import { parseWhole, examples } from '../../options.js';
 
 export interface LogsOptions {
   follow?: boolean;
@@ -20,6 +20,7 @@ export function newLogsCommand(ctx: Context): Command {
     .option('--tail <n>', 'start with the last N lines', parseWhole(0))
     .option('--timestamps', 'prefix each line with its time')
     .option('--json', 'print one JSON record per line')
+    .addHelpText('after', examples(["khd logs kim/breast_cancer/3 -f", "follow it to its end"], ["khd logs kim/breast_cancer/3 --tail 20 --timestamps"]))
     .action((session: string, opts: LogsOptions) => runLogs(session, opts, ctx));
 }
 

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 import { sessionArg } from '../../session-arg.js';
 
@@ -7,6 +8,7 @@ export function newMemoCommand(ctx: Context): Command {
     .description("set a session's description")
     .argument('<session>', 'USER/DATASET/N')
     .argument('<text>', 'the description (quote it)')
+    .addHelpText('after', examples(["khd memo kim/breast_cancer/3 'lr 0.01, 30 epochs'"]))
     .action((session: string, text: string) => runMemo(session, text, ctx));
 }
 

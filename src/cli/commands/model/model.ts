@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
 import { summaryText, timeAgo } from '../../../protocol/format.js';
@@ -11,10 +12,12 @@ export function newModelCommand(ctx: Context): Command {
     .command('ls <session>')
     .description('list checkpoints: Checkpoint, Last Modified, Elapsed, Summary, Size')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd model ls kim/breast_cancer/3"]))
     .action((session: string, opts: { json?: boolean }) => runModelLs(session, opts, ctx));
   model
     .command('rm <session> <checkpoints...>')
     .description('remove checkpoints (glob patterns such as epoch*)')
+    .addHelpText('after', examples(["khd model rm kim/breast_cancer/3 'epoch*'", "by pattern"]))
     .action((session: string, patterns: string[]) => runModelRm(session, patterns, ctx));
   addModelPull(model, ctx);
   return model;

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 import { CliError } from '../../errors.js';
 import { sessionArg } from '../../session-arg.js';
@@ -8,6 +9,7 @@ export function newRmCommand(ctx: Context): Command {
     .description('remove sessions with their logs and files (glob patterns such as kim/mnist/1*)')
     .argument('<sessions...>', 'USER/DATASET/N or a glob pattern')
     .option('-f, --force', 'stop running sessions first')
+    .addHelpText('after', examples(["khd rm kim/breast_cancer/3", "an ended session"], ["khd rm -f 'kim/mnist/1*'", "running ones too, by pattern"]))
     .action((patterns: string[], opts: { force?: boolean }) => runRm(patterns, opts, ctx));
 }
 

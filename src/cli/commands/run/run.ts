@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { parseWhole } from '../../options.js';
+import { parseWhole, examples } from '../../options.js';
 
 export interface RunOptions {
   dataset?: string;
@@ -40,6 +40,7 @@ export function newRunCommand(ctx: Context): Command {
     .option('--show-limits', 'print the server’s upload and session limits')
     .option('--show-default-nsmlignore', 'print the built-in ignore rules')
     .option('--json', 'progress and the session as JSON lines on stdout, for tools')
+    .addHelpText('after', examples(["khd run -d breast_cancer", "this folder, on the dataset"], ["khd run -d breast_cancer -a '--epochs 30' -g 1 -i", "arguments, a GPU, follow the log"], ["khd run --dry-run", "what would be sent, and what .nsmlignore leaves out"]))
     .action((opts: RunOptions) => runRun(opts, ctx));
 }
 

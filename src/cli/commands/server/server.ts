@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { choice, durationOption, parseWhole, sizeOption } from '../../options.js';
+import { choice, durationOption, parseWhole, sizeOption, examples } from '../../options.js';
 import { enforcedLine } from '../../../protocol/format.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../../protocol/types.js';
 import { parseUidRange, type UidRange } from '../../../protocol/uid-range.js';
@@ -55,6 +55,7 @@ export function newServerCommand(ctx: Context): Command {
     .command('backup <dest>')
     .description("copy a data dir while its server runs: the database (SQLite's online backup) and the files it names")
     .option('--data-dir <dir>', 'the data dir to copy (default: $XDG_DATA_HOME/khd)')
+    .addHelpText('after', examples(["khd server backup /backups/khd-2026-12-03 --data-dir /srv/khd", "a consistent copy while the server runs"]))
     .action(async (dest: string, opts: { dataDir?: string }) => {
       const { runBackup } = await import('./backup.js');
       await runBackup(dest, opts.dataDir ?? defaultDataDir(ctx.env), ctx);
@@ -83,6 +84,7 @@ export function newServerCommand(ctx: Context): Command {
     .option('--slurm-qos <q>', 'the Slurm QOS of the jobs')
     .option('--max-gpus-per-team <n>', "GPUs one team's training sessions may hold at once (KHD2020: 1); more wait, saying why", parseWhole(1))
     .option('--config <file>', 'settings from a JSON file: the flags\' names without -- as keys, and "slurm-sbatch-args" (flags given here win)')
+    .addHelpText('after', examples(["khd server --data-dir /srv/khd", "on this machine, port 8757; the admin's password is printed once"], ["khd server --executor slurm --slurm-partition v100 --max-gpus-per-team 1", "sessions as Slurm jobs"], ["khd server --config /etc/khd/server.json", "the same settings from a file"]))
     .action(async (opts: ServerCommandOptions, command: Command) => {
       const { applyConfigFile } = await import('./config-file.js');
       const more = opts.config ? applyConfigFile(command, opts.config) : {};

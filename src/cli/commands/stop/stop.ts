@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 import { sessionArg } from '../../session-arg.js';
 import { statusText } from '../../../protocol/format.js';
@@ -7,6 +8,7 @@ export function newStopCommand(ctx: Context): Command {
   return new Command('stop')
     .description('stop a session (SIGTERM, then SIGKILL after a grace period)')
     .argument('<session>', 'USER/DATASET/N')
+    .addHelpText('after', examples(["khd stop kim/breast_cancer/3"]))
     .action((session: string) => runStop(session, ctx));
 }
 

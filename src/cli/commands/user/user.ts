@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { promptFor, readStdin } from '../../prompt.js';
@@ -17,11 +18,13 @@ export function newUserCommand(ctx: Context): Command {
     .option('--team <team>', 'team to join or create (default: the user name)')
     .option('--admin', 'make the user an admin')
     .option('--password-stdin', 'read the password from standard input')
+    .addHelpText('after', examples(["khd user add kim --team team-a", "asks kim's password"], ["echo kim-password-1 | khd user add kim --team team-a --password-stdin"]))
     .action((name: string, opts: UserAddOptions) => runUserAdd(name, opts, ctx));
   user
     .command('ls')
     .description('list the accounts and their teams (admin only)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd user ls --json"]))
     .action((opts: { json?: boolean }) => runUserLs(opts, ctx));
   return user;
 }

@@ -1,10 +1,12 @@
 import { Command } from 'commander';
+import { examples } from '../../options.js';
 import type { Context } from '../../context.js';
 
 export function newWhoamiCommand(ctx: Context): Command {
   return new Command('whoami')
     .description('show the logged-in user, team and server')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(["khd whoami", "kim (team team-a) at http://127.0.0.1:8757"]))
     .action((opts: { json?: boolean }) => runWhoami(opts, ctx));
 }
 
