@@ -21,6 +21,7 @@ import { newSubmitCommand } from './commands/submit/submit.js';
 import { newForkCommand } from './commands/fork/fork.js';
 import { newDownloadCommand, newPullCommand } from './commands/pull/pull.js';
 import { newPlotCommand } from './commands/plot/plot.js';
+import { newExecCommand } from './commands/exec/exec.js';
 import { newCommandCommand, newGpustatCommand } from './commands/command/command.js';
 import { newCompleteCommand, newCompletionCommand } from './commands/completion/completion.js';
 import { newUserCommand } from './commands/user/user.js';
@@ -40,7 +41,7 @@ export function newRootCommand(ctx: Context): Command {
   for (const make of [
     newServerCommand, newLoginCommand, newLogoutCommand, newWhoamiCommand, newUserCommand, newDatasetCommand, newEnvCommand,
     newRunCommand, newLogsCommand, newPsCommand, newStopCommand, newRmCommand, newMemoCommand, newModelCommand,
-    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand, newPlotCommand, newCommandCommand, newGpustatCommand, newCompletionCommand,
+    newSubmitCommand, newForkCommand, newPullCommand, newDownloadCommand, newPlotCommand, newExecCommand, newCommandCommand, newGpustatCommand, newCompletionCommand,
   ]) {
     program.addCommand(make(ctx));
   }

@@ -232,6 +232,34 @@ describe('the khd binary', () => {
     expect(onPty({}, `${bin} run -a '1 0'`)).toContain('file integrity check - done');
   });
 
+  it('khd exec runs a command inside the running session: its files, its uid, no network, its exit code, a time limit', async () => {
+    const code = project({ 'main.py': 'import time\nopen("made.txt", "w").write("hi")\nprint("up", flush=True)\ntime.sleep(300)\n' });
+    try {
+      const run = await khd(['run'], { env, cwd: code.root });
+      const name = /Session (\S+) is started/.exec(run.stdout)![1]!;
+      await expect.poll(async () => (await khd(['logs', name], { env })).stdout).toBe('up\n');
+      const ls = await khd(['exec', name, '--', 'ls'], { env });
+      expect(ls.code, ls.stderr).toBe(0);
+      expect(ls.stdout).toBe('made.txt\nmain.py\n');
+      // The session's own uid, not root; nothing but loopback; the server's folders nowhere.
+      const id = await khd(['exec', name, '--', 'sh', '-c', 'id -u; tail -n +3 /proc/net/dev | cut -d: -f1; ls /'], { env });
+      const [uid, ...rest] = id.stdout.trim().split('\n').map((l) => l.trim());
+      expect(Number(uid)).toBeGreaterThan(0);
+      expect(rest).toContain('lo');
+      expect(rest.filter((l) => /^(eth|en|wl)/.test(l))).toEqual([]);
+      expect(id.stdout).not.toContain(work);
+      expect((await khd(['exec', name, '--', 'sh', '-c', 'echo oops >&2; exit 3'], { env })).code).toBe(3);
+      const slow = await khd(['exec', name, '--timeout', '1', '--', 'sleep', '30'], { env });
+      expect(slow.code).toBe(124);
+      expect(slow.stderr).toBe('khd: stopped after 1 s (--timeout)\n');
+      await khd(['stop', name], { env });
+      await expect.poll(async () => (await sessions()).find((s) => s.name === name)?.status).toBe('Stopped');
+      expect((await khd(['exec', name, '--', 'ls'], { env })).stderr).toBe(`error: session ${name} is Stopped: khd exec runs commands inside a running session\n`);
+    } finally {
+      code.cleanup();
+    }
+  });
+
   it('completes commands, flags, sessions, datasets and checkpoints in bash', async () => {
     const shim = mkdtempSync(join(work, 'bin-'));
     writeFileSync(join(shim, 'khd'), `#!/bin/sh\nexec ${process.execPath} ${KHD_BIN} "$@"\n`);

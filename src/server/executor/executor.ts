@@ -94,6 +94,12 @@ export interface Execution {
   detach?(): boolean;
   /** Why a scheduler still holds the run (`Resources`, in words), or null once it runs. */
   waiting?(): string | null;
+  /**
+   * Runs `argv` inside the running sandbox (`khd exec`): as its uid, in its cgroup, with its
+   * limits and no network, at most `timeoutMs`. Undefined where it cannot be entered (not
+   * sandboxed as a uid of its own, not up yet, on another machine).
+   */
+  enter?(argv: string[], onLines: LineSink, timeoutMs: number): Execution | undefined;
 }
 
 /**

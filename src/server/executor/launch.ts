@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { ExecLimits, ExecSpec, PythonRuntime } from './executor.js';
-import { bubblewrapArgs, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR } from './sandbox.js';
+import { bubblewrapArgs, SANDBOX_DATA_ROOT, SANDBOX_RUNTIME_DIR, SANDBOX_WORK_DIR } from './sandbox.js';
 
 export const DEFAULT_MAX_PROCESSES = 1024;
 export const DEFAULT_TMP_BYTES = 1024 ** 3;
@@ -15,10 +15,24 @@ export const SETPRIV = '/usr/bin/setpriv';
  * files, `--`, and the command; none is ever read as shell code.
  */
 const ENTER_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+const NSENTER = '/usr/bin/nsenter';
+
+/**
+ * `argv` run inside a running session's sandbox (`khd exec`): its namespaces entered through its
+ * init (`target`, bubblewrap's pid 1), its cgroup joined first, its limits, then its uid with no
+ * groups and no new privileges; in its work folder. Nothing more than the session's code can do.
+ */
+export function enterCommand(target: number, argv: string[], settings: LaunchSettings, limits: ExecLimits, placement: { uid: number; cgroupProcs?: string[] }): string[] {
+  const chain = [
+    NSENTER, `--target=${target}`, '--mount', '--pid', '--net', '--ipc', '--uts', `--wdns=${SANDBOX_WORK_DIR}`, '--',
+    ...launchChain(limits, settings, { uid: placement.uid }), ...argv,
+  ];
+  return placement.cgroupProcs ? ['/bin/sh', '-c', ENTER_CGROUP, 'khd-enter-cgroup', ...placement.cgroupProcs, '--', ...chain] : chain;
+}
 
 /** Whether the tools the launch chain needs are here: each missing one is named. */
 export function missingLaunchTools(): string[] {
-  return [PRLIMIT, TASKSET, SETPRIV].filter((t) => !existsSync(t));
+  return [PRLIMIT, TASKSET, SETPRIV, NSENTER].filter((t) => !existsSync(t));
 }
 
 /** What every launch of a server shares: the interpreter, the runtime, the sandbox's settings. */

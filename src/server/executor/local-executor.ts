@@ -6,13 +6,13 @@ import type { Readable, Writable } from 'node:stream';
 import { formatSize } from '../../protocol/sizes.js';
 import { describeCgroups, type Cgroups, type SessionCgroup } from './cgroups.js';
 import type { LimitEnforcement, LogStream } from '../../protocol/types.js';
-import type { ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
+import type { ExecLimits, ExecResult, ExecSpec, Execution, Executor, LineSink } from './executor.js';
 import { CoreSets } from './cores.js';
 import { GpuPool } from './gpus.js';
 import { LineSplitter } from './line-splitter.js';
-import { MEMORY_POLL_MS, MemoryWatch, terminateInside } from './processes.js';
+import { MEMORY_POLL_MS, MemoryWatch, sandboxInit, terminateInside } from './processes.js';
 import { GROUP_FD, identityFiles, PASSWD_FD } from './sandbox.js';
-import { DEFAULT_MAX_PROCESSES, launchCommand, type LaunchSettings } from './launch.js';
+import { DEFAULT_MAX_PROCESSES, enterCommand, launchCommand, type LaunchSettings } from './launch.js';
 import type { UidPool } from './uids.js';
 import { formatUidRange } from '../../protocol/uid-range.js';
 
@@ -219,7 +219,45 @@ export class LocalExecutor implements Executor {
         );
       });
     });
-    return { result, stop: (limit) => void stop(limit) };
+    return {
+      result,
+      stop: (limit) => void stop(limit),
+      enter: (argv, sink, timeoutMs) => this.enter(child.pid, held, limits, argv, sink, timeoutMs),
+    };
+  }
+
+  /** `khd exec`: `argv` inside the sandbox of the run whose launcher is `root` (see Execution.enter). */
+  private enter(root: number | undefined, held: Holdings, limits: ExecLimits, argv: string[], onLines: LineSink, timeoutMs: number): Execution | undefined {
+    if (!this.sandboxed || held.uid === undefined || root === undefined || held.released) return undefined;
+    const target = sandboxInit(root);
+    if (target === undefined) return undefined;
+    const command = enterCommand(target, argv, this.options, { memoryBytes: limits.memoryBytes, fileBytes: limits.fileBytes }, { uid: held.uid, cgroupProcs: held.cgroup?.procsFiles });
+    const startedAt = Date.now();
+    const child = spawn(command[0]!, command.slice(1), { env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    let stopped = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      signalGroup(child.pid, 'SIGKILL');
+    }, timeoutMs).unref();
+    const result = new Promise<ExecResult>((resolve) => {
+      const outputs = [pipeLines(child.stdout!, 'stdout', onLines), pipeLines(child.stderr!, 'stderr', onLines)];
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        resolve(failedStart(startedAt, err.message));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        void Promise.all(outputs).then(() => resolve({ exitCode: code, signal, timedOut, stopped, startedAt, endedAt: Date.now() }));
+      });
+    });
+    return {
+      result,
+      stop: () => {
+        stopped = true;
+        signalGroup(child.pid, 'SIGKILL');
+      },
+    };
   }
 
   /** Gives back what a run held once nothing of it runs any more: its cgroup, then its uid; once. */

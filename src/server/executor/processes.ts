@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 
 /** How often the memory of the sessions' processes is summed (where no cgroup does it). */
 export const MEMORY_POLL_MS = 100;
@@ -46,6 +46,34 @@ function descendants(root: number, all: Map<number, ProcessInfo>, children = chi
     todo.push(...(children.get(pid) ?? []));
   }
   return out;
+}
+
+/**
+ * The sandbox's own init: the bubblewrap process in `root`'s tree that is pid 1 of a pid
+ * namespace other than this server's (root's, so the session cannot stand in for it), or
+ * undefined while the sandbox is not up.
+ */
+export function sandboxInit(root: number): number | undefined {
+  const ours = nsOf(process.pid);
+  const all = processes();
+  return descendants(root, all).find((pid) => all.get(pid)?.comm === 'bwrap' && nsOf(pid) !== ours && nsOf(pid) !== undefined && isPidOne(pid));
+}
+
+function nsOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is 1 in its own pid namespace (NSpid's last field). */
+function isPidOne(pid: number): boolean {
+  try {
+    return /^NSpid:.*\s1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 function childrenOf(all: Map<number, ProcessInfo>): Map<number, number[]> {

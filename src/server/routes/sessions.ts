@@ -98,6 +98,23 @@ export function sessionHint(services: Services, me: { teamId: number; admin: boo
 /** How far a mistyped session name may be from the one suggested. */
 export const SESSION_EDITS = 1;
 
+/** `khd exec`: how long a command may run (default and most), and how many lines of it come back. */
+const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+const MAX_EXEC_TIMEOUT_MS = 600_000;
+const MAX_EXEC_LINES = 100_000;
+
+const execSchema = {
+  body: {
+    type: 'object',
+    required: ['command'],
+    additionalProperties: false,
+    properties: {
+      command: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 8192 } },
+      timeoutMs: { type: 'integer', minimum: 1000, maximum: MAX_EXEC_TIMEOUT_MS },
+    },
+  },
+};
+
 /** How long nvidia-smi may take before gpustat gives up on it. */
 const NVIDIA_SMI_TIMEOUT_MS = 10_000;
 
@@ -150,6 +167,24 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       const session = await services.sessions.fork(request.user, findSession(services, request), request.body);
       reply.code(201);
       return publicView(session);
+    });
+
+    // khd exec: a command inside the running sandbox, its output as JSON lines, then how it ended.
+    api.post<SessionParams & { Body: { command: string[]; timeoutMs?: number } }>(`${path}/exec`, { schema: execSchema }, async (request, reply) => {
+      const session = findSession(services, request, 'own');
+      const res = reply.raw;
+      const write = (value: object) => res.write(`${JSON.stringify(value)}\n`);
+      let lines = 0;
+      const execution = services.sessions.exec(session, request.body.command, (stream, batch) => {
+        // What a command can print is capped, like a session's log.
+        for (const line of batch) if (++lines <= MAX_EXEC_LINES) write({ stream, line });
+      }, request.body.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS);
+      reply.hijack();
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+      res.on('close', () => execution.stop());
+      const result = await execution.result;
+      write({ exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut, cut: lines > MAX_EXEC_LINES });
+      res.end();
     });
 
     // khd gpustat: nvidia-smi's view of the GPUs the session holds, on this machine.

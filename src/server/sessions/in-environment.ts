@@ -57,5 +57,6 @@ export function inEnvironment(e: EnvironmentRun, run: (python: PythonRuntime) =>
     },
     waiting: () => (code ? (code.waiting?.() ?? null) : 'preparing its environment'),
     detach: () => code?.detach?.() ?? false,
+    enter: (argv, onLines, timeoutMs) => code?.enter?.(argv, onLines, timeoutMs),
   };
 }

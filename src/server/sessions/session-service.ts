@@ -373,6 +373,21 @@ export class SessionService {
     return this.d.sessions.byId(s.id)!;
   }
 
+  /**
+   * `khd exec`: `argv` inside the running session's sandbox (Execution.enter), or why it cannot
+   * be: the session is not running, or this server cannot enter its sandboxes.
+   */
+  exec(s: SessionRow, argv: string[], onLines: LineSink, timeoutMs: number): Execution {
+    const run = this.running.get(s.id);
+    if (s.status !== 'Running' || !run) throw new KhdError('KHD_BAD_REQUEST', `session ${s.name} is ${s.status}: khd exec runs commands inside a running session`);
+    if (this.d.executor.queues) throw new KhdError('KHD_BAD_REQUEST', `session ${s.name} runs on a Slurm node: khd exec reaches sessions on the server's own machine`);
+    const entered = run.execution.enter?.(argv, onLines, timeoutMs);
+    if (!entered) {
+      throw new KhdError('KHD_BAD_REQUEST', `session ${s.name} cannot be entered: khd exec needs a sandboxed server running as root (each session its own uid), and a session whose code has started`);
+    }
+    return entered;
+  }
+
   /** Resolves when the session is neither being started nor running. */
   async waitForEnd(id: number): Promise<void> {
     await this.starting.get(id);
