@@ -49,14 +49,17 @@ function descendants(root: number, all: Map<number, ProcessInfo>, children = chi
 }
 
 /**
- * The sandbox's own init: the bubblewrap process in `root`'s tree that is pid 1 of a pid
- * namespace other than this server's (root's, so the session cannot stand in for it), or
- * undefined while the sandbox is not up.
+ * The sandbox's own init: the child of the launcher `root` (the outer bubblewrap) that is pid 1
+ * of a pid namespace other than this server's, or undefined while the sandbox is not up. Only
+ * a direct child counts: deeper down is the session's code, which may make namespaces of its
+ * own (`unshare -Urp`) with a process named bwrap at their pid 1, and entering those as root
+ * would run the server's tools in a mount namespace the session built.
  */
 export function sandboxInit(root: number): number | undefined {
   const ours = nsOf(process.pid);
   const all = processes();
-  return descendants(root, all).find((pid) => all.get(pid)?.comm === 'bwrap' && nsOf(pid) !== ours && nsOf(pid) !== undefined && isPidOne(pid));
+  const children = childrenOf(all).get(root) ?? [];
+  return children.find((pid) => all.get(pid)?.comm === 'bwrap' && nsOf(pid) !== ours && nsOf(pid) !== undefined && isPidOne(pid));
 }
 
 function nsOf(pid: number): string | undefined {
