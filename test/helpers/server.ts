@@ -128,7 +128,7 @@ export class Participant {
 
   /** The session `name` as `khd ps -a --json` shows it. */
   async session(name: string): Promise<SessionInfo> {
-    const all = JSON.parse((await this.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
+    const all = JSON.parse((await this.khd(['ps', '-a', '--team', '--json'])).stdout) as SessionInfo[];
     const found = all.find((s) => s.name === name);
     if (!found) throw new Error(`khd ps -a shows no session ${name}`);
     return found;

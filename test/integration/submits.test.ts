@@ -118,9 +118,11 @@ describe('a team shares its sessions, as NSML’s team accounts did', () => {
   });
 
   it('a teammate lists, reads the logs and checkpoints of, and test-submits a session', async () => {
-    const ps = JSON.parse((await users.park!.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[];
+    // Their own by default, the team's with --team.
+    expect(JSON.parse((await users.park!.khd(['ps', '-a', '--json'])).stdout) as SessionInfo[]).not.toContainEqual(expect.objectContaining({ name: kimSession }));
+    const ps = JSON.parse((await users.park!.khd(['ps', '-a', '--team', '--json'])).stdout) as SessionInfo[];
     expect(ps.find((s) => s.name === kimSession)).toMatchObject({ user: 'kim', models: 2 });
-    expect((await users.park!.khd(['ps', '-a'])).stdout).toContain(kimSession);
+    expect((await users.park!.khd(['ps', '-a', '--team'])).stdout).toContain(kimSession);
     const logs = await users.park!.khd(['logs', kimSession]);
     expect(logs.code, logs.stderr).toBe(EXIT.ok);
     expect(logs.stdout).toContain('trained');

@@ -49,11 +49,11 @@ export function resources(api: ApiClient) {
     cancelUpload: (id: string) => api.request<void>({ method: 'DELETE', url: `/uploads/${id}` }),
 
     run: (req: RunRequest) => api.request<SessionInfo>({ method: 'POST', url: '/sessions', data: req }),
-    sessions: (query: { all?: boolean; limit?: number; dataset?: string; search?: string }) =>
+    sessions: (query: { all?: boolean; limit?: number; dataset?: string; search?: string; mine?: boolean }) =>
       api.request<SessionInfo[]>({
         method: 'GET',
         url: '/sessions',
-        params: { all: query.all ? '1' : undefined, limit: query.limit, dataset: query.dataset, search: query.search || undefined },
+        params: { all: query.all ? '1' : undefined, limit: query.limit, dataset: query.dataset, search: query.search || undefined, mine: query.mine ? '1' : undefined },
       }),
     session: (name: SessionName) => api.request<SessionInfo>({ method: 'GET', url: sessionPath(name) }),
     stop: (name: SessionName) => api.request<SessionInfo>({ method: 'POST', url: `${sessionPath(name)}/stop`, data: {} }),

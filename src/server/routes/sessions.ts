@@ -53,7 +53,7 @@ const LIST_QUERY = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    all: flag, everyone: flag, limit: { type: 'integer', minimum: 1, maximum: 100_000 }, dataset: { type: 'string', maxLength: 64 },
+    all: flag, everyone: flag, mine: flag, limit: { type: 'integer', minimum: 1, maximum: 100_000 }, dataset: { type: 'string', maxLength: 64 },
     search: { type: 'string', minLength: 1, maxLength: 256 },
   },
 };
@@ -148,11 +148,12 @@ export function sessionRoutes(services: Services): FastifyPluginAsync {
       return reply.status(201).send(await publicView(session));
     });
 
-    api.get<{ Querystring: { all?: string; limit?: number; dataset?: string; everyone?: string; search?: string } }>('/sessions', { schema: { querystring: LIST_QUERY } }, async (request) => {
-      const { all, limit: n, dataset, everyone, search } = request.query;
+    api.get<{ Querystring: { all?: string; limit?: number; dataset?: string; everyone?: string; mine?: string; search?: string } }>('/sessions', { schema: { querystring: LIST_QUERY } }, async (request) => {
+      const { all, limit: n, dataset, everyone, mine, search } = request.query;
       if (everyone === '1' && !request.user.admin) throw new KhdError('KHD_FORBIDDEN', "only an admin can list everyone's sessions");
       const rows = services.sessionStore.list({
         teamId: everyone === '1' ? undefined : request.user.teamId,
+        userId: mine === '1' ? request.user.id : undefined,
         dataset: dataset === undefined ? undefined : dataset || NO_DATASET,
         activeOnly: all !== '1',
         search,

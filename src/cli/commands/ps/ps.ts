@@ -9,6 +9,7 @@ export interface PsOptions {
   n?: number;
   dataset?: string;
   search?: string;
+  team?: boolean;
   json?: boolean;
 }
 
@@ -16,13 +17,14 @@ export const PS_COLUMNS = ['Name', 'Created', 'Args', 'Status', 'Summary', 'Desc
 
 export function newPsCommand(ctx: Context): Command {
   return new Command('ps')
-    .description('list your sessions (running and queued; -a for all)')
+    .description('list your sessions (running and queued; -a for all; --team with your teammates\')')
     .option('-a, --all', 'include ended sessions')
     .option('-n <n>', 'show at most N sessions', parseWhole(1))
     .option('-d, --dataset <name>', 'only sessions of this dataset')
     .option('-s, --search <text>', 'only sessions whose name or memo holds TEXT (any case)')
+    .option('-t, --team', "your teammates' sessions too (they read, load from and submit each other's)")
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  khd ps -a -s resnet        # every session whose name or memo mentions resnet\n  khd ps -a -d breast_cancer -n 5')
+    .addHelpText('after', '\nExamples:\n  khd ps -a -s resnet        # every session of yours whose name or memo mentions resnet\n  khd ps -a --team           # your team\'s, as NSML\'s team accounts listed them\n  khd ps -a -d breast_cancer -n 5')
     .action((opts: PsOptions) => runPs(opts, ctx));
 }
 
@@ -42,7 +44,7 @@ export function psRow(s: SessionInfo, now: number, formatSize: (n: number) => st
 
 export async function runPs(opts: PsOptions, ctx: Context): Promise<void> {
   const api = await ctx.api();
-  const sessions = await api.calls.sessions({ all: opts.all, limit: opts.n, dataset: opts.dataset, search: opts.search });
+  const sessions = await api.calls.sessions({ all: opts.all, limit: opts.n, dataset: opts.dataset, search: opts.search, mine: !opts.team });
   if (opts.json) return ctx.io.out(`${JSON.stringify(sessions, null, 2)}\n`);
   if (sessions.length === 0 && opts.search) {
     ctx.io.err(`no ${opts.all ? '' : 'running '}session's name or memo holds '${opts.search}'${opts.all ? '' : ' (khd ps -a searches ended ones too)'}\n`);
