@@ -41,6 +41,12 @@ describe('the khd binary', () => {
     expect(server.stderr).toContain('shown only this once');
   });
 
+  it('prints its version with -V, -v and --version', async () => {
+    const outputs = await Promise.all(['-V', '-v', '--version'].map(async (flag) => (await khd([flag], { env })).stdout));
+    expect(outputs[0]).toMatch(/^\d+\.\d+\.\d+\S*\n$/);
+    expect(new Set(outputs).size).toBe(1);
+  });
+
   it('a second server on a port in use says so, without a stack, and exits 1', async () => {
     const port = new URL(server.url).port;
     const r = await khd(['server', '--port', port, '--data-dir', join(work, 'second'), ...testSessionUidsFlag()], { env: { ...env, KHD_ADMIN_PASSWORD: 'second-pass' } });

@@ -81,6 +81,9 @@ describe('taking things out of the platform', () => {
     expect(readFileSync(join(folder, 'pkg/util.py'), 'utf8')).toBe(UTIL_PY);
     // A teammate's session too; another team's is answered like a missing one.
     expect((await khd(['pull', name, dest('by-park')], { env: park })).code).toBe(0);
+    // Their own in ps, the team's with --team.
+    expect((await khd(['ps', '-a'], { env: park })).stderr).toBe('no sessions yet: start one with khd run\n');
+    expect((await khd(['ps', '-a', '--team'], { env: park })).stdout).toContain(name);
     const other = await khd(['pull', name, dest('by-lee')], { env: lee });
     expect(other.stderr).toBe(`error: session ${name} does not exist: see khd ps -a\n`);
     expect(existsSync(dest('by-lee'))).toBe(false);
