@@ -41,6 +41,19 @@ describe('HashCache', () => {
     expect(second.manifest).toEqual(first.manifest);
   });
 
+  it('writes nothing back for an unchanged tree, and writes a changed one', async () => {
+    await manifestRun();
+    const file = join(dir, 'cache.json');
+    const before = statSync(file).ino;
+    await manifestRun();
+    // Written atomically (a new file) when written at all: the same inode is the same file.
+    expect(statSync(file).ino).toBe(before);
+    writeFileSync(join(tree.root, 'main.py'), 'print(2)\n');
+    utimesSync(join(tree.root, 'main.py'), new Date(), new Date(Date.now() + 5000));
+    await manifestRun();
+    expect(statSync(file).ino).not.toBe(before);
+  });
+
   it('re-reads a touched but unchanged file, and finds the same hash', async () => {
     const first = await manifestRun();
     const file = join(tree.root, 'data.bin');

@@ -34,6 +34,8 @@ const stampKey = (s: FileStamp) => `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino}
 export class HashCache {
   private data: CacheFile;
   private readonly fresh: Record<string, Entry> = {};
+  /** Whether this run hashed anything anew (else the file would be written back as it was). */
+  private hashed = false;
 
   constructor(
     private readonly file: string,
@@ -56,12 +58,20 @@ export class HashCache {
 
   set(path: string, stamp: FileStamp, sha256: string, hashedAtNs: bigint = this.nowNs()): void {
     const newest = stamp.mtimeNs > stamp.ctimeNs ? stamp.mtimeNs : stamp.ctimeNs;
+    this.hashed = true;
     if (hashedAtNs - newest < RACY_WINDOW_NS) return;
     this.fresh[path] = { stamp: stampKey(stamp), sha256 };
   }
 
   /** Keeps this run's entries for the root (files gone from the tree drop out) and the most recent other roots. */
+  /**
+   * Writes the cache, unless this run found every file in it and no file has gone: an unchanged
+   * tree costs no write (its root's last use is then not moved up: at worst, after MAX_ROOTS other
+   * projects, it is hashed anew).
+   */
   async save(): Promise<void> {
+    const stored = this.data[this.root]?.files;
+    if (!this.hashed && stored && Object.keys(stored).length === Object.keys(this.fresh).length) return;
     const { default: writeFileAtomic } = await import('write-file-atomic');
     const roots = Object.entries(this.data)
       .filter(([root]) => root !== this.root)
