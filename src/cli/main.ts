@@ -1,8 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, exitCodeFor } from '../protocol/errors.js';
 import { VERSION } from '../protocol/version.js';
-import { errorPrefix } from './render/colors.js';
-import { localTimes } from '../protocol/format.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 import { CliError, SilentExit } from './errors.js';
 import { newDatasetCommand } from './commands/dataset/dataset.js';
@@ -60,29 +58,28 @@ function configureAll(cmd: Command, ctx: Context): void {
 }
 
 /** Maps whatever a command threw to a message on stderr and an exit code: the only place that does. */
-export function exitCodeOf(err: unknown, ctx: Context): number {
+export function exitCodeOf(err: unknown, ctx: Context, render: ErrorRender = { prefix: 'error:', said: (m) => m }): number {
   if (err instanceof SilentExit) return err.exitCode;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
-  // The server writes times in ISO: they are shown on the user's clock, with how far off they are.
-  const said = (message: string) => localTimes(message, ctx.clock(), ctx.utc);
+  const { prefix, said } = render;
   if (err instanceof CliError) {
-    ctx.io.err(`${errorPrefix(ctx.io)} ${said(err.message)}\n`);
+    ctx.io.err(`${prefix} ${said(err.message)}\n`);
     return err.exitCode;
   }
   // Matched by name: importing the classes would load axios into every start-up.
   const named = err as Error & { code?: unknown };
   if (named?.name === 'ApiError') {
-    ctx.io.err(`${errorPrefix(ctx.io)} ${said(named.message)}\n`);
+    ctx.io.err(`${prefix} ${said(named.message)}\n`);
     return exitCodeFor(named.code as never);
   }
   if (named?.name === 'ConnectionError') {
-    ctx.io.err(`${errorPrefix(ctx.io)} ${named.message}\n`);
+    ctx.io.err(`${prefix} ${named.message}\n`);
     return EXIT.failure;
   }
-  ctx.io.err(`${errorPrefix(ctx.io)} ${named?.stack ?? String(err)}\n`);
+  ctx.io.err(`${prefix} ${named?.stack ?? String(err)}\n`);
   return EXIT.failure;
 }
 
@@ -93,6 +90,18 @@ export async function main(argv: string[], overrides: ContextOverrides = {}): Pr
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
-    return exitCodeOf(err, ctx);
+    return exitCodeOf(err, ctx, await errorRender(ctx));
   }
+}
+
+/** How an error is said: `error:` (red where colour is on), the server's times on the user's clock. */
+export interface ErrorRender {
+  prefix: string;
+  said(message: string): string;
+}
+
+/** Loaded only once there is an error to say: no command's start-up pays for chalk. */
+async function errorRender(ctx: Context): Promise<ErrorRender> {
+  const [{ errorPrefix }, { localTimes }] = await Promise.all([import('./render/colors.js'), import('../protocol/format.js')]);
+  return { prefix: errorPrefix(ctx.io), said: (message) => localTimes(message, ctx.clock(), ctx.utc) };
 }
