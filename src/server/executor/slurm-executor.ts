@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { LimitEnforcement } from '../../protocol/types.js';
 import type { Admission, ExecResult, ExecSpec, Execution, Executor, LineSink, RunHooks } from './executor.js';
 import { JobOutput } from './job-output.js';
+import { exitedState, FINAL, FORGOTTEN, jobResult, parseJobState, pendingReason, withoutSlurmNotices, type JobState } from './slurm-state.js';
 import { SETPRIV } from './launch.js';
 import type { Launch, LocalExecutor } from './local-executor.js';
 
@@ -35,71 +36,13 @@ interface JobRef {
   wallMs?: number;
 }
 
-/** Slurm's end states, and what each means for the session. */
-const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE']);
-/** A job Slurm no longer knows, that left no exit status. */
-const FORGOTTEN = 'FORGOTTEN';
-
 /** How long Slurm may fail to answer (slurmctld restarting) before a followed job is given up. */
 const SLURM_AWAY_MS = 10 * 60_000;
-
-interface JobState {
-  state: string;
-  exit: number;
-  signal: number;
-  reason: string;
-  /** Whether it was placed on a node (a job withdrawn while pending never was). */
-  ran: boolean;
-  /** How long it has run, by Slurm's clock (which a restart of the server does not reset). */
-  runMs: number;
-}
-
-/** Slurm's `RunTime=[days-]hh:mm:ss`, in milliseconds. */
-export function runTimeMs(text: string): number {
-  const m = /^(?:(\d+)-)?(\d+):(\d+):(\d+)$/.exec(text);
-  if (!m) return 0;
-  const [, days = '0', h, min, sec] = m;
-  return (((Number(days) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(sec)) * 1000;
-}
 
 /** GPU device nodes a job may find on its node (/dev/nvidia0…). */
 const MAX_NODE_GPUS = 16;
 
-/** Slurm's pending reasons (squeue(1)), in a participant's words; the code is shown beside. */
-const PENDING: Record<string, string> = {
-  None: 'submitted to the cluster',
-  Resources: "the cluster's GPUs or nodes are in use",
-  Priority: 'jobs of higher priority come first',
-  ReqNodeNotAvail: 'the nodes it needs are down or drained',
-  PartitionDown: 'the partition is down',
-  PartitionInactive: 'the partition is down',
-  JobHeldAdmin: 'held by an administrator',
-  JobHeldUser: 'held',
-  BeginTime: 'not yet at its start time',
-  QOSMaxGRESPerUser: "the cluster's GPU quota for khd is in use",
-  AssocGrpGRES: "the cluster's GPU quota for khd's account is in use",
-};
-
-/** Why Slurm holds a job, in words (`squeue`'s REASON). */
-export function pendingReason(reason: string): string {
-  const code = reason.replace(/[,(].*$/, '');
-  const words = PENDING[code] ?? (code.startsWith('QOS') || code.startsWith('Assoc') ? 'a cluster quota is in use' : 'held by Slurm');
-  return `${words} (Slurm: ${reason})`;
-}
-
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** What slurmstepd writes into a job's stderr when it is signalled or ends at a limit: the session's reason says it. */
-const SLURM_NOTICE = /^slurmstepd(?:-\S+)?: error: \*\*\* (?:JOB|STEP) \S+ ON \S+ .*\*\*\*$/;
-
-function withoutSlurmNotices(onLines: LineSink): LineSink {
-  return (stream, lines, marks) => {
-    if (stream !== 'stderr' || !lines.some((l) => SLURM_NOTICE.test(l))) return onLines(stream, lines, marks);
-    const keep = lines.map((l) => !SLURM_NOTICE.test(l));
-    const kept = lines.filter((_, i) => keep[i]);
-    if (kept.length > 0) onLines(stream, kept, marks?.filter((_, i) => keep[i]));
-  };
-}
 
 /**
  * Sessions as Slurm batch jobs: each is one `sbatch` with its GPUs as GRES, its CPUs, memory and
@@ -218,7 +161,7 @@ export class SlurmExecutor implements Executor {
           }
           if (FINAL.has(state.state) || state.state === FORGOTTEN) {
             output.end();
-            return this.toResult(jobId, state, startedAt, stopping);
+            return jobResult(jobId, state, startedAt, stopping);
           }
           await this.pause((w) => (wake = w));
         }
@@ -323,37 +266,13 @@ export class SlurmExecutor implements Executor {
       } catch {
         return { state: FORGOTTEN, exit: 0, signal: 0, reason: '', ran: true, runMs: 0 };
       }
-      const signal = status > 128 ? status - 128 : 0;
-      return { state: status === 0 ? 'COMPLETED' : 'FAILED', exit: signal ? 0 : status, signal, reason: '', ran: true, runMs: 0 };
+      return exitedState(status);
     }
-    const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(text)?.[1] ?? '';
-    const [exit, signal] = field('ExitCode').split(':').map(Number);
-    const nodes = field('NodeList');
-    return { state: field('JobState'), exit: exit ?? 0, signal: signal ?? 0, reason: field('Reason'), ran: nodes !== '' && nodes !== '(null)', runMs: runTimeMs(field('RunTime')) };
+    return parseJobState(text);
   }
 
   /** TERM to the job's shell, which passes it on to the code; KILL to every process of the job. */
   private async cancel(jobId: string, signal: 'TERM' | 'KILL'): Promise<void> {
     await this.slurm('scancel', ['--signal', signal, signal === 'TERM' ? '--batch' : '--full', jobId]).catch(() => {});
-  }
-
-  private toResult(jobId: string, s: JobState, startedAt: number, stopping: { limit?: string; timedOut?: boolean } | undefined): ExecResult {
-    const base = { startedAt, endedAt: Date.now(), timedOut: s.state === 'TIMEOUT' || stopping?.timedOut === true, stopped: stopping !== undefined && !stopping.limit };
-    if (stopping?.limit) return { ...base, exitCode: null, signal: 'SIGTERM', limit: stopping.limit };
-    switch (s.state) {
-      case 'COMPLETED':
-      case 'FAILED':
-        return { ...base, exitCode: s.signal ? null : s.exit, signal: s.signal ? `signal ${s.signal}` : null };
-      case 'TIMEOUT':
-        return { ...base, exitCode: null, signal: 'SIGKILL', limit: 'time limit reached (Slurm: TIMEOUT)' };
-      case 'OUT_OF_MEMORY':
-        return { ...base, exitCode: null, signal: 'SIGKILL', limit: 'out of memory (Slurm: OUT_OF_MEMORY)' };
-      case 'CANCELLED':
-        return base.stopped ? { ...base, exitCode: null, signal: 'SIGTERM' } : { ...base, exitCode: null, signal: 'SIGTERM', limit: 'cancelled in Slurm (scancel, by an administrator)' };
-      case FORGOTTEN:
-        return { ...base, exitCode: null, signal: null, limit: `its Slurm job ${jobId} ended while the server was away, and Slurm no longer says how` };
-      default:
-        return { ...base, exitCode: null, signal: null, limit: `ended by Slurm: ${s.state}` };
-    }
   }
 }

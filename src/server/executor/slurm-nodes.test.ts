@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { slurmNodes } from './slurm-setup.js';
-import { pendingReason, runTimeMs } from './slurm-executor.js';
+import { pendingReason, runTimeMs } from './slurm-state.js';
 
 describe('what sinfo says about the nodes', () => {
   it('takes the largest node of each kind: GPUs (typed or not), memory, CPUs', () => {

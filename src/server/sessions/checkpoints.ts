@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CheckpointInfo } from '../../protocol/types.js';
 import { UntrustedFileError } from '../untrusted/session-files.js';
@@ -63,4 +63,28 @@ export async function listCheckpoints(dir: string, events: EventState, startedAt
 export async function removeCheckpoint(dir: string, name: string): Promise<void> {
   // rm removes a link itself, never what it points to.
   await rm(join(dir, name), { recursive: true, force: true });
+}
+
+/**
+ * The checkpoints' total size per session. An ended session's checkpoints change only by being
+ * removed, which changes the folder's mtime and names: its size is kept until then, so `ps` and
+ * the dashboard's list (every 2 s, per open tab) do not walk every checkpoint each time.
+ */
+export class CheckpointSizes {
+  private readonly known = new Map<number, { key: string; size: number }>();
+
+  async of(dir: string, folders: Entry[], sessionId: number, ended: boolean): Promise<number> {
+    const measure = async () => (await Promise.all(folders.map((f) => checkpointSize(dir, f.path)))).reduce((a, b) => a + b, 0);
+    if (!ended) return measure();
+    const key = `${(await stat(dir).catch(() => undefined))?.mtimeMs ?? 0}/${folders.map((f) => f.path).join('/')}`;
+    const known = this.known.get(sessionId);
+    if (known?.key === key) return known.size;
+    const size = await measure();
+    this.known.set(sessionId, { key, size });
+    return size;
+  }
+
+  forget(sessionId: number): void {
+    this.known.delete(sessionId);
+  }
 }

@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { KhdError } from '../../protocol/errors.js';
 import { NO_DATASET } from '../../protocol/session-name.js';
 import { isFinished, type CheckpointInfo, type ForkRequest, type RunRequest, type SessionInfo } from '../../protocol/types.js';
@@ -13,8 +13,8 @@ import type { SubmitStore } from '../store/submits.js';
 import type { UploadStore } from '../store/uploads.js';
 import { copyTree, linkWorkFolder } from '../uploads/trees.js';
 import { forgetUpload } from '../uploads/upload-service.js';
-import type { Entry } from '../untrusted/session-trees.js';
-import { checkpointFolders, checkpointSize, listCheckpoints } from './checkpoints.js';
+import { checkpointFolders, CheckpointSizes, listCheckpoints } from './checkpoints.js';
+import { forkOf } from './fork.js';
 import type { DiskWatch } from './disk-watch.js';
 import type { EnvironmentService } from '../environments/environment-service.js';
 import { inEnvironment } from './in-environment.js';
@@ -27,8 +27,6 @@ export const RESTART_REASON = 'the server restarted while the session was runnin
 export const UNSANDBOXED_WARNING =
   'khd: warning: this server runs sessions without a sandbox (--no-sandbox): no limits on what this code can see or reach';
 export const SHUTDOWN_REASON = 'the server shut down while the session was running';
-/** `--pause 1 --iteration CKPT`: what a fork adds after its code's arguments. */
-const RESERVED_FORK_ARGS = 4;
 
 export interface SessionServiceDeps {
   sessions: SessionStore;
@@ -64,8 +62,7 @@ export class SessionService {
   private readonly attaching = new Set<number>();
   private closing = false;
   private readonly endListeners: ((s: SessionRow) => void)[] = [];
-  /** Checkpoint sizes of ended sessions, with the folder state they were measured at. */
-  private readonly sizes = new Map<number, { key: string; size: number }>();
+  private readonly sizes = new CheckpointSizes();
   /** How submit sessions are laid out; set by the submit service. */
   submitPlanner?: (s: SessionRow) => Promise<LaunchPlan>;
 
@@ -100,31 +97,11 @@ export class SessionService {
     });
   }
 
-  /**
-   * `khd fork`: a new training session of `source`'s code and dataset (the same upload, entry and
-   * environment), continuing from one of its checkpoints (default: the one saved last). Its code
-   * gets NSML's reserved `--pause 1 --iteration CKPT` after its arguments, and `nsml.paused()`
-   * loads the checkpoint (KHD_FORK_CHECKPOINT) and returns, so training goes on from it.
-   */
+  /** `khd fork` (fork.ts): a new session of `source` continuing from one of its checkpoints. */
   async fork(user: UserRow, source: SessionRow, req: ForkRequest): Promise<SessionRow> {
-    if (source.type !== 'normal') throw new KhdError('KHD_BAD_REQUEST', `session ${source.name} is a ${source.type} session: fork a training session`);
-    // In name order (1, 2, 10): of those saved in the same millisecond, the last in that order counts as the latest.
-    const saved = await this.checkpoints(source);
-    if (saved.length === 0) throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint to continue from: its code saves them with nsml.save`);
-    const checkpoint = req.checkpoint ?? saved.reduce((a, b) => (b.lastModified >= a.lastModified ? b : a)).checkpoint;
-    if (!saved.some((c) => c.checkpoint === checkpoint)) {
-      throw new KhdError('KHD_CHECKPOINT_NOT_FOUND', `session ${source.name} has no checkpoint '${checkpoint}': khd model ls ${source.name} lists ${saved.slice(0, 5).map((c) => c.checkpoint).join(', ')}`);
-    }
+    const session = forkOf(source, req, await this.checkpoints(source));
     if (source.datasetId !== null) this.d.datasets.visible(source.dataset!, user);
-    const gpus = this.admit(user, req.gpus ?? source.gpus);
-    // A fork of a fork continues with the code's own arguments, not the reserved ones it was given.
-    const args = req.args ?? (source.forkOf ? source.args.slice(0, -RESERVED_FORK_ARGS) : source.args);
-    return this.launch({
-      userId: user.id, user: user.name, datasetId: source.datasetId, dataset: source.dataset, type: 'normal',
-      uploadId: source.uploadId, entry: source.entry, args: [...args, '--pause', '1', '--iteration', checkpoint],
-      gpus, cpus: req.cpus ?? source.cpus, memory: req.memory ?? source.memory, shmSize: source.shmSize,
-      memo: req.memo ?? `fork of ${source.name} ${checkpoint}`, env: source.env, forkOf: { session: source.name, checkpoint },
-    });
+    return this.launch({ ...session, userId: user.id, user: user.name, gpus: this.admit(user, req.gpus ?? source.gpus) });
   }
 
   /** The GPUs a new training session of `user` gets, if the server and its team may give them; else why not. */
@@ -172,23 +149,7 @@ export class SessionService {
     const events = await this.d.events.read(this.d.dataDir.events(s.id));
     const dir = this.checkpointDir(s);
     const folders = await checkpointFolders(dir);
-    return { ...info, summary: events.lastSummary, models: folders.length, modelsSize: await this.modelsSize(s, dir, folders), queueReason: this.queueReason(s) };
-  }
-
-  /**
-   * The checkpoints' total size. An ended session's checkpoints change only by being removed,
-   * which changes the folder's mtime and names: its size is kept until then, so `ps` and the
-   * dashboard's list (every 2 s, per open tab) do not walk every checkpoint each time.
-   */
-  private async modelsSize(s: SessionRow, dir: string, folders: Entry[]): Promise<number> {
-    const measure = async () => (await Promise.all(folders.map((f) => checkpointSize(dir, f.path)))).reduce((a, b) => a + b, 0);
-    if (!isFinished(s.status)) return measure();
-    const key = `${(await stat(dir).catch(() => undefined))?.mtimeMs ?? 0}/${folders.map((f) => f.path).join('/')}`;
-    const known = this.sizes.get(s.id);
-    if (known?.key === key) return known.size;
-    const size = await measure();
-    this.sizes.set(s.id, { key, size });
-    return size;
+    return { ...info, summary: events.lastSummary, models: folders.length, modelsSize: await this.sizes.of(dir, folders, s.id, isFinished(s.status)), queueReason: this.queueReason(s) };
   }
 
   /** The folders and environment of a session: a training session's (launch-plans.ts), or a submit's. */
@@ -401,7 +362,7 @@ export class SessionService {
       await this.waitForEnd(s.id);
     }
     this.d.sessions.delete(s.id);
-    this.sizes.delete(s.id);
+    this.sizes.forget(s.id);
     this.d.logs.remove(s.id);
     this.d.events.forget(this.d.dataDir.events(s.id));
     await rm(this.d.dataDir.session(s.id), { recursive: true, force: true });

@@ -18,7 +18,7 @@ function show(field: string, v: unknown): string {
 export async function runDatasetChange(name: string, opts: DatasetChangeOptions, modelPullGiven: boolean, ctx: Context): Promise<void> {
   if (opts.private && opts.public) throw new UsageError('--private and --public contradict each other: give one');
   const none = (v: string | undefined) => (v === 'none' ? undefined : v);
-  const parsed = parsePushOptions({ ...opts, submitFrom: none(opts.submitFrom), submitUntil: none(opts.submitUntil), modelPull: opts.modelPull });
+  const parsed = parsePushOptions({ ...opts, submitFrom: none(opts.submitFrom), submitUntil: none(opts.submitUntil) });
   const change: DatasetChange = {
     description: opts.message,
     metric: opts.metric,

@@ -2,27 +2,10 @@ import { Command } from 'commander';
 import type { Context } from '../../context.js';
 import { choice, collect, examples } from '../../options.js';
 
-export interface DatasetChangeOptions {
-  message?: string;
+/** The settings `withSettings` defines, as typed: push.ts parses the sizes and durations (their parsers load only there). */
+export interface DatasetSettingsOptions {
   metric?: 'accuracy' | 'macro_f1' | 'mse' | 'custom';
   order?: 'desc' | 'asc';
-  modelSizeLimit?: string;
-  submitInterval?: string;
-  pausedTimeout?: string;
-  inferTimeout?: string;
-  submitFrom?: string;
-  submitUntil?: string;
-  private?: boolean;
-  public?: boolean;
-  modelPull: boolean;
-  json?: boolean;
-}
-
-export interface DatasetPushOptions {
-  leaderboard?: boolean;
-  metric?: 'accuracy' | 'macro_f1' | 'mse' | 'custom';
-  order?: 'desc' | 'asc';
-  /** Sizes and durations as typed; push.ts parses them (their parsers load only there). */
   modelSizeLimit?: string;
   submitInterval?: string;
   pausedTimeout?: string;
@@ -33,6 +16,15 @@ export interface DatasetPushOptions {
   /** false with --no-model-pull. */
   modelPull: boolean;
   message?: string;
+}
+
+export interface DatasetChangeOptions extends DatasetSettingsOptions {
+  public?: boolean;
+  json?: boolean;
+}
+
+export interface DatasetPushOptions extends DatasetSettingsOptions {
+  leaderboard?: boolean;
   label?: string[];
   visible?: string[];
 }

@@ -8,7 +8,7 @@ import { CliError, UsageError } from '../../errors.js';
 import { createUploadProgress } from '../../render/upload-progress.js';
 import { uploadTree } from '../../upload/upload-tree.js';
 import type { PushDatasetResponse } from '../../../protocol/types.js';
-import type { DatasetPushOptions } from './dataset.js';
+import type { DatasetPushOptions, DatasetSettingsOptions } from './dataset.js';
 
 export async function runDatasetPush(name: string, path: string, opts: DatasetPushOptions, ctx: Context): Promise<void> {
   try {
@@ -58,7 +58,7 @@ function parseOption<T>(flag: string, text: string | undefined, parse: (t: strin
 const parseTime = (text: string) => (Number.isNaN(Date.parse(text)) ? undefined : new Date(Date.parse(text)).toISOString());
 
 /** The sizes, durations and times of `dataset push`, each refused with its flag named. */
-export function parsePushOptions(opts: DatasetPushOptions) {
+export function parsePushOptions(opts: DatasetSettingsOptions) {
   return {
     modelSizeLimit: parseOption('--model-size-limit', opts.modelSizeLimit, parseSize, '300MB'),
     submitIntervalMs: parseOption('--submit-interval', opts.submitInterval, parseDuration, '1h, 30m or 10s'),
