@@ -76,6 +76,7 @@ export class CheckpointSizes {
   async of(dir: string, folders: Entry[], sessionId: number, ended: boolean): Promise<number> {
     const measure = async () => (await Promise.all(folders.map((f) => checkpointSize(dir, f.path)))).reduce((a, b) => a + b, 0);
     if (!ended) return measure();
+    // The checkpoint folder itself: the server made it, and it is the session's mount point, never replaced by the session.
     const key = `${(await stat(dir).catch(() => undefined))?.mtimeMs ?? 0}/${folders.map((f) => f.path).join('/')}`;
     const known = this.known.get(sessionId);
     if (known?.key === key) return known.size;

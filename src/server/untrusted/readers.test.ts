@@ -21,7 +21,6 @@ const READS = new Set([
 
 /** The modules allowed both, and why what they read is not the session's. */
 const ALLOWED: Record<string, string> = {
-  'sessions/session-service.ts': "stat of a session's checkpoint folder itself (made by the server, a mount point to the session): its mtime keys the size cache",
   'submits/submit-service.ts': "existsSync of the organiser's dataset files, readdirSync of the sessions root's names (the server's)",
 };
 
