@@ -44,7 +44,7 @@ export function createContext(overrides: ContextOverrides = {}): Context {
   const config = new Config(env);
   const credentials = new Credentials(config, env);
   const connect = async (server: string, token: string | undefined): Promise<Api> => {
-    // axios is loaded only by commands that talk to the server.
+    // The HTTP client is loaded only by commands that talk to the server.
     const [{ createApiClient }, { resources }] = await Promise.all([import('./api/client.js'), import('./api/resources.js')]);
     const client = createApiClient(server, token);
     return { client, calls: resources(client) };

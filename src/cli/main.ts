@@ -69,7 +69,7 @@ export function exitCodeOf(err: unknown, ctx: Context, render: ErrorRender = { p
     ctx.io.err(`${prefix} ${said(err.message)}\n`);
     return err.exitCode;
   }
-  // Matched by name: importing the classes would load axios into every start-up.
+  // Matched by name: importing the classes would load the HTTP client into every start-up.
   const named = err as Error & { code?: unknown };
   if (named?.name === 'ApiError') {
     ctx.io.err(`${prefix} ${said(named.message)}\n`);

@@ -1,8 +1,8 @@
 // How sessions, times and metrics are written, the same in the CLI and the dashboard.
 import type { LimitEnforcement, SessionInfo } from './types.js';
 
-const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
-const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
+type Unit = 'second' | 'minute' | 'hour' | 'day' | 'month' | 'year';
+const STEPS: [Unit, number][] = [
   ['second', 60],
   ['minute', 60],
   ['hour', 24],
@@ -10,15 +10,32 @@ const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['month', 12],
   ['year', Infinity],
 ];
+/** What English says instead of a number (Intl's `numeric: 'auto'`), for the values a step can reach. */
+const WORDS: Partial<Record<string, string>> = {
+  'second 0': 'now', 'minute 0': 'this minute', 'hour 0': 'this hour', 'day 0': 'today', 'month 0': 'this month', 'year 0': 'this year',
+  'day -1': 'yesterday', 'day 1': 'tomorrow',
+  'month -1': 'last month', 'month 1': 'next month', 'year -1': 'last year', 'year 1': 'next year',
+};
 
-/** `5 minutes ago`, as NSML's ps showed it. */
+/**
+ * `5 minutes ago`, as NSML's ps showed it. Written out here in English, as
+ * `Intl.RelativeTimeFormat('en', { numeric: 'auto' })` writes it (a unit test compares them):
+ * making that formatter costs ~12 ms, a tenth of a `khd ps`.
+ */
 export function timeAgo(iso: string, now: number): string {
   let value = (new Date(iso).getTime() - now) / 1000;
   for (const [unit, size] of STEPS) {
-    if (Math.abs(value) < size) return RELATIVE.format(Math.round(value), unit);
+    if (Math.abs(value) < size) return relative(Math.round(value), unit);
     value /= size;
   }
   return iso;
+}
+
+function relative(n: number, unit: Unit): string {
+  const word = WORDS[`${unit} ${n === 0 ? 0 : n}`];
+  if (word) return word;
+  const count = `${String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} ${unit}${Math.abs(n) === 1 ? '' : 's'}`;
+  return n < 0 || Object.is(n, -0) ? `${count} ago` : `in ${count}`;
 }
 
 /**

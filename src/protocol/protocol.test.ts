@@ -101,4 +101,24 @@ describe('times as people read them', () => {
     expect(formatTime('2026-12-01T09:00:00+09:00', now, true)).toBe('2026-12-01 00:00 UTC, 2 days ago');
     expect(formatTime('not a time', now)).toBe('not a time');
   });
+
+  it('says how long ago exactly as Intl.RelativeTimeFormat (en, numeric: auto) would, without paying for one', async () => {
+    const { timeAgo } = await import('./format.js');
+    const intl = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+    const now = Date.parse('2026-12-03T11:17:00Z');
+    const units: [Intl.RelativeTimeFormatUnit, number][] = [['second', 1], ['minute', 60], ['hour', 3600], ['day', 86400], ['month', 86400 * 30], ['year', 86400 * 360]];
+    const bounds = [60, 60, 24, 30, 12, 1500];
+    let checked = 0;
+    units.forEach(([unit, seconds], i) => {
+      for (let n = -bounds[i]! + 1; n < bounds[i]!; n++) {
+        // Half a unit off the whole number: rounding must land on n, as for real times.
+        const at = new Date(now + (n * seconds + (n < 0 ? -0.2 : 0.2) * seconds) * 1000).toISOString();
+        if (n === 0 && unit !== 'second') continue;
+        expect(timeAgo(at, now), `${n} ${unit}`).toBe(intl.format(n, unit));
+        checked++;
+      }
+    });
+    expect(checked).toBeGreaterThan(3000);
+    expect(timeAgo(new Date(now).toISOString(), now)).toBe('now');
+  });
 });

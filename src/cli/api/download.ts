@@ -1,6 +1,5 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { x as extract } from 'tar';
@@ -8,8 +7,6 @@ import { formatSize } from '../../protocol/sizes.js';
 import type { Context } from '../context.js';
 import { CliError } from '../errors.js';
 import type { ApiClient } from './client.js';
-import { toApiError } from './client.js';
-import { refusal } from './log-stream.js';
 
 export interface Downloaded {
   files: number;
@@ -29,12 +26,7 @@ const PROGRESS_MS = 200;
  */
 export async function downloadInto(ctx: Context, api: ApiClient, url: string, params: Record<string, string | undefined>, dest: string): Promise<Downloaded> {
   if (existsSync(dest) || isLink(dest)) throw new CliError(`${dest} already exists: give a folder that does not exist yet`);
-  const response = await api.http
-    .request<IncomingMessage>({ method: 'GET', url, params, responseType: 'stream', timeout: 0, validateStatus: () => true })
-    .catch((err: unknown) => {
-      throw toApiError(err, api.server);
-    });
-  if (response.status !== 200) throw await refusal(response.status, response.statusText, response.data);
+  const response = await api.stream({ method: 'GET', url, params, timeout: 0 });
   const total = Number(response.headers['x-khd-bytes'] ?? 0);
   const files = Number(response.headers['x-khd-files'] ?? 0);
   const leftHeader = response.headers['x-khd-left-out'] as string | undefined;
@@ -56,7 +48,7 @@ export async function downloadInto(ctx: Context, api: ApiClient, url: string, pa
   await mkdir(dest, { recursive: true });
   try {
     await pipeline(
-      response.data,
+      response.body,
       count,
       extract({
         cwd: dest,

@@ -1,4 +1,4 @@
-// Which failures may pass, by the errors' names alone: no axios is loaded to ask.
+// Which failures may pass, by the errors' names alone: the client module is not loaded to ask.
 /** The server was not there, or said so (502/503/504): nothing was done, and it may be back soon. */
 export function serverAway(err: unknown): boolean {
   const e = err as Error & { status?: number; reason?: string };

@@ -1,8 +1,7 @@
-import type { IncomingMessage } from 'node:http';
 import { LogFollower, reconnectDelay } from '../../protocol/log-follow.js';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type { LogEnd, LogRecord } from '../../protocol/types.js';
-import { ApiError, apiErrorFromBody, toApiError, type ApiClient } from './client.js';
+import { ApiError, type ApiClient } from './client.js';
 
 export interface LogStreamOptions {
   name: SessionName;
@@ -31,17 +30,14 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
     let progressed = false;
     let reason = 'the stream closed';
     try {
-      const response = await api.http.request<IncomingMessage>({
+      const response = await api.stream({
         method: 'GET',
         url: `${sessionPath(opts.name)}/logs`,
         params: { follow: opts.follow ? '1' : undefined, tail: follower.lastId === undefined ? opts.tail : undefined },
         headers: { Accept: 'text/event-stream', ...(follower.lastId !== undefined ? { 'Last-Event-ID': String(follower.lastId) } : {}) },
-        responseType: 'stream',
         timeout: 0,
         signal: opts.signal,
-        validateStatus: () => true,
       });
-      if (response.status !== 200) throw await refusal(response.status, response.statusText, response.data);
       const parser = follower.parser(
         (record) => {
           progressed = true;
@@ -50,15 +46,15 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
         (ended) => (end = ended),
       );
       // Decoded by the stream, so a character split between two chunks arrives whole.
-      response.data.setEncoding('utf8');
-      for await (const chunk of response.data) {
+      response.body.setEncoding('utf8');
+      for await (const chunk of response.body) {
         parser.feed(chunk as string);
         await opts.drained?.();
       }
       if (end || !opts.follow) return end;
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      const error = err instanceof ApiError ? err : toApiError(err, api.server);
+      const error = err as Error;
       // A refusal (4xx) stays a refusal; a server error or a server going away may pass.
       if (error instanceof ApiError && error.status < 500) throw error;
       if (end) return end;
@@ -72,18 +68,4 @@ export async function streamLog(api: ApiClient, opts: LogStreamOptions): Promise
     opts.onReconnect?.(attempt, delay, reason);
     await opts.sleep(delay);
   }
-}
-
-/** A refusal sent on a stream (its JSON body read first). */
-export async function refusal(status: number, statusText: string, body: IncomingMessage): Promise<ApiError> {
-  let text = '';
-  body.setEncoding('utf8');
-  for await (const chunk of body) text += chunk as string;
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    data = undefined;
-  }
-  return apiErrorFromBody(status, statusText, data);
 }

@@ -36,6 +36,7 @@ export function resources(api: ApiClient) {
         data: gzipSync(JSON.stringify(req), { level: 1 }),
         headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
       }),
+    reuseUpload: (tree: string) => api.request<UploadInfo>({ method: 'POST', url: '/uploads/reuse', data: { purpose: 'session', tree } }),
     sendUpload: (id: string, body: Readable, contentType: string, signal?: AbortSignal) =>
       api.request<UploadInfo>({
         method: 'PUT',

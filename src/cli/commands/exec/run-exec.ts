@@ -1,9 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import { EXIT } from '../../../protocol/errors.js';
 import { sessionPath, type SessionName } from '../../../protocol/session-name.js';
-import { toApiError } from '../../api/client.js';
-import { refusal } from '../../api/log-stream.js';
 import type { Context } from '../../context.js';
 import { SilentExit } from '../../errors.js';
 
@@ -12,14 +9,9 @@ const TIMED_OUT = 124;
 
 export async function runExec(ctx: Context, name: SessionName, command: string[], timeoutMs: number): Promise<void> {
   const api = await ctx.api();
-  const response = await api.client.http
-    .request<IncomingMessage>({ method: 'POST', url: `${sessionPath(name)}/exec`, data: { command, timeoutMs }, responseType: 'stream', timeout: 0, validateStatus: () => true })
-    .catch((err: unknown) => {
-      throw toApiError(err, api.client.server);
-    });
-  if (response.status !== 200) throw await refusal(response.status, response.statusText, response.data);
+  const response = await api.client.stream({ method: 'POST', url: `${sessionPath(name)}/exec`, data: { command, timeoutMs }, timeout: 0 });
   let end: { exitCode: number | null; signal: string | null; timedOut: boolean; cut: boolean } | undefined;
-  for await (const text of createInterface({ input: response.data, crlfDelay: Infinity })) {
+  for await (const text of createInterface({ input: response.body, crlfDelay: Infinity })) {
     if (!text) continue;
     const record = JSON.parse(text) as { stream?: 'stdout' | 'stderr'; line?: string } & Partial<NonNullable<typeof end>>;
     if (record.stream) {
