@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/protocol/errors.js';
+import { treeKey } from '../../src/protocol/tree-key.js';
 import { manifestOf } from '../helpers/craft-tar.js';
 import { createUpload, sendPartialUpload, untilReceivingAgain, untilStored } from '../helpers/raw-upload.js';
 import { project } from '../helpers/projects.js';
@@ -75,6 +76,48 @@ describe('uploads that send only what changed', () => {
       body: JSON.stringify({ purpose: 'session', files: [entry] }),
     });
     expect(((await asAdmin.json()) as { send: string[] }).send).toEqual(['secret.txt']);
+  });
+
+  it('names an unchanged tree by its key alone, only to the user who sent it; a tree gone from disk is sent again', async () => {
+    const files = { 'main.py': SHOW_PY, 'private.txt': randomBytes(500).toString('hex') };
+    const root = newProject(files);
+    const requests: string[] = [];
+    const listen = (req: IncomingMessage) => requests.push(`${req.method} ${req.url?.replace(/[0-9a-f-]{36}/, 'ID')}`);
+    server.app.server.on('request', listen);
+    try {
+      await kim.khd(['run'], { cwd: root });
+      expect(requests.filter((r) => r.includes('/uploads'))).toEqual(['POST /api/v1/uploads/reuse', 'POST /api/v1/uploads', 'PUT /api/v1/uploads/ID']);
+      requests.length = 0;
+      const again = await kim.khd(['run', '-i'], { cwd: root });
+      expect(planOf(again.stderr)).toMatch(/all already on the server, nothing to send/);
+      expect(again.stdout).toContain('private.txt 1000');
+      expect(requests.filter((r) => r.includes('/uploads'))).toEqual(['POST /api/v1/uploads/reuse']);
+    } finally {
+      server.app.server.off('request', listen);
+    }
+    const key = treeKey(manifestOf(files));
+    // Someone else who knows (or computes) the key gets nothing from it, an admin included.
+    for (const who of [lee, admin]) {
+      const res = await fetch(`${server.url}/api/v1/uploads/reuse`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${who.token()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ purpose: 'session', tree: key }),
+      });
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('KHD_UPLOAD_NOT_FOUND');
+    }
+    const bad = await fetch(`${server.url}/api/v1/uploads/reuse`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${kim.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ purpose: 'session', tree: '../../etc' }),
+    });
+    expect(bad.status).toBe(400);
+    // The laid-out tree is gone (a disk cleaned by hand): the manifest goes, and the tree is laid out again.
+    rmSync(join(server.dataDir, 'trees', key), { recursive: true, force: true });
+    const after = await kim.khd(['run', '-i'], { cwd: root });
+    expect(planOf(after.stderr)).toMatch(/all already on the server, nothing to send/);
+    expect(after.stdout).toContain('private.txt 1000');
+    expect(existsSync(join(server.dataDir, 'trees', key))).toBe(true);
   });
 
   it('after an upload cut off midway, the next run sends only what did not arrive', async () => {

@@ -28,7 +28,8 @@ export interface UploadHandle {
 }
 
 /**
- * Hashes the files (through the hash cache), sends the manifest, and streams only the contents
+ * Hashes the files (through the hash cache); a project's tree the server already laid out for
+ * this user is named by its key alone; otherwise sends the manifest, and streams only the contents
  * the server lacks. A transient failure is retried with back-off; each retry asks the server
  * again, so what already arrived is never sent twice. Ctrl-C cancels the upload on the server.
  */
@@ -62,13 +63,29 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
   const byPath = new Map(manifest.map((m) => [m.path, m]));
   let packError: Error | undefined;
 
+  const bytes = manifest.reduce((s, m) => s + m.size, 0);
+  // An unchanged project (or a fresh clone of one run before) is named by its tree's key alone.
+  const tree = opts.purpose === 'session' ? (await import('../../protocol/tree-key.js')).treeKey(manifest) : undefined;
   const attempt = async (n: number): Promise<UploadHandle> => {
+    if (tree) {
+      const reused = await api.calls.reuseUpload(tree).catch((err: unknown) => {
+        // 404: not here (or a server from before the fast path): the manifest goes instead.
+        if ((err as { status?: number }).status === 404) return undefined;
+        throw err;
+      });
+      if (reused) {
+        current = reused.id;
+        if (controller.signal.aborted) await api.calls.cancelUpload(reused.id).catch(() => {});
+        if (n === 1) opts.progress.plan({ files: manifest.length, bytes, sendFiles: 0, sendBytes: 0 });
+        opts.progress.uploaded();
+        return { id: reused.id, cancel, release };
+      }
+    }
     const upload = await api.calls.createUpload({ purpose: opts.purpose, files: manifest });
     current = upload.id;
     // Ctrl-C while the manifest was on its way: this upload too is dropped.
     if (controller.signal.aborted) await api.calls.cancelUpload(upload.id).catch(() => {});
     const send = upload.send.map((p) => byPath.get(p)!);
-    const bytes = manifest.reduce((s, m) => s + m.size, 0);
     if (n === 1) {
       opts.progress.plan({ files: manifest.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
     }

@@ -115,6 +115,21 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
       },
       async (request, reply) => reply.status(201).send(await services.uploads.create(request.user, request.body)),
     );
+    // The re-run fast path (UploadService.reuse): a tree's key instead of its manifest.
+    api.post<{ Body: { purpose: 'session'; tree: string } }>(
+      '/uploads/reuse',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            required: ['purpose', 'tree'],
+            additionalProperties: false,
+            properties: { purpose: { const: 'session' }, tree: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+          },
+        },
+      },
+      async (request, reply) => reply.status(201).send(services.uploads.reuse(request.user, request.body.tree)),
+    );
     api.put<IdParams>('/uploads/:id', async (request, reply) => {
       try {
         const upload = services.uploads.get(request.user, request.params.id);

@@ -39,6 +39,27 @@ export class UploadStore {
     })();
   }
 
+  /**
+   * The user's most recent upload of this tree that was laid out (ready, or a session's), for
+   * the re-run fast path: only the user's own, so knowing a tree's key never lends its code.
+   */
+  latestOfTree(userId: number, tree: string): string | undefined {
+    const row = this.db
+      .prepare("SELECT id FROM uploads WHERE tree = ? AND user_id = ? AND purpose = 'session' AND state IN ('ready', 'used') ORDER BY created_at DESC LIMIT 1")
+      .get(tree, userId) as { id: string } | undefined;
+    return row?.id;
+  }
+
+  /** A new upload, ready, of the same manifest and tree as `fromId` (naming the same contents, so none is collected under it). */
+  copyReady(fromId: string, id: string): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at, tree) SELECT ?, user_id, purpose, 'ready', manifest, ?, tree FROM uploads WHERE id = ?")
+        .run(id, this.now(), fromId);
+      this.db.prepare('INSERT OR IGNORE INTO upload_contents SELECT ?, sha256 FROM upload_contents WHERE upload_id = ?').run(id, fromId);
+    })();
+  }
+
   get(id: string): UploadRow | undefined {
     const r = this.db.prepare('SELECT * FROM uploads WHERE id = ?').get(id) as RawUpload | undefined;
     return (

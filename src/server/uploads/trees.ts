@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -98,8 +98,4 @@ export async function copyTree(src: string, dest: string): Promise<void> {
   });
 }
 
-/** The name of a tree: the hash of its paths, executable bits and contents. */
-export function treeKey(manifest: ManifestEntry[]): string {
-  const canonical = manifest.map((f) => [f.path, f.mode & 0o111 ? 1 : 0, f.sha256]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
-}
+export { treeKey } from '../../protocol/tree-key.js';

@@ -45,6 +45,22 @@ export class UploadService {
     return { id, state: 'receiving', send };
   }
 
+  /**
+   * The re-run fast path: an upload of a tree this user's earlier upload laid out, made from
+   * that one without its manifest being sent again. Every content it names was verified when
+   * that upload arrived, and is kept by it. Not found when no such upload (or its tree) is here:
+   * the CLI then sends the manifest.
+   */
+  reuse(user: UserRow, tree: string): UploadInfo {
+    const from = this.uploads.latestOfTree(user.id, tree);
+    if (!from || !existsSync(this.dataDir.tree(tree))) {
+      throw new KhdError('KHD_UPLOAD_NOT_FOUND', 'no earlier upload of this tree is on the server: send its manifest');
+    }
+    const id = randomUUID();
+    this.uploads.copyReady(from, id);
+    return { id, state: 'ready', send: [] };
+  }
+
   /** One path per content the user has not sent before. */
   private toSend(user: UserRow, files: ManifestEntry[]): string[] {
     const missing = new Set(this.blobs.missing(user.id, files.map((f) => f.sha256)));

@@ -6,7 +6,7 @@ import { formatDuration, formatSize } from '../../../protocol/sizes.js';
 import type { SessionInfo } from '../../../protocol/types.js';
 import { collisionProblem, limitProblem } from '../../../pack/limits.js';
 import { scanProject, type ScanResult } from '../../../pack/scan.js';
-import type { Api, Context } from '../../context.js';
+import type { Context } from '../../context.js';
 import { CliError, SilentExit } from '../../errors.js';
 import { createUploadProgress } from '../../render/upload-progress.js';
 import { uploadTree } from '../../upload/upload-tree.js';
@@ -107,8 +107,15 @@ export async function showLimits(ctx: Context): Promise<void> {
   );
 }
 
-async function preflight(api: Api, opts: RunOptions, scan: ScanResult): Promise<void> {
+/** What the server says before an upload: its limits and GPUs, and the datasets and environments when named. */
+async function askServer(ctx: Context, opts: RunOptions) {
+  const api = await ctx.api();
   const [info, datasets, envs] = await Promise.all([api.calls.info(), opts.dataset ? api.calls.datasets() : [], opts.env ? api.calls.environments() : []]);
+  return { api, info, datasets, envs };
+}
+
+async function preflight(asked: Awaited<ReturnType<typeof askServer>>, opts: RunOptions, scan: ScanResult): Promise<void> {
+  const { info, datasets, envs } = asked;
   if (opts.env && !envs.some((e) => e.name === opts.env)) {
     throw new CliError(`environment '${opts.env}' does not exist: khd env ls lists them`);
   }
@@ -124,6 +131,10 @@ async function preflight(api: Api, opts: RunOptions, scan: ScanResult): Promise<
 }
 
 export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Context): Promise<void> {
+  // The server is asked while the project is scanned; what it answers is looked at after the
+  // scan's own checks, so their refusals (and a missing login) come in the same order as before.
+  const asking = opts.dryRun ? undefined : askServer(ctx, opts);
+  asking?.catch(() => {});
   const scan = await scanProject(ctx.cwd, { useIgnoreRules: true });
   checkProject(scan, opts.entry, ctx.env.HOME || homedir());
   if (opts.dryRun) {
@@ -131,8 +142,9 @@ export async function executeRun(opts: RunOptions, parsed: ParsedRun, ctx: Conte
     return printEnvironmentChoice(ctx, scan, opts.env);
   }
 
-  const api = await ctx.api();
-  await preflight(api, opts, scan);
+  const asked = await asking!;
+  const { api } = asked;
+  await preflight(asked, opts, scan);
   // NSML's line protocol where no terminal draws a bar (logs, CI), once the project passed its checks.
   if (!opts.json && !ctx.io.stderrIsTTY) ctx.io.err('.nsmlignore check - start\n.nsmlignore check - done\n');
   const progress = await createUploadProgress(ctx.io, { json: opts.json });
