@@ -8,33 +8,7 @@ import { benchEnvironments } from './environments.mjs';
 import { benchSlurm } from './slurm.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchUploads } from './uploads.mjs';
-
-const MB = 1024 * 1024;
-const SCALES = {
-  full: {
-    runs: 30,
-    pageRuns: 7,
-    diskLimitMb: 2048,
-    tree: { textFiles: 4990, textBytes: 50 * MB, binaries: 10, binaryBytes: 15 * MB },
-    // 1.0 GB (decimal): just under the default 1 GiB session limit.
-    bigTree: { textFiles: 10, textBytes: MB, binaries: 8, binaryBytes: 119 * MB },
-    followers: 100,
-    lineRate: 1000,
-    fanOutSeconds: 10,
-    logLines: 1_000_000,
-  },
-  small: {
-    runs: 3,
-    pageRuns: 1,
-    diskLimitMb: 128,
-    tree: { textFiles: 200, textBytes: 2 * MB, binaries: 2, binaryBytes: 2 * MB },
-    bigTree: { textFiles: 10, textBytes: MB, binaries: 2, binaryBytes: 8 * MB },
-    followers: 5,
-    lineRate: 200,
-    fanOutSeconds: 1,
-    logLines: 5000,
-  },
-};
+import { SCALES } from './scales.mjs';
 
 const scale = SCALES[process.env.BENCH_SCALE ?? 'full'];
 if (!scale) throw new Error(`BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}`);

@@ -139,7 +139,7 @@ export function createServices(options: ServicesOptions): Services {
       // After the sessions: each submit session that ended is decided before the store closes.
       await submits.close();
       if (db.open) {
-        blobs.flush();
+        await blobs.close();
         db.close();
       }
     },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,8 +41,35 @@ describe('blob store', () => {
     await blobs.store(Buffer.from('a'), sha('a'), 1);
     const recorded = () => db.prepare('SELECT COUNT(*) AS n FROM user_blobs').get();
     expect(recorded()).toEqual({ n: 0 });
-    await new Promise((r) => setTimeout(r, 150));
-    expect(recorded()).toEqual({ n: 1 });
+    await expect.poll(recorded).toEqual({ n: 1 });
+  });
+
+  it('replaces a half-written leftover whole (a new file), so a tree linking the old one is never written into', async () => {
+    const blobs = new BlobStore(db, join(dir, 'blobs'), () => 0);
+    const place = blobs.path(sha('whole content'));
+    // A crash's leftover at the content's place, with no record, and a tree's link to it.
+    writeFileSync(place, 'whole');
+    linkSync(place, join(dir, 'tree-file'));
+    await blobs.store(Buffer.from('whole content'), sha('whole content'), 1);
+    expect(readFileSync(place, 'utf8')).toBe('whole content');
+    expect(readFileSync(join(dir, 'tree-file'), 'utf8')).toBe('whole');
+    expect(statSync(place).ino).not.toBe(statSync(join(dir, 'tree-file')).ino);
+    expect(readdirSync(blobs.tmpDir)).toEqual([]);
+    await blobs.close();
+  });
+
+  it('stores the same new content brought by two uploads at once, whole, for both users', async () => {
+    const blobs = new BlobStore(db, join(dir, 'blobs'), () => 0);
+    const data = Buffer.alloc(300_000, 7);
+    const digest = createHash('sha256').update(data).digest('hex');
+    // Views into a larger buffer, as a parser hands them over: only the view is stored.
+    const big = Buffer.concat([Buffer.from('x'.repeat(100)), data, Buffer.from('y'.repeat(100))]);
+    await Promise.all([blobs.store(big.subarray(100, 100 + data.length), digest, 1), blobs.store(Buffer.from(data), digest, 2)]);
+    blobs.flush();
+    expect(readFileSync(blobs.path(digest)).equals(data)).toBe(true);
+    expect(blobs.missing(1, [digest])).toEqual([]);
+    expect(blobs.missing(2, [digest])).toEqual([]);
+    await blobs.close();
   });
 
   it('does not write a content twice while its record is pending', async () => {

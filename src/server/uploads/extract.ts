@@ -169,7 +169,7 @@ function acceptEntry(
 /** Contents up to this size are read into memory and written while the next ones arrive. */
 const SMALL_CONTENT = 1024 * 1024;
 const WINDOW_BYTES = 64 * 1024 * 1024;
-const WINDOW_FILES = 64;
+const WINDOW_FILES = 256;
 const LARGE_WRITE_QUEUE = 8 * 1024 * 1024;
 
 /**
