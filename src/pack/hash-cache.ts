@@ -22,6 +22,12 @@ type CacheFile = Record<string, { usedAt: number; files: Record<string, Entry> }
 export const RACY_WINDOW_NS = 2_000_000_000n;
 const MAX_ROOTS = 32;
 
+/** Whether a file stamped so is "racily clean" at `hashedAtNs`: a change in the same clock tick would leave its stamp as it is. */
+export function isRacy(stamp: FileStamp, hashedAtNs: bigint): boolean {
+  const newest = stamp.mtimeNs > stamp.ctimeNs ? stamp.mtimeNs : stamp.ctimeNs;
+  return hashedAtNs - newest < RACY_WINDOW_NS;
+}
+
 const stampKey = (s: FileStamp) => `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino}:${s.dev}`;
 
 /**
@@ -57,9 +63,8 @@ export class HashCache {
   }
 
   set(path: string, stamp: FileStamp, sha256: string, hashedAtNs: bigint = this.nowNs()): void {
-    const newest = stamp.mtimeNs > stamp.ctimeNs ? stamp.mtimeNs : stamp.ctimeNs;
     this.hashed = true;
-    if (hashedAtNs - newest < RACY_WINDOW_NS) return;
+    if (isRacy(stamp, hashedAtNs)) return;
     this.fresh[path] = { stamp: stampKey(stamp), sha256 };
   }
 

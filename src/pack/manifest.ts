@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import pMap from 'p-map';
 import { join } from 'node:path';
 import type { ManifestEntry } from '../protocol/types.js';
-import type { HashCache } from './hash-cache.js';
+import { isRacy, type FileStamp, type HashCache } from './hash-cache.js';
 import type { IncludedFile } from './scan.js';
 
 /** Small files are read in one call; many at a time, since per-file latency dominates. */
@@ -15,10 +15,25 @@ const HASH_CONCURRENCY = 16;
  * Small files read for hashing, kept for the send that follows, up to a memory budget: on this
  * kind of disk opening a file costs more than reading it, and a first upload would otherwise
  * open every file twice. What is kept is exactly what was hashed, so it is what gets sent.
+ * Also what each file looked like when its hash was made (its stamp): a file read again for
+ * the send is checked against it instead of hashed again (ctime moves on every change).
  */
 export class ReadCache {
   private used = 0;
   private readonly files = new Map<string, Buffer>();
+  private readonly stamps = new Map<string, FileStamp>();
+
+  stamp(path: string, stamp: FileStamp): void {
+    this.stamps.set(path, stamp);
+  }
+
+  has(path: string): boolean {
+    return this.files.has(path);
+  }
+
+  stampOf(path: string): FileStamp | undefined {
+    return this.stamps.get(path);
+  }
 
   constructor(private readonly budget = READ_CACHE_BYTES) {}
 
@@ -47,8 +62,11 @@ function mustBeFile(f: IncludedFile, st: BigIntStats): void {
   if (!st.isFile()) throw new Error(`${f.path} is no longer a regular file`);
 }
 
-function entryFor(f: IncludedFile, st: BigIntStats, sha256: string, cache: HashCache | undefined): ManifestEntry {
-  cache?.set(f.path, { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev }, sha256);
+function entryFor(f: IncludedFile, st: BigIntStats, sha256: string, cache: HashCache | undefined, kept: ReadCache | undefined): ManifestEntry {
+  const stamp = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev };
+  cache?.set(f.path, stamp, sha256);
+  // A racily clean file (changed within the clock's tick of its hashing) is hashed again when sent.
+  if (kept && !isRacy(stamp, BigInt(Date.now()) * 1_000_000n)) kept.stamp(f.path, stamp);
   return { path: f.path, size: Number(st.size), mode: f.mode, sha256 };
 }
 
@@ -66,7 +84,7 @@ function hashSmall(root: string, f: IncludedFile, cache: HashCache | undefined, 
     // Grown past the small size since the scan: streamed instead.
     if (st.size > SMALL_FILE) return undefined;
     const data = readFileSync(fd);
-    const entry = entryFor(f, st, createHash('sha256').update(data).digest('hex'), cache);
+    const entry = entryFor(f, st, createHash('sha256').update(data).digest('hex'), cache, kept);
     kept?.keep(f.path, data);
     return entry;
   } finally {
@@ -75,14 +93,14 @@ function hashSmall(root: string, f: IncludedFile, cache: HashCache | undefined, 
 }
 
 /** Hashes a large file as a stream through one open handle, stamped by that handle's stat. */
-async function hashLarge(root: string, f: IncludedFile, cache: HashCache | undefined): Promise<ManifestEntry> {
+async function hashLarge(root: string, f: IncludedFile, cache: HashCache | undefined, kept: ReadCache | undefined): Promise<ManifestEntry> {
   const handle = await open(join(root, f.readFrom ?? f.path), OPEN_FLAGS);
   try {
     const st = await handle.stat({ bigint: true });
     mustBeFile(f, st);
     const hash = createHash('sha256');
     for await (const chunk of handle.createReadStream({ highWaterMark: SMALL_FILE, autoClose: false })) hash.update(chunk as Buffer);
-    return entryFor(f, st, hash.digest('hex'), cache);
+    return entryFor(f, st, hash.digest('hex'), cache, kept);
   } finally {
     await handle.close();
   }
@@ -117,7 +135,10 @@ export async function buildManifest(
   const toHash: number[] = [];
   files.forEach((f, i) => {
     const cached = cache?.get(f.path, f.stamp);
-    if (cached) manifest[i] = { path: f.path, size: f.size, mode: f.mode, sha256: cached };
+    if (cached) {
+      manifest[i] = { path: f.path, size: f.size, mode: f.mode, sha256: cached };
+      kept?.stamp(f.path, f.stamp);
+    }
     else toHash.push(i);
   });
   progress.cached = files.length - toHash.length;
@@ -135,7 +156,7 @@ export async function buildManifest(
         }
         entry = hashSmall(root, f, cache, kept);
       }
-      entry ??= await hashLarge(root, f, cache);
+      entry ??= await hashLarge(root, f, cache, kept);
       manifest[i] = entry;
       progress.hashed += 1;
       progress.hashedBytes += entry.size;

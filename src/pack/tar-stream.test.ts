@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,44 @@ describe('packStream', () => {
       });
       expect(error).toBeInstanceOf(FileChangedError);
       expect(error.message).toMatch(message);
+    });
+  }
+
+  // The usual case: the manifest's hash was made by this run, which knows each file's stamp then,
+  // so the send checks the stamp instead of hashing again; a small file read ahead and a large
+  // one streamed.
+  for (const size of [5, 3 * 1024 * 1024]) {
+    const kind = size > 1024 * 1024 ? 'large' : 'small';
+    const sameSize: [string, (path: string) => void, RegExp][] = [
+      ['rewritten with the same size', (p) => writeFileSync(p, Buffer.alloc(size, 'Z')), /changed while it was being sent/],
+      ['grew', (p) => writeFileSync(p, Buffer.alloc(size + 10, 'a')), /grew while it was being sent/],
+      ['touched, content unchanged', (p) => utimesSync(p, new Date(), new Date(Date.now() + 5000)), /changed while it was being sent/],
+    ];
+    for (const [what, change, message] of sameSize) {
+      it(`stops with the ${kind} file named when it is ${what} after hashing, by its stamp`, async () => {
+        const f = file('a.bin', 'a'.repeat(size));
+        // An mtime long past: any write moves it, whatever the clock's tick.
+        utimesSync(join(root, 'src', 'a.bin'), new Date('2026-01-01'), new Date('2026-01-01'));
+        const st = statSync(join(root, 'src', 'a.bin'), { bigint: true });
+        const kept = new ReadCache(0);
+        kept.stamp('a.bin', { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev });
+        change(join(root, 'src', 'a.bin'));
+        const { stream } = await packStream(join(root, 'src'), [f], () => {}, kept);
+        const error = await new Promise<Error>((resolve) => {
+          stream.on('error', resolve);
+          stream.resume();
+        });
+        expect(error).toBeInstanceOf(FileChangedError);
+        expect(error.message).toMatch(message);
+      });
+    }
+
+    it(`sends an unchanged ${kind} file by its stamp, and the server finds its hash`, async () => {
+      const f = file('a.bin', 'q'.repeat(size));
+      const st = statSync(join(root, 'src', 'a.bin'), { bigint: true });
+      const kept = new ReadCache(0);
+      kept.stamp('a.bin', { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev });
+      expect(await roundTrip([f], kept)).toEqual(['1/1 a.bin']);
     });
   }
 });

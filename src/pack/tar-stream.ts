@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip, deflateRawSync, constants as zlib } from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { USTAR_MAX_SIZE } from '../protocol/paths.js';
 import type { ManifestEntry } from '../protocol/types.js';
+import type { FileStamp } from './hash-cache.js';
 import type { ReadCache } from './manifest.js';
 
 export interface FileSent {
@@ -60,9 +61,9 @@ function headerBlocks(f: ManifestEntry): Buffer[] {
 }
 
 /**
- * The files as one tar, read as it is sent. Each file is read once, counted and hashed on the
- * way: one that grew, shrank, vanished or changed since the manifest was made stops the
- * stream with a FileChangedError naming it, rather than sending what the manifest does not
+ * The files as one tar, read as it is sent. Each file is read once and counted on the way, and
+ * checked against what it looked like when hashed (or hashed again): one that grew, shrank,
+ * vanished or changed since the manifest was made stops the stream with a FileChangedError naming it, rather than sending what the manifest does not
  * say. `onFileSent` fires when a file's last byte has been handed to the stream.
  */
 export async function* tarChunks(
@@ -75,29 +76,40 @@ export async function* tarChunks(
   const bytesTotal = files.reduce((s, f) => s + f.size, 0);
   let bytesDone = 0;
   // Small files are read ahead, several at a time, while earlier ones are being sent.
-  const ahead = new Map<number, Promise<Buffer | Error>>();
+  const ahead = new Map<number, Promise<Read | Error>>();
   const readAhead = (from: number) => {
     for (let j = from; j < files.length && ahead.size < PREFETCH_FILES; j++) {
       const f = files[j]!;
-      if (f.size <= SMALL_FILE && !ahead.has(j)) ahead.set(j, readFile(join(root, f.path)).catch((err: Error) => err));
+      if (f.size <= SMALL_FILE && !ahead.has(j) && !kept?.has(f.path)) ahead.set(j, readWhole(join(root, f.path)).catch((err: Error) => err));
     }
   };
   for (const [i, f] of files.entries()) {
     const inMemory = kept?.take(f.path);
     if (!inMemory) readAhead(i);
     yield* headerBlocks(f);
-    // Kept data is exactly what the manifest's hash was made from: only what is read now is hashed.
-    const hash = inMemory ? undefined : createHash('sha256');
+    // Kept data is exactly what the manifest's hash was made from. What is read now is checked
+    // against the stamp its hash was made at (the stat of the handle it is read through, after
+    // the read: any write since moves its ctime), or hashed again when no stamp is known.
+    const stamp = inMemory ? undefined : kept?.stampOf(f.path);
+    const hash = inMemory || stamp ? undefined : createHash('sha256');
     let read = 0;
     const progress = () => onRead?.({ path: f.path, size: f.size, index: i + 1, count: files.length, read, bytesDone: bytesDone + read, bytesTotal });
     progress();
-    const chunks: AsyncIterable<Buffer> | Buffer[] = inMemory
-      ? [inMemory]
-      : ahead.has(i)
-        ? [await whole(ahead.get(i)!, f)]
-        : createReadStream(join(root, f.path), { highWaterMark: READ_CHUNK });
-    ahead.delete(i);
+    let handle: FileHandle | undefined;
+    let after: BigIntStats | undefined;
     try {
+      let chunks: AsyncIterable<Buffer> | Buffer[];
+      if (inMemory) chunks = [inMemory];
+      else if (ahead.has(i)) {
+        const whole = await ahead.get(i)!;
+        if (whole instanceof Error) throw whole;
+        chunks = [whole.data];
+        after = whole.st;
+      } else {
+        handle = await open(join(root, f.path), 'r');
+        chunks = handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false });
+      }
+      ahead.delete(i);
       for await (const buf of chunks) {
         read += buf.length;
         if (read > f.size) throw new FileChangedError(f.path, 'grew');
@@ -106,12 +118,16 @@ export async function* tarChunks(
         // After the chunk was taken: read as far as the socket has drained, give or take a buffer.
         if (f.size > SMALL_FILE) progress();
       }
+      if (handle) after = await handle.stat({ bigint: true });
     } catch (err) {
       if (err instanceof FileChangedError) throw err;
       throw new FileChangedError(f.path, `could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    } finally {
+      await handle?.close();
     }
     if (read < f.size) throw new FileChangedError(f.path, 'shrank or vanished');
     if (hash && hash.digest('hex') !== f.sha256) throw new FileChangedError(f.path, 'changed');
+    if (stamp && after && !sameStamp(stamp, after)) throw new FileChangedError(f.path, 'changed');
     if (f.size % BLOCK) yield Buffer.alloc(BLOCK - (f.size % BLOCK));
     bytesDone += f.size;
     onFileSent({ path: f.path, size: f.size, index: i + 1, count: files.length, bytesDone, bytesTotal });
@@ -119,12 +135,24 @@ export async function* tarChunks(
   yield Buffer.alloc(2 * BLOCK);
 }
 
-async function whole(pending: Promise<Buffer | Error>, f: ManifestEntry): Promise<Buffer> {
-  const result = await pending;
-  if (result instanceof Error) {
-    throw new FileChangedError(f.path, `could not be read (${(result as NodeJS.ErrnoException).code ?? result.message})`);
+interface Read {
+  data: Buffer;
+  st: BigIntStats;
+}
+
+/** A small file read whole, with the stat of the handle it was read through, taken after the read. */
+async function readWhole(path: string): Promise<Read> {
+  const handle = await open(path, 'r');
+  try {
+    const data = await handle.readFile();
+    return { data, st: await handle.stat({ bigint: true }) };
+  } finally {
+    await handle.close();
   }
-  return result;
+}
+
+function sameStamp(a: FileStamp, st: BigIntStats): boolean {
+  return a.size === st.size && a.mtimeNs === st.mtimeNs && a.ctimeNs === st.ctimeNs && a.ino === st.ino && a.dev === st.dev;
 }
 
 /**
