@@ -54,11 +54,15 @@ export async function runPs(opts: PsOptions, ctx: Context): Promise<void> {
     ctx.io.err(opts.all ? 'no sessions yet: start one with khd run\n' : 'no running sessions (khd ps -a shows ended ones)\n');
     return;
   }
-  // The table and size formatting load only when there is a table to print.
-  const [{ renderTable }, { formatSize }, { paintOf, paintStatus }] = await Promise.all([
-    import('../../render/table.js'), import('../../../protocol/sizes.js'), import('../../render/colors.js'),
-  ]);
+  // The table and size formatting load only when there is a table to print, chalk (~15 ms)
+  // only when it is printed in colour.
+  const [{ renderTable }, { formatSize }] = await Promise.all([import('../../render/table.js'), import('../../../protocol/sizes.js')]);
+  let paint: (s: SessionInfo, text: string) => string = (_s, text) => text;
+  if (ctx.io.colorOut) {
+    const { paintOf, paintStatus } = await import('../../render/colors.js');
+    const chalk = paintOf(true);
+    paint = (s, text) => paintStatus(chalk, s, text);
+  }
   const now = ctx.clock();
-  const paint = paintOf(ctx.io.colorOut);
-  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now, formatSize, (row, text) => paintStatus(paint, row, text)))));
+  ctx.io.out(renderTable(PS_COLUMNS, sessions.map((s) => psRow(s, now, formatSize, paint))));
 }
