@@ -5,6 +5,7 @@ import pMap from 'p-map';
 import { join } from 'node:path';
 import type { ManifestEntry } from '../protocol/types.js';
 import { isRacy, type FileStamp, type HashCache } from './hash-cache.js';
+import type { HashWorker } from './hash-worker.js';
 import type { IncludedFile } from './scan.js';
 
 /** Small files are read in one call; many at a time, since per-file latency dominates. */
@@ -23,8 +24,9 @@ export class ReadCache {
   private readonly files = new Map<string, Buffer>();
   private readonly stamps = new Map<string, FileStamp>();
 
+  /** What the file looked like when hashed, unless racily clean (a change in the same clock tick would leave it so): such a file is hashed again when sent. */
   stamp(path: string, stamp: FileStamp): void {
-    this.stamps.set(path, stamp);
+    if (!isRacy(stamp, this.nowNs())) this.stamps.set(path, stamp);
   }
 
   has(path: string): boolean {
@@ -35,7 +37,10 @@ export class ReadCache {
     return this.stamps.get(path);
   }
 
-  constructor(private readonly budget = READ_CACHE_BYTES) {}
+  constructor(
+    private readonly budget = READ_CACHE_BYTES,
+    private readonly nowNs: () => bigint = () => BigInt(Date.now()) * 1_000_000n,
+  ) {}
 
   keep(path: string, data: Buffer): void {
     if (this.used + data.length > this.budget) return;
@@ -62,11 +67,10 @@ function mustBeFile(f: IncludedFile, st: BigIntStats): void {
   if (!st.isFile()) throw new Error(`${f.path} is no longer a regular file`);
 }
 
-function entryFor(f: IncludedFile, st: BigIntStats, sha256: string, cache: HashCache | undefined, kept: ReadCache | undefined): ManifestEntry {
+function entryFor(f: IncludedFile, st: FileStamp, sha256: string, cache: HashCache | undefined, kept: ReadCache | undefined): ManifestEntry {
   const stamp = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev };
   cache?.set(f.path, stamp, sha256);
-  // A racily clean file (changed within the clock's tick of its hashing) is hashed again when sent.
-  if (kept && !isRacy(stamp, BigInt(Date.now()) * 1_000_000n)) kept.stamp(f.path, stamp);
+  kept?.stamp(f.path, stamp);
   return { path: f.path, size: Number(st.size), mode: f.mode, sha256 };
 }
 
@@ -106,6 +110,20 @@ async function hashLarge(root: string, f: IncludedFile, cache: HashCache | undef
   }
 }
 
+/** A large file hashed by the second thread, stamped by its handle's stat there. */
+async function hashOnWorker(worker: HashWorker, root: string, f: IncludedFile, cache: HashCache | undefined, kept: ReadCache | undefined): Promise<ManifestEntry> {
+  try {
+    const { sha256, stamp } = await worker.hash(join(root, f.readFrom ?? f.path));
+    return entryFor(f, stamp, sha256, cache, kept);
+  } catch (err) {
+    if ((err as { notFile?: boolean }).notFile) throw new Error(`${f.path} is no longer a regular file`);
+    throw err;
+  }
+}
+
+/** Large files to hash, in bytes, above which a thread of their own pays for its start (~30 ms). */
+const HASH_WORKER_MIN_BYTES = 64 * 1024 * 1024;
+
 /** Small files hashed between two turns of the event loop, so a spinner keeps turning. */
 const SMALL_BATCH = 64;
 
@@ -143,7 +161,13 @@ export async function buildManifest(
   });
   progress.cached = files.length - toHash.length;
   if (progress.cached > 0) onFile?.(progress);
+  const largeBytes = toHash.reduce((n, i) => n + (files[i]!.size > SMALL_FILE ? files[i]!.size : 0), 0);
+  // Enough large files to hash: a second thread takes them, handed out first, while this one
+  // hashes the small ones.
+  const worker = largeBytes >= HASH_WORKER_MIN_BYTES ? new (await import('./hash-worker.js')).HashWorker() : undefined;
+  if (worker) toHash.sort((a, b) => Number(files[b]!.size > SMALL_FILE) - Number(files[a]!.size > SMALL_FILE));
   let smallInTurn = 0;
+  try {
   await pMap(
     toHash,
     async (i): Promise<void> => {
@@ -156,7 +180,7 @@ export async function buildManifest(
         }
         entry = hashSmall(root, f, cache, kept);
       }
-      entry ??= await hashLarge(root, f, cache, kept);
+      entry ??= await (worker ? hashOnWorker(worker, root, f, cache, kept) : hashLarge(root, f, cache, kept));
       manifest[i] = entry;
       progress.hashed += 1;
       progress.hashedBytes += entry.size;
@@ -164,5 +188,8 @@ export async function buildManifest(
     },
     { concurrency: HASH_CONCURRENCY },
   );
+  } finally {
+    await worker?.close();
+  }
   return manifest;
 }

@@ -90,6 +90,8 @@ describe('packStream', () => {
     });
   }
 
+  // The stamps' clock an hour ahead: nothing counts as racily clean.
+  const later = () => BigInt(Date.now() + 3_600_000) * 1_000_000n;
   // The usual case: the manifest's hash was made by this run, which knows each file's stamp then,
   // so the send checks the stamp instead of hashing again; a small file read ahead and a large
   // one streamed.
@@ -106,12 +108,13 @@ describe('packStream', () => {
         // An mtime long past: any write moves it, whatever the clock's tick.
         utimesSync(join(root, 'src', 'a.bin'), new Date('2026-01-01'), new Date('2026-01-01'));
         const st = statSync(join(root, 'src', 'a.bin'), { bigint: true });
-        const kept = new ReadCache(0);
+        const kept = new ReadCache(0, later);
         kept.stamp('a.bin', { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev });
         change(join(root, 'src', 'a.bin'));
         const { stream } = await packStream(join(root, 'src'), [f], () => {}, kept);
-        const error = await new Promise<Error>((resolve) => {
+        const error = await new Promise<Error | undefined>((resolve) => {
           stream.on('error', resolve);
+          stream.on('end', () => resolve(undefined));
           stream.resume();
         });
         expect(error).toBeInstanceOf(FileChangedError);
@@ -122,7 +125,7 @@ describe('packStream', () => {
     it(`sends an unchanged ${kind} file by its stamp, and the server finds its hash`, async () => {
       const f = file('a.bin', 'q'.repeat(size));
       const st = statSync(join(root, 'src', 'a.bin'), { bigint: true });
-      const kept = new ReadCache(0);
+      const kept = new ReadCache(0, later);
       kept.stamp('a.bin', { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev });
       expect(await roundTrip([f], kept)).toEqual(['1/1 a.bin']);
     });

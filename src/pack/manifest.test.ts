@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildManifest, ReadCache } from './manifest.js';
+import { scanProject } from './scan.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'khd-manifest-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const MB = 1024 * 1024;
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+// 96 MB of large files: past the point where they are hashed on a second thread.
+function bigProject(): Record<string, Buffer> {
+  const files: Record<string, Buffer> = { 'main.py': Buffer.from('print(1)\n') };
+  for (let i = 0; i < 3; i++) files[`weights/w${i}.bin`] = Buffer.alloc(32 * MB, i + 1);
+  for (let i = 0; i < 50; i++) files[`src/m${i}.py`] = Buffer.from(`x = ${i}\n`);
+  execFileSync('mkdir', ['-p', join(root, 'weights'), join(root, 'src')]);
+  for (const [path, data] of Object.entries(files)) writeFileSync(join(root, path), data);
+  return files;
+}
+
+describe('buildManifest with large files on a second thread', () => {
+  it('hashes every file as the main thread would, in the scan’s order, with each file’s stamp', async () => {
+    const files = bigProject();
+    const scan = await scanProject(root, { useIgnoreRules: true });
+    // Its clock an hour ahead, so no file counts as racily clean.
+    const kept = new ReadCache(undefined, () => BigInt(Date.now() + 3_600_000) * 1_000_000n);
+    const manifest = await buildManifest(root, scan.included, undefined, undefined, kept);
+    expect(manifest.map((m) => m.path)).toEqual(scan.included.map((f) => f.path));
+    for (const m of manifest) expect(m.sha256, m.path).toBe(sha(files[m.path]!));
+    const st = statSync(join(root, 'weights/w1.bin'), { bigint: true });
+    expect(kept.stampOf('weights/w1.bin')).toEqual({ size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev });
+    // With the real clock, files written just now are racily clean: hashed again when sent.
+    const now = new ReadCache();
+    await buildManifest(root, scan.included, undefined, undefined, now);
+    expect(now.stampOf('weights/w1.bin')).toBeUndefined();
+  });
+
+  it('refuses a large file replaced by a FIFO since the scan, without waiting on it', async () => {
+    bigProject();
+    const scan = await scanProject(root, { useIgnoreRules: true });
+    rmSync(join(root, 'weights/w2.bin'));
+    execFileSync('mkfifo', [join(root, 'weights/w2.bin')]);
+    await expect(buildManifest(root, scan.included)).rejects.toThrow('weights/w2.bin is no longer a regular file');
+  });
+
+  it('names a large file that vanished since the scan', async () => {
+    bigProject();
+    const scan = await scanProject(root, { useIgnoreRules: true });
+    rmSync(join(root, 'weights/w0.bin'));
+    await expect(buildManifest(root, scan.included)).rejects.toThrow(/ENOENT/);
+  });
+});
