@@ -153,11 +153,9 @@ export async function buildManifest(
   const toHash: number[] = [];
   files.forEach((f, i) => {
     const cached = cache?.get(f.path, f.stamp);
-    if (cached) {
-      manifest[i] = { path: f.path, size: f.size, mode: f.mode, sha256: cached };
-      kept?.stamp(f.path, f.stamp);
-    }
-    else toHash.push(i);
+    if (!cached) return void toHash.push(i);
+    manifest[i] = { path: f.path, size: f.size, mode: f.mode, sha256: cached };
+    kept?.stamp(f.path, f.stamp);
   });
   progress.cached = files.length - toHash.length;
   if (progress.cached > 0) onFile?.(progress);
@@ -168,26 +166,26 @@ export async function buildManifest(
   if (worker) toHash.sort((a, b) => Number(files[b]!.size > SMALL_FILE) - Number(files[a]!.size > SMALL_FILE));
   let smallInTurn = 0;
   try {
-  await pMap(
-    toHash,
-    async (i): Promise<void> => {
-      const f = files[i]!;
-      let entry: ManifestEntry | undefined;
-      if (f.size <= SMALL_FILE) {
-        if (++smallInTurn >= SMALL_BATCH) {
-          smallInTurn = 0;
-          await new Promise((resolve) => setImmediate(resolve));
+    await pMap(
+      toHash,
+      async (i): Promise<void> => {
+        const f = files[i]!;
+        let entry: ManifestEntry | undefined;
+        if (f.size <= SMALL_FILE) {
+          if (++smallInTurn >= SMALL_BATCH) {
+            smallInTurn = 0;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          entry = hashSmall(root, f, cache, kept);
         }
-        entry = hashSmall(root, f, cache, kept);
-      }
-      entry ??= await (worker ? hashOnWorker(worker, root, f, cache, kept) : hashLarge(root, f, cache, kept));
-      manifest[i] = entry;
-      progress.hashed += 1;
-      progress.hashedBytes += entry.size;
-      onFile?.(progress);
-    },
-    { concurrency: HASH_CONCURRENCY },
-  );
+        entry ??= await (worker ? hashOnWorker(worker, root, f, cache, kept) : hashLarge(root, f, cache, kept));
+        manifest[i] = entry;
+        progress.hashed += 1;
+        progress.hashedBytes += entry.size;
+        onFile?.(progress);
+      },
+      { concurrency: HASH_CONCURRENCY },
+    );
   } finally {
     await worker?.close();
   }

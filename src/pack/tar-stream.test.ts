@@ -118,7 +118,7 @@ describe('packStream', () => {
           stream.resume();
         });
         expect(error).toBeInstanceOf(FileChangedError);
-        expect(error.message).toMatch(message);
+        expect(error?.message).toMatch(message);
       });
     }
 
