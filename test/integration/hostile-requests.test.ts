@@ -9,7 +9,7 @@ import { EXIT } from '../../src/protocol/errors.js';
 import { newToken } from '../../src/server/auth/tokens.js';
 import { craftTar, gz } from '../helpers/craft-tar.js';
 import { project } from '../helpers/projects.js';
-import { createUpload } from '../helpers/raw-upload.js';
+import { createUpload, untilReceivingAgain } from '../helpers/raw-upload.js';
 import { ADMIN_PASSWORD, Participant, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -129,17 +129,13 @@ describe('upload bodies that lie about their size', () => {
     // The bytes past the declared length are not the upload's: they reach Node's HTTP parser as
     // a next request, which it refuses (400) before the upload's own refusal (422) is written.
     expect([400, 422]).toContain(a.status);
-    // The same upload still takes an honest body, once the refused one has been let go (409 until then).
-    let again: Answer;
-    for (let tries = 0; ; tries++) {
-      again = await raw('PUT', `/api/v1/uploads/${id}`, {
-        token: kimToken,
-        headers: { 'content-type': 'application/gzip', 'content-length': whole.length },
-        body: [whole],
-      });
-      if (again.status !== 409 || tries === 50) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // The same upload still takes an honest body, once the refused one has been let go.
+    await untilReceivingAgain(server.services, id);
+    const again = await raw('PUT', `/api/v1/uploads/${id}`, {
+      token: kimToken,
+      headers: { 'content-type': 'application/gzip', 'content-length': whole.length },
+      body: [whole],
+    });
     expect(again.status).toBe(200);
     expect(JSON.parse(again.body)).toMatchObject({ id, state: 'ready', send: [] });
   });

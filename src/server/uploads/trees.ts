@@ -12,18 +12,18 @@ const LAYOUT_BATCH = 256;
 
 /**
  * Makes the folders the manifest's files need under `dest` (the paths' ancestors, parents
- * first), then places each file with synchronous calls, a batch per turn of the event loop so
- * the server keeps answering. Returns the folders made.
+ * first), then places each of `files` with synchronous calls, a
+ * batch per turn of the event loop so the server keeps answering. Returns the folders made.
  */
-async function placeFiles(dest: string, manifest: ManifestEntry[], place: (f: ManifestEntry, file: string) => void): Promise<string[]> {
+async function placeFiles(dest: string, manifest: ManifestEntry[], files: ManifestEntry[], place: (f: ManifestEntry, file: string) => void): Promise<string[]> {
   const dirs = new Set<string>();
   for (const f of manifest) {
     for (let d = dirname(f.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
   }
   const made = [...dirs].sort().map((d) => join(dest, d));
   for (const dir of made) mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (let i = 0; i < manifest.length; i += LAYOUT_BATCH) {
-    for (const f of manifest.slice(i, i + LAYOUT_BATCH)) place(f, join(dest, f.path));
+  for (let i = 0; i < files.length; i += LAYOUT_BATCH) {
+    for (const f of files.slice(i, i + LAYOUT_BATCH)) place(f, join(dest, f.path));
     await new Promise((resolve) => setImmediate(resolve));
   }
   return made;
@@ -36,26 +36,87 @@ async function placeFiles(dest: string, manifest: ManifestEntry[], place: (f: Ma
  * half-laid-out is ever used. A `dest` that already exists is the same tree.
  */
 export async function layOut(dest: string, manifest: ManifestEntry[], contentPath: (sha256: string) => string): Promise<void> {
-  const staging = join(dirname(dest), `.partial-${randomBytes(6).toString('hex')}`);
-  await mkdir(staging, { recursive: true, mode: 0o700 });
+  const tree = new TreeBuilder(dest, manifest, contentPath);
   try {
-    await placeFiles(staging, manifest, (f, file) => {
-      if (f.mode & 0o111) {
-        copyFileSync(contentPath(f.sha256), file);
-        chmodSync(file, EXEC_MODE);
-      } else {
-        linkOrCopy(contentPath(f.sha256), file);
-      }
-    });
-    await chmod(staging, 0o755);
-    await rename(staging, dest).catch(async (err: NodeJS.ErrnoException) => {
+    await tree.start(() => true);
+    await tree.finish();
+  } catch (err) {
+    await tree.abort();
+    throw err;
+  }
+}
+
+/**
+ * A tree laid out while its contents arrive (an upload's body): its folders first and the files
+ * whose contents are here already, then each file as soon as its content is stored, so the
+ * links overlap the body instead of following it. `finish` places what is left and renames
+ * the hidden folder into place; `abort` removes it.
+ */
+export class TreeBuilder {
+  private readonly staging: string;
+  private readonly waiting = new Map<string, ManifestEntry[]>();
+  private started: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly dest: string,
+    private readonly manifest: ManifestEntry[],
+    private readonly contentPath: (sha256: string) => string,
+  ) {
+    this.staging = join(dirname(dest), `.partial-${randomBytes(6).toString('hex')}`);
+  }
+
+  /**
+   * Makes the folders before it returns (so `arrived` may place files at once), then places
+   * the files whose content `here` says is stored, a batch per turn of the event loop.
+   */
+  start(here: (sha256: string) => boolean): Promise<void> {
+    mkdirSync(this.staging, { recursive: true, mode: 0o700 });
+    const now: ManifestEntry[] = [];
+    for (const f of this.manifest) {
+      if (here(f.sha256)) now.push(f);
+      else this.waiting.set(f.sha256, [...(this.waiting.get(f.sha256) ?? []), f]);
+    }
+    const placing = placeFiles(this.staging, this.manifest, now, (f, file) => this.placeOne(f, file)).then(() => undefined);
+    this.started = placing.catch(() => {});
+    return placing;
+  }
+
+  /** The content `sha256` is stored: its files are placed now. */
+  arrived(sha256: string): void {
+    const files = this.waiting.get(sha256);
+    if (!files) return;
+    this.waiting.delete(sha256);
+    for (const f of files) this.placeOne(f, join(this.staging, f.path));
+  }
+
+  async finish(): Promise<void> {
+    await this.started;
+    const left = [...this.waiting.values()].flat();
+    this.waiting.clear();
+    for (let i = 0; i < left.length; i += LAYOUT_BATCH) {
+      for (const f of left.slice(i, i + LAYOUT_BATCH)) this.placeOne(f, join(this.staging, f.path));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await chmod(this.staging, 0o755);
+    await rename(this.staging, this.dest).catch(async (err: NodeJS.ErrnoException) => {
       // Laid out meanwhile by an upload of the same tree: that one serves.
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
-      await rm(staging, { recursive: true, force: true });
+      await rm(this.staging, { recursive: true, force: true });
     });
-  } catch (err) {
-    await rm(staging, { recursive: true, force: true });
-    throw err;
+  }
+
+  async abort(): Promise<void> {
+    await this.started;
+    await rm(this.staging, { recursive: true, force: true });
+  }
+
+  private placeOne(f: ManifestEntry, file: string): void {
+    if (f.mode & 0o111) {
+      copyFileSync(this.contentPath(f.sha256), file);
+      chmodSync(file, EXEC_MODE);
+    } else {
+      linkOrCopy(this.contentPath(f.sha256), file);
+    }
   }
 }
 
@@ -81,7 +142,7 @@ function linkOrCopy(src: string, dest: string): void {
  */
 export async function linkWorkFolder(tree: string, dest: string, manifest: ManifestEntry[]): Promise<void> {
   await mkdir(dest, { recursive: true, mode: 0o755 });
-  await placeFiles(dest, manifest, (f, file) => linkOrCopy(join(tree, f.path), file));
+  await placeFiles(dest, manifest, manifest, (f, file) => linkOrCopy(join(tree, f.path), file));
 }
 
 /**

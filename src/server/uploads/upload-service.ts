@@ -13,7 +13,7 @@ import type { SessionStore } from '../store/sessions.js';
 import type { UploadRow, UploadStore } from '../store/uploads.js';
 import type { BlobStore } from './blob-store.js';
 import { bodyBudget, receiveContents, tarBudget } from './extract.js';
-import { layOut, treeKey } from './trees.js';
+import { layOut, TreeBuilder, treeKey } from './trees.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -91,22 +91,40 @@ export class UploadService {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
     }
     this.extracting.add(id);
+    // A session's tree is laid out as its contents arrive (unless it is on disk already).
+    const key = upload.purpose === 'session' ? treeKey(upload.files) : undefined;
+    const tree = key && !existsSync(this.dataDir.tree(key)) ? new TreeBuilder(this.dataDir.tree(key), upload.files, (sha) => this.blobs.path(sha)) : undefined;
     try {
       const wanted = contentsOf(upload.files);
+      // Not awaited: the body is read from now on (its end or its loss must not go unheard).
+      let laying: Promise<void> | undefined;
+      if (tree) {
+        const lacking = new Set(this.blobs.missing(user.id, upload.files.map((f) => f.sha256)));
+        laying = tree.start((sha) => !lacking.has(sha));
+        laying.catch(() => {});
+      }
       const sink = {
         tmpFile: () => this.blobs.tmpFile(),
-        commit: (tmp: string, sha: string, size: number) => this.blobs.commit(tmp, sha, size, user.id),
-        store: (data: Buffer, sha: string) => this.blobs.store(data, sha, user.id),
+        commit: async (tmp: string, sha: string, size: number) => {
+          await this.blobs.commit(tmp, sha, size, user.id);
+          tree?.arrived(sha);
+        },
+        store: async (data: Buffer, sha: string) => {
+          await this.blobs.store(data, sha, user.id);
+          tree?.arrived(sha);
+        },
       };
       await receiveContents(body, gzip, wanted, sink, this.limits[upload.purpose]).finally(() => this.blobs.flush());
+      await laying;
       const send = this.toSend(user, upload.files);
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
       }
-      return { id, state: await this.complete(id, upload.files, 'extracting'), send: [] };
+      return { id, state: await this.complete(id, upload.files, 'extracting', tree), send: [] };
     } catch (err) {
       // What arrived whole is kept; the same upload, or a new run, sends the rest.
       this.uploads.transition(id, 'extracting', 'receiving');
+      await tree?.abort();
       throw err;
     } finally {
       this.extracting.delete(id);
@@ -114,16 +132,17 @@ export class UploadService {
   }
 
   /**
-   * Lays the code out from the stored contents, once per distinct tree: an unchanged project
-   * reuses the tree of its last run. Datasets are laid out by the dataset service instead.
+   * Lays the code out from the stored contents (or finishes the tree laid out while they
+   * arrived), once per distinct tree: an unchanged project reuses the tree of its last run. Datasets are laid out by the dataset service instead.
    * A cancel that came first wins.
    */
-  private async complete(id: string, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving'): Promise<UploadInfo['state']> {
+  private async complete(id: string, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving', tree?: TreeBuilder): Promise<UploadInfo['state']> {
     if (this.uploads.get(id)?.purpose === 'session') {
       const key = treeKey(files);
       // Recorded first, so a sweep of another upload of the same tree keeps it.
       this.uploads.setTree(id, key);
-      if (!existsSync(this.dataDir.tree(key))) await layOut(this.dataDir.tree(key), files, (sha) => this.blobs.path(sha));
+      if (tree) await tree.finish();
+      else if (!existsSync(this.dataDir.tree(key))) await layOut(this.dataDir.tree(key), files, (sha) => this.blobs.path(sha));
     }
     if (!this.uploads.transition(id, from, 'ready')) throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
     return 'ready';

@@ -1,0 +1,71 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { manifestOf } from '../../../test/helpers/craft-tar.js';
+import { TreeBuilder } from './trees.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'khd-trees-'));
+  mkdirSync(join(root, 'blobs'));
+  mkdirSync(join(root, 'trees'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const files = { 'main.py': 'print(1)\n', 'lib/a.py': 'A = 1\n', 'lib/copy.py': 'A = 1\n', 'run.sh': '#!/bin/sh\n' };
+const store = (sha: string, text: string) => writeFileSync(join(root, 'blobs', sha), text, { mode: 0o644 });
+const contentPath = (sha: string) => join(root, 'blobs', sha);
+
+describe('TreeBuilder: a tree laid out as its contents arrive', () => {
+  it('places what is stored at once and the rest as it arrives; nothing is at its place before finish', async () => {
+    const manifest = manifestOf(files).map((e) => (e.path === 'run.sh' ? { ...e, mode: 0o755 } : e));
+    const sha = Object.fromEntries(manifest.map((e) => [e.path, e.sha256]));
+    store(sha['main.py']!, files['main.py']);
+    const dest = join(root, 'trees', 'key');
+    const tree = new TreeBuilder(dest, manifest, contentPath);
+    const placing = tree.start((s) => s === sha['main.py']);
+    // Folders are made before start returns, so an arrival may be placed at once.
+    const [staging] = readdirSync(join(root, 'trees'));
+    expect(staging).toMatch(/^\.partial-/);
+    expect(existsSync(join(root, 'trees', staging!, 'lib'))).toBe(true);
+    store(sha['lib/a.py']!, files['lib/a.py']);
+    tree.arrived(sha['lib/a.py']!);
+    // One content, two paths: both placed.
+    expect(readFileSync(join(root, 'trees', staging!, 'lib/copy.py'), 'utf8')).toBe('A = 1\n');
+    await placing;
+    expect(existsSync(dest)).toBe(false);
+    store(sha['run.sh']!, files['run.sh']);
+    tree.arrived(sha['run.sh']!);
+    await tree.finish();
+    expect(readdirSync(join(root, 'trees'))).toEqual(['key']);
+    expect(readFileSync(join(dest, 'main.py'), 'utf8')).toBe(files['main.py']);
+    // Plain files are links to the stored content; an executable is a copy of its own, 0755.
+    expect(statSync(join(dest, 'lib/a.py')).ino).toBe(statSync(contentPath(sha['lib/a.py']!)).ino);
+    expect(statSync(join(dest, 'run.sh')).ino).not.toBe(statSync(contentPath(sha['run.sh']!)).ino);
+    expect(statSync(join(dest, 'run.sh')).mode & 0o777).toBe(0o755);
+  });
+
+  it('fails at finish when a content never arrived, and abort leaves nothing behind', async () => {
+    const manifest = manifestOf(files);
+    const tree = new TreeBuilder(join(root, 'trees', 'key'), manifest, contentPath);
+    const placing = tree.start(() => false);
+    await placing;
+    await expect(tree.finish()).rejects.toThrow(/ENOENT/);
+    await tree.abort();
+    expect(readdirSync(join(root, 'trees'))).toEqual([]);
+  });
+
+  it('leaves a tree laid out meanwhile by an upload of the same tree as it is', async () => {
+    const manifest = manifestOf({ 'main.py': files['main.py'] });
+    store(manifest[0]!.sha256, files['main.py']);
+    const dest = join(root, 'trees', 'key');
+    const tree = new TreeBuilder(dest, manifest, contentPath);
+    await tree.start(() => true);
+    mkdirSync(dest);
+    writeFileSync(join(dest, 'main.py'), 'the other upload’s');
+    await tree.finish();
+    expect(readFileSync(join(dest, 'main.py'), 'utf8')).toBe('the other upload’s');
+    expect(readdirSync(join(root, 'trees'))).toEqual(['key']);
+  });
+});
