@@ -37,6 +37,31 @@ describe('migrations', () => {
     db.close();
   });
 
+  it('keeps contents and their owners when their tables are rebuilt by key (12), with their references', () => {
+    const old = new Database(join(dir, 'khd.db'));
+    old.pragma('foreign_keys = ON');
+    for (const sql of MIGRATIONS.slice(0, 11)) old.exec(sql);
+    old.pragma('user_version = 11');
+    old.exec(`INSERT INTO teams (id, name, created_at) VALUES (1, 't', 0);
+              INSERT INTO users (id, name, team_id, password_hash, created_at) VALUES (1, 'kim', 1, 'x', 0), (2, 'lee', 1, 'x', 0);
+              INSERT INTO blobs (sha256, size, created_at) VALUES ('${'a'.repeat(64)}', 5, 7), ('${'b'.repeat(64)}', 6, 8);
+              INSERT INTO user_blobs (user_id, sha256) VALUES (1, '${'a'.repeat(64)}'), (2, '${'a'.repeat(64)}'), (2, '${'b'.repeat(64)}');`);
+    old.close();
+
+    const db = openDb(join(dir, 'khd.db'));
+    expect(db.prepare('SELECT sha256, size, created_at FROM blobs ORDER BY sha256').all()).toEqual([
+      { sha256: 'a'.repeat(64), size: 5, created_at: 7 },
+      { sha256: 'b'.repeat(64), size: 6, created_at: 8 },
+    ]);
+    expect(db.prepare('SELECT user_id, sha256 FROM user_blobs ORDER BY user_id, sha256').all()).toHaveLength(3);
+    // An owner of a content that is not stored is still refused; removing a user removes what it owned.
+    expect(() => db.prepare('INSERT INTO user_blobs (user_id, sha256) VALUES (1, ?)').run('c'.repeat(64))).toThrow(/FOREIGN KEY/);
+    db.prepare('DELETE FROM users WHERE id = 2').run();
+    expect(db.prepare('SELECT user_id FROM user_blobs').pluck().all()).toEqual([1]);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%by_key%'").all()).toEqual([]);
+    db.close();
+  });
+
   it('refuses a data dir from a newer khd, saying to upgrade', () => {
     const db = new Database(join(dir, 'khd.db'));
     db.pragma(`user_version = ${MIGRATIONS.length + 1}`);

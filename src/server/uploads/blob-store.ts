@@ -41,13 +41,14 @@ export class BlobStore {
     const deadBlobs = db
       .prepare('SELECT b.sha256 FROM blobs b WHERE b.created_at < ? AND b.sha256 NOT IN (SELECT sha256 FROM upload_contents)')
       .pluck();
-    const dropOwners = db.prepare('DELETE FROM user_blobs WHERE sha256 = ?');
-    const dropBlob = db.prepare('DELETE FROM blobs WHERE sha256 = ?');
+    // Owners have no index by content (one per content cost every upload): read once for all.
+    const dropOwners = db.prepare('DELETE FROM user_blobs WHERE sha256 IN (SELECT value FROM json_each(?))');
+    const dropBlobs = db.prepare('DELETE FROM blobs WHERE sha256 IN (SELECT value FROM json_each(?))');
     this.collectTx = db.transaction((olderThan: number) => {
       const dead = deadBlobs.all(olderThan) as string[];
-      for (const sha of dead) {
-        dropOwners.run(sha);
-        dropBlob.run(sha);
+      if (dead.length > 0) {
+        dropOwners.run(JSON.stringify(dead));
+        dropBlobs.run(JSON.stringify(dead));
       }
       return dead;
     });
