@@ -160,7 +160,7 @@ export async function benchUploads(scale) {
       last = { server, env };
     }
     const ratio = (a, b) => median(a) / median(b);
-    const pct = (sent) => `${((median(sent) / bytes) * 100).toFixed(3)} % of the tree`;
+    const pct = (sent) => `${(median(sent) / 1e3).toFixed(1)} KB sent, ${((median(sent) / bytes) * 100).toFixed(3)} % of the tree`;
     rows.push({
       name: `first upload (${files} files, ${(bytes / 1e6).toFixed(0)} MB), ${scale.uploadPairs} interleaved pairs`,
       khd: `${secs(r.first)}, ${(median(r.firstSent) / 1e6).toFixed(1)} MB sent`,
