@@ -144,7 +144,7 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
         if (declared > max) {
           throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `the upload body declares ${declared} bytes, more than its files could take (${max})`);
         }
-        return await services.uploads.receive(request.user, upload.id, request.raw, gzip);
+        return await services.uploads.receive(request.user, upload, request.raw, gzip);
       } catch (err) {
         // A refused body is not read to its end to keep the connection: it is closed after the answer.
         if (!request.raw.readableEnded) void reply.header('connection', 'close');

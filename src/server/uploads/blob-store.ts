@@ -82,6 +82,17 @@ export class BlobStore {
     return rows.map((r) => r.sha);
   }
 
+  /**
+   * Which of `shas` are recorded as stored, in one query: a receive asks once for all its
+   * contents (a query per content was ~57 ms of the main thread for 5,000). One recorded
+   * meanwhile by another upload is written again, whole, as a new file: no harm.
+   */
+  recordedAmong(shas: string[]): Set<string> {
+    this.flush();
+    const rows = this.db.prepare('SELECT b.sha256 FROM json_each(?) j JOIN blobs b ON b.sha256 = j.value').pluck().all(JSON.stringify(shas)) as string[];
+    return new Set(rows);
+  }
+
   /** Moves a verified temporary file into the store (or drops it when the content is there) and records the owner. */
   async commit(tmp: string, sha256: string, size: number, userId: number): Promise<void> {
     if (this.known(sha256)) await rm(tmp, { force: true });
@@ -90,13 +101,17 @@ export class BlobStore {
   }
 
   /**
-   * Stores a small content verified in memory, written by the writer thread (BlobWriter) to a
-   * temporary file renamed into place, then recorded: only a recorded content is ever used.
+   * Stores a small content verified in memory, written by the writer thread (BlobWriter) as a
+   * new file, then recorded: only a recorded content is ever used. `stored`: the contents known
+   * to be stored when the receive began (BlobStore.recordedAmong), instead of a query each.
    * Two uploads bringing the same new content at once both write it; each rename is whole.
    */
-  async store(data: Buffer, sha256: string, userId: number): Promise<void> {
-    if (!this.known(sha256)) await this.writer.write(this.tmpFile(), this.path(sha256), data);
-    this.record(sha256, data.length, userId);
+  async store(data: Buffer, sha256: string, userId: number, stored?: Set<string>): Promise<void> {
+    const known = stored ? stored.has(sha256) || this.pendingShas.has(sha256) : this.known(sha256);
+    // Taken before the write: the writer may take `data`'s memory with it.
+    const size = data.length;
+    if (!known) await this.writer.write(this.tmpFile(), this.path(sha256), data);
+    this.record(sha256, size, userId);
   }
 
   /** Stops the writer thread (the server is closing). */

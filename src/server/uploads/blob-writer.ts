@@ -55,11 +55,18 @@ export class BlobWriter {
   private flushing = false;
   private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
-  /** Writes `data` as a new file at `dest` (through `tmp` when one is there already); resolves once it is there. */
+  /**
+   * Writes `data` as a new file at `dest` (through `tmp` when one is there already); resolves
+   * once it is there. A Buffer that is all of its memory is handed to the thread as it is (it is
+   * empty here afterwards); a view into a larger one (a pool, a parser's chunk) is copied.
+   */
   write(tmp: string, dest: string, data: Buffer): Promise<void> {
-    // A buffer of its own, handed over without a copy: `data` may be a view into a larger one.
-    const own = new ArrayBuffer(data.length);
-    new Uint8Array(own).set(data);
+    let own: ArrayBuffer;
+    if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) own = data.buffer;
+    else {
+      own = new ArrayBuffer(data.length);
+      new Uint8Array(own).set(data);
+    }
     const id = ++this.nextId;
     this.queued.push({ id, tmp, dest, data: own });
     if (this.queued.length >= BATCH_FILES) this.flush();

@@ -37,7 +37,7 @@ export function bodyBudget(tarBytes: number): number {
 export interface BlobSink {
   tmpFile(): string;
   commit(tmp: string, sha256: string, size: number): Promise<void>;
-  /** A small content, verified in memory. */
+  /** A small content, verified in memory; `data` is handed over (not used by the caller after). */
   store(data: Buffer, sha256: string): Promise<void>;
 }
 
@@ -222,23 +222,28 @@ async function receiveSmall(entry: ReadEntry, want: ManifestEntry, sink: BlobSin
       throw invalid('aborted');
     }
     const hash = createHash('sha256');
-    const chunks: Buffer[] = [];
+    // A buffer of its own, exactly the content's size: handed to the writer thread without a copy.
+    const data = Buffer.from(new ArrayBuffer(want.size));
+    let at = 0;
     await new Promise<void>((resolve, reject) => {
       let whole = false;
       entry.on('data', (chunk: Buffer) => {
         hash.update(chunk);
-        chunks.push(chunk);
+        if (at + chunk.length > data.length) return reject(invalid(`'${want.path}' is longer than ${want.size} bytes`));
+        chunk.copy(data, at);
+        at += chunk.length;
       });
       entry.on('end', () => {
         whole = true;
-        resolve();
+        if (at === want.size) resolve();
+        else reject(invalid(`'${want.path}' ended after ${at} of its ${want.size} bytes`));
       });
       entry.on('error', reject);
       onAbort(signal, entry, () => whole || reject(invalid('aborted')));
     });
     const digest = hash.digest('hex');
     checkDigest(want, digest);
-    await sink.store(Buffer.concat(chunks), digest);
+    await sink.store(data, digest);
   } finally {
     window.leave(want.size);
   }

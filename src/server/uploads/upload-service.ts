@@ -41,7 +41,7 @@ export class UploadService {
     const id = randomUUID();
     this.uploads.insert(id, user.id, req.purpose, req.files);
     const send = this.toSend(user, req.files);
-    if (send.length === 0) return { id, state: await this.complete(id, req.files), send };
+    if (send.length === 0) return { id, state: await this.complete(id, req.purpose, req.files), send };
     return { id, state: 'receiving', send };
   }
 
@@ -84,8 +84,9 @@ export class UploadService {
     return gzip ? bodyBudget(tar) : tar;
   }
 
-  async receive(user: UserRow, id: string, body: Readable, gzip: boolean): Promise<UploadInfo> {
-    const upload = this.get(user, id);
+  /** Receives the body of `upload` (the user's, as `get` found it). */
+  async receive(user: UserRow, upload: UploadRow, body: Readable, gzip: boolean): Promise<UploadInfo> {
+    const id = upload.id;
     // One body at a time: a second PUT while the first is being read is refused.
     if (!this.uploads.transition(id, 'receiving', 'extracting')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
@@ -96,6 +97,8 @@ export class UploadService {
     const tree = key && !existsSync(this.dataDir.tree(key)) ? new TreeBuilder(this.dataDir.tree(key), upload.files, (sha) => this.blobs.path(sha)) : undefined;
     try {
       const wanted = contentsOf(upload.files);
+      // Which of them are stored already (sent by someone), asked once instead of per content.
+      const stored = this.blobs.recordedAmong([...wanted.values()].map((f) => f.sha256));
       // Not awaited: the body is read from now on (its end or its loss must not go unheard).
       let laying: Promise<void> | undefined;
       if (tree) {
@@ -110,7 +113,7 @@ export class UploadService {
           tree?.arrived(sha);
         },
         store: async (data: Buffer, sha: string) => {
-          await this.blobs.store(data, sha, user.id);
+          await this.blobs.store(data, sha, user.id, stored);
           tree?.arrived(sha);
         },
       };
@@ -120,7 +123,7 @@ export class UploadService {
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
       }
-      return { id, state: await this.complete(id, upload.files, 'extracting', tree), send: [] };
+      return { id, state: await this.complete(id, upload.purpose, upload.files, 'extracting', tree), send: [] };
     } catch (err) {
       // What arrived whole is kept; the same upload, or a new run, sends the rest.
       this.uploads.transition(id, 'extracting', 'receiving');
@@ -136,8 +139,8 @@ export class UploadService {
    * arrived), once per distinct tree: an unchanged project reuses the tree of its last run. Datasets are laid out by the dataset service instead.
    * A cancel that came first wins.
    */
-  private async complete(id: string, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving', tree?: TreeBuilder): Promise<UploadInfo['state']> {
-    if (this.uploads.get(id)?.purpose === 'session') {
+  private async complete(id: string, purpose: UploadPurpose, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving', tree?: TreeBuilder): Promise<UploadInfo['state']> {
+    if (purpose === 'session') {
       const key = treeKey(files);
       // Recorded first, so a sweep of another upload of the same tree keeps it.
       this.uploads.setTree(id, key);
