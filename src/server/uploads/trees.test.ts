@@ -25,15 +25,14 @@ describe('TreeBuilder: a tree laid out as its contents arrive', () => {
     const dest = join(root, 'trees', 'key');
     const tree = new TreeBuilder(dest, manifest, contentPath);
     const placing = tree.start((s) => s === sha['main.py']);
-    // Folders are made before start returns, so an arrival may be placed at once.
     const [staging] = readdirSync(join(root, 'trees'));
     expect(staging).toMatch(/^\.partial-/);
+    await placing;
     expect(existsSync(join(root, 'trees', staging!, 'lib'))).toBe(true);
     store(sha['lib/a.py']!, files['lib/a.py']);
     tree.arrived(sha['lib/a.py']!);
-    // One content, two paths: both placed.
+    // One content, two paths: both placed at once.
     expect(readFileSync(join(root, 'trees', staging!, 'lib/copy.py'), 'utf8')).toBe('A = 1\n');
-    await placing;
     expect(existsSync(dest)).toBe(false);
     store(sha['run.sh']!, files['run.sh']);
     tree.arrived(sha['run.sh']!);
@@ -44,6 +43,18 @@ describe('TreeBuilder: a tree laid out as its contents arrive', () => {
     expect(statSync(join(dest, 'lib/a.py')).ino).toBe(statSync(contentPath(sha['lib/a.py']!)).ino);
     expect(statSync(join(dest, 'run.sh')).ino).not.toBe(statSync(contentPath(sha['run.sh']!)).ino);
     expect(statSync(join(dest, 'run.sh')).mode & 0o777).toBe(0o755);
+  });
+
+  it('places a content that arrived while the folders were being made, at finish', async () => {
+    const manifest = manifestOf({ 'deep/er/x.py': 'X\n' });
+    store(manifest[0]!.sha256, 'X\n');
+    const dest = join(root, 'trees', 'key');
+    const tree = new TreeBuilder(dest, manifest, contentPath);
+    const placing = tree.start(() => false);
+    tree.arrived(manifest[0]!.sha256);
+    await placing;
+    await tree.finish();
+    expect(readFileSync(join(dest, 'deep/er/x.py'), 'utf8')).toBe('X\n');
   });
 
   it('fails at finish when a content never arrived, and abort leaves nothing behind', async () => {
