@@ -69,6 +69,15 @@ describe('blob store', () => {
     expect(readFileSync(blobs.path(digest)).equals(data)).toBe(true);
     expect(blobs.missing(1, [digest])).toEqual([]);
     expect(blobs.missing(2, [digest])).toEqual([]);
+    // A buffer is copied unless handed over; handed over, its memory goes to the writer thread.
+    const other = Buffer.from(new ArrayBuffer(1000)).fill(3);
+    const otherSha = createHash('sha256').update(other).digest('hex');
+    const kept = Buffer.from(new ArrayBuffer(1000)).fill(4);
+    await blobs.store(kept, createHash('sha256').update(kept).digest('hex'), 1);
+    expect(kept.length).toBe(1000);
+    await blobs.store(other, otherSha, 1, undefined, true);
+    expect(other.length).toBe(0);
+    expect(readFileSync(blobs.path(otherSha))).toEqual(Buffer.alloc(1000, 3));
     await blobs.close();
   });
 

@@ -105,12 +105,13 @@ export class BlobStore {
    * new file, then recorded: only a recorded content is ever used. `stored`: the contents known
    * to be stored when the receive began (BlobStore.recordedAmong), instead of a query each.
    * Two uploads bringing the same new content at once both write it; each rename is whole.
+   * `handOver`: see BlobWriter.write.
    */
-  async store(data: Buffer, sha256: string, userId: number, stored?: Set<string>): Promise<void> {
+  async store(data: Buffer, sha256: string, userId: number, stored?: Set<string>, handOver = false): Promise<void> {
     const known = stored ? stored.has(sha256) || this.pendingShas.has(sha256) : this.known(sha256);
-    // Taken before the write: the writer may take `data`'s memory with it.
+    // Taken before the write: handed over, `data`'s memory goes with it.
     const size = data.length;
-    if (!known) await this.writer.write(this.tmpFile(), this.path(sha256), data);
+    if (!known) await this.writer.write(this.tmpFile(), this.path(sha256), data, handOver);
     this.record(sha256, size, userId);
   }
 

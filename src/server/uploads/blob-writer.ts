@@ -57,12 +57,13 @@ export class BlobWriter {
 
   /**
    * Writes `data` as a new file at `dest` (through `tmp` when one is there already); resolves
-   * once it is there. A Buffer that is all of its memory is handed to the thread as it is (it is
-   * empty here afterwards); a view into a larger one (a pool, a parser's chunk) is copied.
+   * once it is there. With `handOver`, `data`'s memory goes to the thread without a copy: the
+   * caller owns all of it and uses no view of it again (handing over memory empties every view
+   * of it, so a parser's chunk is never handed over: that emptied the parser's own buffer).
    */
-  write(tmp: string, dest: string, data: Buffer): Promise<void> {
+  write(tmp: string, dest: string, data: Buffer, handOver = false): Promise<void> {
     let own: ArrayBuffer;
-    if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) own = data.buffer;
+    if (handOver && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) own = data.buffer;
     else {
       own = new ArrayBuffer(data.length);
       new Uint8Array(own).set(data);

@@ -113,7 +113,7 @@ export class UploadService {
           tree?.arrived(sha);
         },
         store: async (data: Buffer, sha: string) => {
-          await this.blobs.store(data, sha, user.id, stored);
+          await this.blobs.store(data, sha, user.id, stored, true);
           tree?.arrived(sha);
         },
       };
