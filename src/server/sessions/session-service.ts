@@ -21,6 +21,7 @@ import { inEnvironment } from './in-environment.js';
 import { followRun, sessionEnd } from './session-run.js';
 import { LaunchPlans, type LaunchPlan } from './launch-plans.js';
 import { SessionGuard } from './session-guard.js';
+import { admittedGpus, overTeamLimit, teamGpus } from './team-gpus.js';
 import type { SessionEvents } from './session-events.js';
 
 export const RESTART_REASON = 'the server restarted while the session was running';
@@ -104,22 +105,9 @@ export class SessionService {
     return this.launch({ ...session, userId: user.id, user: user.name, gpus: this.admit(user, req.gpus ?? source.gpus) });
   }
 
-  /** The GPUs a new training session of `user` gets, if the server and its team may give them; else why not. */
   private admit(user: UserRow, asked: number | undefined): number {
-    const total = this.d.executor.admission.gpus;
-    const gpus = asked ?? (total > 0 ? 1 : 0);
-    if (gpus > total) {
-      const where = this.d.executor.queues ? "the cluster's largest node has" : 'this server has';
-      throw new KhdError('KHD_TOO_MANY_GPUS', `the session asks for ${gpus} GPU(s) but ${where} ${total}: use -g ${total} or fewer`);
-    }
-    const max = this.d.maxGpusPerTeam;
-    if (max !== undefined && gpus > max) {
-      throw new KhdError('KHD_TOO_MANY_GPUS', `Your maximum available GPU is ${max}: team ${user.team} may use ${max} GPU(s) at once; use -g ${max} or fewer`);
-    }
-    if (this.d.submits.teamEvaluating(user.teamId)) {
-      throw new KhdError('KHD_SUBMIT_BUSY', `a submit of team ${user.team} is being evaluated: start training again when it is done (khd dataset submits shows it)`);
-    }
-    return gpus;
+    const { executor, maxGpusPerTeam, submits } = this.d;
+    return admittedGpus(user, asked, { total: executor.admission.gpus, onCluster: !!executor.queues, maxPerTeam: maxGpusPerTeam, teamEvaluating: submits.teamEvaluating(user.teamId) });
   }
 
   /** Records the session and starts it before answering when its GPUs are free. */
@@ -166,10 +154,10 @@ export class SessionService {
    */
   schedule(): void {
     if (this.closing) return;
-    const inUse = this.teamGpus();
+    const inUse = teamGpus(this.held.values());
     for (const s of this.d.sessions.withStatus('Queued')) {
       if (this.held.has(s.id)) continue;
-      if (this.overTeamLimit(s, inUse)) continue;
+      if (overTeamLimit(s, inUse, this.d.maxGpusPerTeam)) continue;
       const gpuIds = this.d.executor.admission.take(s.gpus);
       if (!gpuIds) continue;
       if (s.type === 'normal') inUse.set(s.teamId, (inUse.get(s.teamId) ?? 0) + s.gpus);
@@ -189,20 +177,6 @@ export class SessionService {
     );
   }
 
-  /** GPUs each team's training sessions hold now: running, being started, or submitted to the scheduler. */
-  private teamGpus(): Map<number, number> {
-    const inUse = new Map<number, number>();
-    for (const r of this.held.values()) {
-      if (r.type === 'normal') inUse.set(r.teamId, (inUse.get(r.teamId) ?? 0) + r.gpus);
-    }
-    return inUse;
-  }
-
-  private overTeamLimit(s: SessionRow, inUse: Map<number, number>): boolean {
-    const max = this.d.maxGpusPerTeam;
-    return max !== undefined && s.type === 'normal' && s.gpus > 0 && (inUse.get(s.teamId) ?? 0) + s.gpus > max;
-  }
-
   /**
    * Why a queued session waits: the scheduler's reason (Slurm's pending reason, in words), its
    * team's GPU limit, or GPUs that others hold here (how many wait before it).
@@ -212,7 +186,7 @@ export class SessionService {
     const run = this.running.get(s.id);
     if (run) return run.execution.waiting?.() ?? 'starting';
     if (this.starting.has(s.id)) return 'starting';
-    if (this.overTeamLimit(s, this.teamGpus())) return `your team's GPU limit (${this.d.maxGpusPerTeam}) is in use`;
+    if (overTeamLimit(s, teamGpus(this.held.values()), this.d.maxGpusPerTeam)) return `your team's GPU limit (${this.d.maxGpusPerTeam}) is in use`;
     const ahead = this.d.sessions.withStatus('Queued').filter((q) => q.id < s.id && q.gpus > 0).length;
     return `waiting for ${s.gpus === 1 ? 'a GPU' : `${s.gpus} GPUs`} (${ahead === 0 ? 'next in line' : `${ahead} session${ahead === 1 ? '' : 's'} ahead`})`;
   }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Context } from '../../context.js';
-import { parseWhole } from '../../options.js';
+import { examples, parseWhole } from '../../options.js';
 
 export interface PlotOptions {
   json?: boolean;
@@ -16,7 +16,7 @@ export function newPlotCommand(ctx: Context): Command {
     .option('--height <rows>', 'rows of each chart', parseWhole(3), 10)
     .option('--width <columns>', 'columns of each chart (default: the terminal’s)', parseWhole(10))
     .option('--json', 'the points as JSON: {metric: [{step, value}]}')
-    .addHelpText('after', '\nExamples:\n  khd plot kim/breast_cancer/3                  # every metric it reported\n  khd plot kim/breast_cancer/3 train/loss --height 15')
+    .addHelpText('after', examples(['khd plot kim/breast_cancer/3', 'every metric it reported'], ['khd plot kim/breast_cancer/3 train/loss --height 15']))
     .action(async (session: string, metrics: string[], opts: PlotOptions) => {
       const { runPlot } = await import('./run-plot.js');
       await runPlot(session, metrics, opts, ctx);
