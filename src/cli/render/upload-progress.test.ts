@@ -65,9 +65,9 @@ describe('upload progress', () => {
     progress.fileProgress({ ...big, read: 0, bytesDone: 0 });
     now = 4000;
     progress.fileProgress({ ...big, read: 100 * 1024 ** 2, bytesDone: 100 * 1024 ** 2 });
-    await new Promise((r) => setTimeout(r, 150));
+    // Drawn at the spinner's next frame, whenever that comes.
+    await expect.poll(() => chunks.join('')).toContain('Uploading ████████████░░░░░░░░░░░░ 50%  100 MB / 200 MB  0/1 files  25 MB/s  ETA 4 s');
     progress.done();
-    expect(chunks.join('')).toContain('Uploading ████████████░░░░░░░░░░░░ 50%  100 MB / 200 MB  0/1 files  25 MB/s  ETA 4 s');
   });
 
   it('emits JSON events on stdout for tools', async () => {
