@@ -3,7 +3,7 @@ import { type BigIntStats, closeSync, constants, fstatSync, openSync, readFileSy
 import { open } from 'node:fs/promises';
 import pMap from 'p-map';
 import { join } from 'node:path';
-import type { ManifestEntry } from '../protocol/types.js';
+import type { ManifestEntry, UploadEntry } from '../protocol/types.js';
 import { isRacy, type FileStamp, type HashCache } from './hash-cache.js';
 import type { HashWorker } from './hash-worker.js';
 import type { IncludedFile } from './scan.js';
@@ -135,29 +135,39 @@ export interface ManifestProgress {
 }
 
 /**
- * Hashes every included file, through the hash cache when one is given: an unchanged file is
- * not read. The size in the manifest is what the file has now, so a file that changed since
- * the scan is described as it is. The manifest keeps the scan's order.
+ * Each included file as a manifest entry, with its hash when the cache knows it (an unchanged
+ * file is not read), in one plain loop: an unchanged tree of thousands of files costs no promise
+ * per file. The others have no `sha256` yet (hashEntries, or sent unhashed).
  */
-export async function buildManifest(
+export function entriesFromCache(files: IncludedFile[], cache?: HashCache, kept?: ReadCache): UploadEntry[] {
+  return files.map((f) => {
+    const cached = cache?.get(f.path, f.stamp);
+    if (cached === undefined) return { path: f.path, size: f.size, mode: f.mode };
+    kept?.stamp(f.path, f.stamp);
+    return { path: f.path, size: f.size, mode: f.mode, sha256: cached };
+  });
+}
+
+/**
+ * Hashes the entries that have no hash yet (only those whose path is in `only`, when given),
+ * in place. The size in an entry is what the file has now, so a file that changed since the
+ * scan is described as it is.
+ */
+export async function hashEntries(
   root: string,
   files: IncludedFile[],
+  entries: UploadEntry[],
   cache?: HashCache,
   onFile?: (p: ManifestProgress) => void,
   kept?: ReadCache,
-): Promise<ManifestEntry[]> {
+  only?: Set<string>,
+): Promise<void> {
   const progress: ManifestProgress = { cached: 0, hashed: 0, hashedBytes: 0 };
-  // The cache's answers first, in one plain loop: an unchanged tree of thousands of files costs
-  // no promise per file (p-map's bookkeeping was most of an unchanged run's manifest time).
-  const manifest: ManifestEntry[] = new Array(files.length);
   const toHash: number[] = [];
-  files.forEach((f, i) => {
-    const cached = cache?.get(f.path, f.stamp);
-    if (!cached) return void toHash.push(i);
-    manifest[i] = { path: f.path, size: f.size, mode: f.mode, sha256: cached };
-    kept?.stamp(f.path, f.stamp);
+  entries.forEach((e, i) => {
+    if (e.sha256 === undefined && (!only || only.has(e.path))) toHash.push(i);
+    else if (e.sha256 !== undefined) progress.cached += 1;
   });
-  progress.cached = files.length - toHash.length;
   if (progress.cached > 0) onFile?.(progress);
   const largeBytes = toHash.reduce((n, i) => n + (files[i]!.size > SMALL_FILE ? files[i]!.size : 0), 0);
   // Enough large files to hash: a second thread takes them, handed out first, while this one
@@ -179,7 +189,7 @@ export async function buildManifest(
           entry = hashSmall(root, f, cache, kept);
         }
         entry ??= await (worker ? hashOnWorker(worker, root, f, cache, kept) : hashLarge(root, f, cache, kept));
-        manifest[i] = entry;
+        entries[i] = entry;
         progress.hashed += 1;
         progress.hashedBytes += entry.size;
         onFile?.(progress);
@@ -189,5 +199,20 @@ export async function buildManifest(
   } finally {
     await worker?.close();
   }
-  return manifest;
+}
+
+/**
+ * Hashes every included file, through the hash cache when one is given. The manifest keeps the
+ * scan's order.
+ */
+export async function buildManifest(
+  root: string,
+  files: IncludedFile[],
+  cache?: HashCache,
+  onFile?: (p: ManifestProgress) => void,
+  kept?: ReadCache,
+): Promise<ManifestEntry[]> {
+  const entries = entriesFromCache(files, cache, kept);
+  await hashEntries(root, files, entries, cache, onFile, kept);
+  return entries as ManifestEntry[];
 }

@@ -7,7 +7,8 @@ import { UPLOAD_LIMITS } from '../server/config.js';
 import { receiveContents } from '../server/uploads/extract.js';
 import type { ManifestEntry } from '../protocol/types.js';
 import { ReadCache } from './manifest.js';
-import { FileChangedError, incompressibleShare, packStream } from './tar-stream.js';
+import { Header } from 'tar';
+import { FileChangedError, incompressibleShare, packStream, ustarInto } from './tar-stream.js';
 
 let root: string;
 beforeEach(() => {
@@ -43,6 +44,25 @@ async function roundTrip(files: ManifestEntry[], kept?: ReadCache): Promise<stri
   );
   return sent;
 }
+
+describe('ustarInto', () => {
+  it('writes the header node-tar writes, byte for byte, and leaves to node-tar what needs PAX', () => {
+    const paths = ['a', 'main.py', 'src/models/resnet.py', `${'d/'.repeat(40)}x.py`, 'with space.txt', 'a'.repeat(99)];
+    for (const path of paths) {
+      for (const [mode, size] of [[0o644, 0], [0o755, 1], [0o644, 511], [0o644, 8 * 1024 ** 3 - 1], [0o600, 123_456_789]] as const) {
+        const theirs = Buffer.alloc(512);
+        expect(new Header({ path, mode, size, type: 'File', mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' }).encode(theirs, 0)).toBe(false);
+        const ours = Buffer.alloc(512, 0xff);
+        expect(ustarInto({ path, mode, size }, ours)).toBe(true);
+        expect(ours.equals(theirs), `${path} ${mode.toString(8)} ${size}`).toBe(true);
+      }
+    }
+    for (const path of ['한글/데이터.py', 'a'.repeat(100), `${'long/'.repeat(30)}x.py`, ' leading-space', 'tab\there']) {
+      expect(ustarInto({ path, mode: 0o644, size: 1 }, Buffer.alloc(512)), path).toBe(false);
+    }
+    expect(ustarInto({ path: 'huge.bin', mode: 0o644, size: 8 * 1024 ** 3 }, Buffer.alloc(512))).toBe(false);
+  });
+});
 
 describe('packStream', () => {
   it('gzips what compresses, and sends a tar of mostly random weights as it is', async () => {

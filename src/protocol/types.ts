@@ -84,17 +84,34 @@ export interface ManifestEntry {
 
 export type UploadPurpose = 'session' | 'dataset';
 
+/**
+ * A manifest entry as the CLI sends it: without `sha256` when the file was not hashed first (a
+ * cold hash cache, and no content of the user's has its size). Its content is then sent
+ * whatever the server holds, and the server computes its hash as it arrives.
+ */
+export type UploadEntry = Omit<ManifestEntry, 'sha256'> & { sha256?: string };
+
 export interface CreateUploadRequest {
   purpose: UploadPurpose;
-  files: ManifestEntry[];
+  files: UploadEntry[];
 }
 
 export interface UploadInfo {
   id: string;
-  /** The paths whose contents the server lacks (one per content): the only ones to send. */
+  /** The paths whose contents the server lacks (one per content; every unhashed entry): the only ones to send. */
   send: string[];
   /** receiving → extracting → ready → used; a failed extraction goes back to receiving. */
   state: 'receiving' | 'extracting' | 'ready' | 'used' | 'cancelled';
+  /** Once ready: the sha256 the server computed for each entry sent without one, in the manifest's order. */
+  hashes?: string[];
+}
+
+/**
+ * POST /uploads's answer when some entries sent without a hash have the size of one of the
+ * user's contents (so may be one): no upload is made; the CLI hashes those and asks again.
+ */
+export interface HashFirst {
+  hashFirst: string[];
 }
 
 export interface DatasetOptions {

@@ -15,7 +15,12 @@ export interface FaultProxy {
  * A proxy on loopback in front of a real server, injecting faults at the request that proves
  * the moment has come (the first POST /sessions, the second poll of a submit), never on a timer.
  */
-export async function startFaultProxy(target: string, decide: (req: IncomingMessage) => Fault): Promise<FaultProxy> {
+export async function startFaultProxy(
+  target: string,
+  decide: (req: IncomingMessage) => Fault,
+  /** What each piece of a passed request's body becomes on the way (`at`: its offset in the body). */
+  alter?: (req: IncomingMessage, chunk: Buffer, at: number) => Buffer,
+): Promise<FaultProxy> {
   const upstream = new URL(target);
   const seen: string[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -34,7 +39,15 @@ export async function startFaultProxy(target: string, decide: (req: IncomingMess
       },
     );
     out.on('error', () => res.destroy());
-    req.pipe(out);
+    if (!alter) return void req.pipe(out);
+    let at = 0;
+    req.on('data', (chunk: Buffer) => {
+      const changed = alter(req, chunk, at);
+      at += chunk.length;
+      if (!out.write(changed)) req.pause();
+    });
+    out.on('drain', () => req.resume());
+    req.on('end', () => out.end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

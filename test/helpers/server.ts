@@ -82,7 +82,7 @@ export class Participant {
 
   async khd(
     argv: string[],
-    opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; onInterrupt?: Context['onInterrupt'] } = {},
+    opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; onInterrupt?: Context['onInterrupt']; clock?: () => number } = {},
   ): Promise<CliResult> {
     const io = testIO({ input: opts.input });
     const code = await main(argv, {
@@ -92,6 +92,7 @@ export class Participant {
       // Back-off and polling run at test speed, but still yield to the server.
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
       onInterrupt: opts.onInterrupt ?? (() => () => {}),
+      clock: opts.clock,
     });
     return { code, stdout: io.stdoutText(), stderr: io.stderrText(), io };
   }

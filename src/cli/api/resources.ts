@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { sessionPath, type SessionName } from '../../protocol/session-name.js';
 import type {
   DatasetChange, DatasetChangeRecord, DatasetFile, ForkRequest, MetricsPage,
-  AddEnvironmentRequest, AddUserRequest, BoardRow, EnvironmentDetails, EnvironmentInfo, CheckpointInfo, CreateUploadRequest, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
+  AddEnvironmentRequest, AddUserRequest, BoardRow, EnvironmentDetails, EnvironmentInfo, CheckpointInfo, CreateUploadRequest, HashFirst, SubmitInfo, SubmitRequest, DatasetInfo, LoginResponse, Me, PushDatasetRequest, PushDatasetResponse, RunRequest,
   ServerInfo, SessionInfo, UploadInfo,
 } from '../../protocol/types.js';
 import type { ApiClient } from './client.js';
@@ -29,8 +29,9 @@ export function resources(api: ApiClient) {
     pushDataset: (req: PushDatasetRequest) => api.request<PushDatasetResponse>({ method: 'POST', url: '/datasets', data: req }),
 
     // A manifest is mostly paths and hashes: gzip halves it (it is most of a small change's bytes).
+    // The upload, or (entries sent without a hash that may be on the server) which to hash first.
     createUpload: (req: CreateUploadRequest) =>
-      api.request<UploadInfo>({
+      api.request<UploadInfo | HashFirst>({
         method: 'POST',
         url: '/uploads',
         data: gzipSync(JSON.stringify(req), { level: 1 }),

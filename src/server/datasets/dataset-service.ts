@@ -9,7 +9,7 @@ import { DEFAULT_INFER_TIMEOUT_MS, DEFAULT_MODEL_SIZE_LIMIT, DEFAULT_PAUSED_TIME
 import type { DataDir } from '../data-dir.js';
 import type { UserRow } from '../store/accounts.js';
 import type { DatasetRow, DatasetStore } from '../store/datasets.js';
-import type { UploadStore } from '../store/uploads.js';
+import { readyFiles, type UploadStore } from '../store/uploads.js';
 import { DEFAULT_LABEL, planDataset, TEST_KINDS, type PlannedDataset } from './dataset-layout.js';
 
 export const DEFAULT_DATASET_OPTIONS: DatasetOptions = {
@@ -137,7 +137,8 @@ export class DatasetService {
     const { name: _name, upload: _upload, visible, ...given } = req;
     const options = { ...DEFAULT_DATASET_OPTIONS, ...given };
     // Refused (a label left visible, a metric without labels) before the upload is used up.
-    const plan = planDataset(upload.files, { labels: options.labels, visible: visible ?? [] }, options);
+    if (upload.state !== 'ready') throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: push again`);
+    const plan = planDataset(readyFiles(upload), { labels: options.labels, visible: visible ?? [] }, options);
     if (!this.uploads.transition(upload.id, 'ready', 'used')) {
       throw new KhdError('KHD_UPLOAD_STATE', `upload '${upload.id}' is ${upload.state}, not ready: push again`);
     }

@@ -18,7 +18,8 @@ const createSchema = {
         type: 'array',
         items: {
           type: 'object',
-          required: ['path', 'size', 'mode', 'sha256'],
+          // sha256 may be left out (a cold hash cache): the server hashes that content as it arrives.
+          required: ['path', 'size', 'mode'],
           additionalProperties: false,
           properties: {
             path: { type: 'string', minLength: 1, maxLength: 4096 },
@@ -113,7 +114,11 @@ export function uploadRoutes(services: Services): FastifyPluginAsync {
           return payload.pipe(gunzip).pipe(cap);
         },
       },
-      async (request, reply) => reply.status(201).send(await services.uploads.create(request.user, request.body)),
+      async (request, reply) => {
+        const answer = await services.uploads.create(request.user, request.body);
+        // 200 without an upload: hash the entries named first (UploadService.create).
+        return reply.status('hashFirst' in answer ? 200 : 201).send(answer);
+      },
     );
     // The re-run fast path (UploadService.reuse): a tree's key instead of its manifest.
     api.post<{ Body: { purpose: 'session'; tree: string } }>(

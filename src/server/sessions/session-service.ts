@@ -10,7 +10,7 @@ import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
 import type { NewSession, SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
 import type { SubmitStore } from '../store/submits.js';
-import type { UploadStore } from '../store/uploads.js';
+import { readyFiles, type UploadStore } from '../store/uploads.js';
 import { copyTree, linkWorkFolder } from '../uploads/trees.js';
 import { forgetUpload } from '../uploads/upload-service.js';
 import { checkpointFolders, CheckpointSizes, listCheckpoints } from './checkpoints.js';
@@ -204,7 +204,7 @@ export class SessionService {
       // Fresh, also for a session queued before a restart whose folder was already laid out.
       await rm(work, { recursive: true, force: true });
       // Links when the session runs as its own uid (it cannot write into them); else a copy.
-      if (this.d.executor.ownUids) await linkWorkFolder(this.d.dataDir.tree(upload.tree), work, upload.files);
+      if (this.d.executor.ownUids) await linkWorkFolder(this.d.dataDir.tree(upload.tree), work, readyFiles(upload));
       else await copyTree(this.d.dataDir.tree(upload.tree), work);
       plan = await this.plan(s);
     } catch (err) {

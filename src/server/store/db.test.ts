@@ -37,7 +37,7 @@ describe('migrations', () => {
     db.close();
   });
 
-  it('keeps contents and their owners when their tables are rebuilt by key (12), with their references', () => {
+  it('keeps contents and their owners when their tables are rebuilt by key (12), with their references and their sizes (13)', () => {
     const old = new Database(join(dir, 'khd.db'));
     old.pragma('foreign_keys = ON');
     for (const sql of MIGRATIONS.slice(0, 11)) old.exec(sql);
@@ -54,10 +54,17 @@ describe('migrations', () => {
       { sha256: 'b'.repeat(64), size: 6, created_at: 8 },
     ]);
     expect(db.prepare('SELECT user_id, sha256 FROM user_blobs ORDER BY user_id, sha256').all()).toHaveLength(3);
+    // The sizes of each user's contents are filled in (13): a cold hash cache asks by them.
+    expect(db.prepare('SELECT user_id, size FROM user_sizes ORDER BY user_id, size').all()).toEqual([
+      { user_id: 1, size: 5 },
+      { user_id: 2, size: 5 },
+      { user_id: 2, size: 6 },
+    ]);
     // An owner of a content that is not stored is still refused; removing a user removes what it owned.
     expect(() => db.prepare('INSERT INTO user_blobs (user_id, sha256) VALUES (1, ?)').run('c'.repeat(64))).toThrow(/FOREIGN KEY/);
     db.prepare('DELETE FROM users WHERE id = 2').run();
     expect(db.prepare('SELECT user_id FROM user_blobs').pluck().all()).toEqual([1]);
+    expect(db.prepare('SELECT DISTINCT user_id FROM user_sizes').pluck().all()).toEqual([1]);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%by_key%'").all()).toEqual([]);
     db.close();
   });

@@ -216,4 +216,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE user_blobs_by_key RENAME TO user_blobs;
   CREATE INDEX blobs_created ON blobs(created_at);
   `,
+  // 13: the sizes of each user's contents: a file of a size none of them has cannot be one of
+  // them, so a cold hash cache sends it unhashed, in one pass (UploadService.create); and the
+  // hashes of such files whose content arrived in a body that then failed (uploads.arrived)
+  `
+  CREATE TABLE user_sizes (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (user_id, size)
+  ) WITHOUT ROWID;
+  INSERT OR IGNORE INTO user_sizes SELECT ub.user_id, b.size FROM user_blobs ub JOIN blobs b ON b.sha256 = ub.sha256;
+  ALTER TABLE uploads ADD COLUMN arrived TEXT;
+  `,
 ];

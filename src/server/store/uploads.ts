@@ -1,10 +1,13 @@
 import type { Db } from './db.js';
-import type { ManifestEntry, UploadInfo, UploadPurpose } from '../../protocol/types.js';
+import type { ManifestEntry, UploadEntry, UploadInfo, UploadPurpose } from '../../protocol/types.js';
 
-export interface UploadRow extends Omit<UploadInfo, 'send'> {
+export interface UploadRow extends Omit<UploadInfo, 'send' | 'hashes'> {
   userId: number;
   purpose: UploadPurpose;
-  files: ManifestEntry[];
+  /** Every entry has its sha256 once the upload is ready (readyFiles); before, those sent unhashed lack it. */
+  files: UploadEntry[];
+  /** Before it is ready: the hash of each entry sent unhashed whose content arrived, by path. */
+  arrived: Record<string, string>;
   createdAt: number;
   /** The laid-out tree (manifest hash), once complete. */
   tree: string | null;
@@ -18,6 +21,7 @@ interface RawUpload {
   manifest: string;
   created_at: number;
   tree: string | null;
+  arrived: string | null;
 }
 
 export class UploadStore {
@@ -27,16 +31,38 @@ export class UploadStore {
   ) {}
 
   /** The upload, and the contents it names (so a content some upload names is never collected). */
-  insert(id: string, userId: number, purpose: UploadPurpose, files: ManifestEntry[]): void {
+  insert(id: string, userId: number, purpose: UploadPurpose, files: UploadEntry[]): void {
     const manifest = JSON.stringify(files);
     this.db.transaction(() => {
       this.db
         .prepare('INSERT INTO uploads (id, user_id, purpose, state, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(id, userId, purpose, 'receiving', manifest, this.now());
-      this.db
-        .prepare("INSERT OR IGNORE INTO upload_contents SELECT ?, json_extract(f.value, '$.sha256') FROM json_each(?) f")
-        .run(id, manifest);
+      this.nameContents(id, manifest);
     })();
+  }
+
+  /** The manifest, complete: with the hashes the server computed for entries sent without one, and the contents they name. */
+  setFiles(id: string, files: ManifestEntry[]): void {
+    const manifest = JSON.stringify(files);
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE uploads SET manifest = ?, arrived = NULL WHERE id = ?').run(manifest, id);
+      this.nameContents(id, manifest);
+    })();
+  }
+
+  /** The hashes of unhashed entries whose content arrived in a body that then failed (by path), and the contents they name. */
+  setArrived(id: string, arrived: Record<string, string>): void {
+    const json = JSON.stringify(arrived);
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE uploads SET arrived = ? WHERE id = ?').run(json, id);
+      this.db.prepare('INSERT OR IGNORE INTO upload_contents SELECT ?, value FROM json_each(?)').run(id, json);
+    })();
+  }
+
+  private nameContents(id: string, manifest: string): void {
+    this.db
+      .prepare("INSERT OR IGNORE INTO upload_contents SELECT ?, json_extract(f.value, '$.sha256') FROM json_each(?) f WHERE json_extract(f.value, '$.sha256') IS NOT NULL")
+      .run(id, manifest);
   }
 
   /**
@@ -68,9 +94,10 @@ export class UploadStore {
         userId: r.user_id,
         purpose: r.purpose,
         state: r.state,
-        files: JSON.parse(r.manifest) as ManifestEntry[],
+        files: JSON.parse(r.manifest) as UploadEntry[],
         createdAt: r.created_at,
         tree: r.tree,
+        arrived: r.arrived === null ? {} : (JSON.parse(r.arrived) as Record<string, string>),
       }
     );
   }
@@ -114,4 +141,12 @@ export class UploadStore {
   delete(id: string): void {
     this.db.prepare('DELETE FROM uploads WHERE id = ?').run(id);
   }
+}
+
+/** The files of an upload that is ready: each with its sha256 (an upload becomes ready only once every content arrived). */
+export function readyFiles(upload: Pick<UploadRow, 'id' | 'files'>): ManifestEntry[] {
+  for (const f of upload.files) {
+    if (f.sha256 === undefined) throw new Error(`upload '${upload.id}' is not complete: '${f.path}' has no content yet`);
+  }
+  return upload.files as ManifestEntry[];
 }

@@ -4,7 +4,10 @@ import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.js';
+import * as fs from 'node:fs';
 import { BlobWriter } from './blob-writer.js';
+import { placeContent } from './place.js';
+import type { Placement } from './trees.js';
 
 /**
  * File contents by sha256, stored once per server. Who may use a content is tracked per user:
@@ -36,6 +39,7 @@ export class BlobStore {
     this.hasBlob = db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?');
     const addBlob = db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)');
     const addOwner = db.prepare('INSERT OR IGNORE INTO user_blobs (user_id, sha256) VALUES (?, ?)');
+    const addSize = db.prepare('INSERT OR IGNORE INTO user_sizes (user_id, size) VALUES (?, ?)');
     // A content is live while some upload names it. upload_contents has no index by content (it
     // would cost every upload ~14 µs per file): the sweep reads it once, into one lookup set.
     const deadBlobs = db
@@ -54,9 +58,13 @@ export class BlobStore {
     });
     this.recordTx = db.transaction((rows: PendingRecord[]) => {
       const at = this.now();
+      const sizes = new Set<string>();
       for (const r of rows) {
         addBlob.run(r.sha256, r.size, at);
         addOwner.run(r.userId, r.sha256);
+        const size = `${r.userId}:${r.size}`;
+        if (!sizes.has(size)) addSize.run(r.userId, r.size);
+        sizes.add(size);
       }
     });
   }
@@ -83,6 +91,21 @@ export class BlobStore {
   }
 
   /**
+   * Which of `sizes` some content this user sent has, in one query: a file of any other size
+   * cannot be one of the user's contents, so it is sent without being hashed first. The sizes
+   * are kept as contents are recorded and not dropped when contents are collected: at worst a
+   * file is hashed first for nothing, never sent again for nothing.
+   */
+  userSizes(userId: number, sizes: number[]): Set<number> {
+    this.flush();
+    const rows = this.db
+      .prepare('SELECT s.size FROM json_each(?) j JOIN user_sizes s ON s.user_id = ? AND s.size = j.value')
+      .pluck()
+      .all(JSON.stringify([...new Set(sizes)]), userId) as number[];
+    return new Set(rows);
+  }
+
+  /**
    * Which of `shas` are recorded as stored, in one query: a receive asks once for all its
    * contents (a query per content was ~57 ms of the main thread for 5,000). One recorded
    * meanwhile by another upload is written again, whole, as a new file: no harm.
@@ -105,14 +128,15 @@ export class BlobStore {
    * new file, then recorded: only a recorded content is ever used. `stored`: the contents known
    * to be stored when the receive began (BlobStore.recordedAmong), instead of a query each.
    * Two uploads bringing the same new content at once both write it; each rename is whole.
-   * `handOver`: see BlobWriter.write.
+   * `data` is copied before the first await: it may be a view of a parser's buffer. `placed`:
+   * files of a tree to place from the content once it is there (by the writer thread, after
+   * the write; here, when the content was stored already).
    */
-  async store(data: Buffer, sha256: string, userId: number, stored?: Set<string>, handOver = false): Promise<void> {
+  async store(data: Uint8Array, sha256: string, userId: number, stored?: Set<string>, placed: Placement[] = []): Promise<void> {
     const known = stored ? stored.has(sha256) || this.pendingShas.has(sha256) : this.known(sha256);
-    // Taken before the write: handed over, `data`'s memory goes with it.
-    const size = data.length;
-    if (!known) await this.writer.write(this.tmpFile(), this.path(sha256), data, handOver);
-    this.record(sha256, size, userId);
+    if (!known) await this.writer.write(this.tmpFile(), this.path(sha256), data, placed);
+    else for (const p of placed) placeContent(fs, this.path(sha256), p.file, p.executable);
+    this.record(sha256, data.length, userId);
   }
 
   /** Stops the writer thread (the server is closing). */

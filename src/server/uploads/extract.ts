@@ -7,7 +7,7 @@ import { Parser, type ReadEntry } from 'tar';
 import { KhdError } from '../../protocol/errors.js';
 import { pathProblem, USTAR_MAX_SIZE } from '../../protocol/paths.js';
 import { formatSize } from '../../protocol/sizes.js';
-import type { ManifestEntry, UploadLimits } from '../../protocol/types.js';
+import type { UploadEntry, UploadLimits } from '../../protocol/types.js';
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 /** Stored contents are 0644, so a tree can link them as ordinary files. */
@@ -22,7 +22,7 @@ function invalid(message: string): KhdError {
  * blocks, 2 KiB of headers per file (a PAX header for a long path included), and 1 MiB for the
  * end blocks, record padding and folder entries. What inflates past it is a bomb, not an upload.
  */
-export function tarBudget(files: Iterable<ManifestEntry>): number {
+export function tarBudget(files: Iterable<Pick<UploadEntry, 'size'>>): number {
   let total = 1024 * 1024;
   for (const f of files) total += Math.ceil(f.size / 512) * 512 + 2048;
   return total;
@@ -33,18 +33,21 @@ export function bodyBudget(tarBytes: number): number {
   return tarBytes + Math.ceil(tarBytes / 1024) + 1024;
 }
 
-/** Where verified contents go: a temporary file first, then committed under their hash. */
+/**
+ * Where verified contents go: a temporary file first, then committed under their hash. `entry`
+ * is the manifest entry the content arrived for (one sent without a hash gets `sha256` here).
+ */
 export interface BlobSink {
   tmpFile(): string;
-  commit(tmp: string, sha256: string, size: number): Promise<void>;
-  /** A small content, verified in memory; `data` is handed over (not used by the caller after). */
-  store(data: Buffer, sha256: string): Promise<void>;
+  commit(tmp: string, sha256: string, size: number, entry: UploadEntry): Promise<void>;
+  /** A small content, verified in memory; `data` may be a view of the parser's buffer, to be copied before the first await. */
+  store(data: Buffer, sha256: string, entry: UploadEntry): Promise<void>;
 }
 
 /**
  * Reads a tar (plain or gzipped, as `gzip` says) of file contents, strictly: only regular files
  * (and folders), each named by one of the `wanted` paths and carrying exactly its size and
- * sha256. The body and what it inflates to are counted as they stream, against what the wanted
+ * sha256 (an entry sent without a hash: its size, and its hash is computed here). The body and what it inflates to are counted as they stream, against what the wanted
  * contents could take. Each content is committed as soon as it is verified, so an upload cut off
  * midway keeps what arrived whole and the next run sends only the rest. Whether everything
  * needed arrived is the caller's check; nothing is laid out here.
@@ -52,7 +55,7 @@ export interface BlobSink {
 export function receiveContents(
   body: Readable,
   gzip: boolean,
-  wanted: Map<string, ManifestEntry>,
+  wanted: Map<string, UploadEntry>,
   sink: BlobSink,
   limits: UploadLimits,
 ): Promise<void> {
@@ -139,7 +142,7 @@ class ByteCap extends Transform {
 
 function acceptEntry(
   entry: ReadEntry,
-  wanted: Map<string, ManifestEntry>,
+  wanted: Map<string, UploadEntry>,
   received: Set<string>,
   sink: BlobSink,
   limits: UploadLimits,
@@ -196,7 +199,7 @@ class WriteWindow {
   }
 }
 
-function receiveOne(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
+function receiveOne(entry: ReadEntry, want: UploadEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
   return want.size <= SMALL_CONTENT ? receiveSmall(entry, want, sink, signal, window) : receiveLarge(entry, want, sink, signal);
 }
 
@@ -207,14 +210,15 @@ function onAbort(signal: AbortSignal, entry: ReadEntry, listener: () => void): v
   entry.once('error', () => signal.removeEventListener('abort', listener));
 }
 
-function checkDigest(want: ManifestEntry, digest: string): void {
-  if (digest !== want.sha256) {
+/** The content's hash is the manifest's; an entry sent without one takes what arrived. */
+function checkDigest(want: UploadEntry, digest: string): void {
+  if (want.sha256 !== undefined && digest !== want.sha256) {
     throw invalid(`'${want.path}' arrived with sha256 ${digest.slice(0, 12)}…, the manifest says ${want.sha256.slice(0, 12)}…`);
   }
 }
 
 /** Read whole, verified in memory, then written while the parser goes on to the next entry. */
-async function receiveSmall(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
+async function receiveSmall(entry: ReadEntry, want: UploadEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
   await window.enter(want.size);
   try {
     if (signal.aborted) {
@@ -222,16 +226,16 @@ async function receiveSmall(entry: ReadEntry, want: ManifestEntry, sink: BlobSin
       throw invalid('aborted');
     }
     const hash = createHash('sha256');
-    // A buffer of its own, exactly the content's size: handed to the writer thread without a copy.
-    const data = Buffer.from(new ArrayBuffer(want.size));
+    // The parser's own pieces, not copied: the writer copies them once, into its batch.
+    const chunks: Buffer[] = [];
     let at = 0;
     await new Promise<void>((resolve, reject) => {
       let whole = false;
       entry.on('data', (chunk: Buffer) => {
         hash.update(chunk);
-        if (at + chunk.length > data.length) return reject(invalid(`'${want.path}' is longer than ${want.size} bytes`));
-        chunk.copy(data, at);
         at += chunk.length;
+        if (at > want.size) return reject(invalid(`'${want.path}' is longer than ${want.size} bytes`));
+        chunks.push(chunk);
       });
       entry.on('end', () => {
         whole = true;
@@ -241,16 +245,17 @@ async function receiveSmall(entry: ReadEntry, want: ManifestEntry, sink: BlobSin
       entry.on('error', reject);
       onAbort(signal, entry, () => whole || reject(invalid('aborted')));
     });
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, at);
     const digest = hash.digest('hex');
     checkDigest(want, digest);
-    await sink.store(data, digest);
+    await sink.store(data, digest, want);
   } finally {
     window.leave(want.size);
   }
 }
 
 /** Streamed to a temporary file as it arrives; the parser waits for the disk. */
-async function receiveLarge(entry: ReadEntry, want: ManifestEntry, sink: BlobSink, signal: AbortSignal): Promise<void> {
+async function receiveLarge(entry: ReadEntry, want: UploadEntry, sink: BlobSink, signal: AbortSignal): Promise<void> {
   const tmp = sink.tmpFile();
   const hash = createHash('sha256');
   // A deep write queue: the parser goes on reading while earlier chunks reach the disk.
@@ -281,7 +286,7 @@ async function receiveLarge(entry: ReadEntry, want: ManifestEntry, sink: BlobSin
     });
     const digest = hash.digest('hex');
     checkDigest(want, digest);
-    await sink.commit(tmp, digest, want.size);
+    await sink.commit(tmp, digest, want.size, want);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

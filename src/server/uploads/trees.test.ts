@@ -23,20 +23,20 @@ describe('TreeBuilder: a tree laid out as its contents arrive', () => {
     const sha = Object.fromEntries(manifest.map((e) => [e.path, e.sha256]));
     store(sha['main.py']!, files['main.py']);
     const dest = join(root, 'trees', 'key');
-    const tree = new TreeBuilder(dest, manifest, contentPath);
+    const tree = new TreeBuilder(join(root, 'trees'), manifest, contentPath);
     const placing = tree.start((s) => s === sha['main.py']);
     const [staging] = readdirSync(join(root, 'trees'));
     expect(staging).toMatch(/^\.partial-/);
     await placing;
     expect(existsSync(join(root, 'trees', staging!, 'lib'))).toBe(true);
     store(sha['lib/a.py']!, files['lib/a.py']);
-    tree.arrived(sha['lib/a.py']!);
+    tree.arrived(sha['lib/a.py']!, manifest[1]!);
     // One content, two paths: both placed at once.
     expect(readFileSync(join(root, 'trees', staging!, 'lib/copy.py'), 'utf8')).toBe('A = 1\n');
     expect(existsSync(dest)).toBe(false);
     store(sha['run.sh']!, files['run.sh']);
-    tree.arrived(sha['run.sh']!);
-    await tree.finish();
+    tree.arrived(sha['run.sh']!, manifest.find((e) => e.path === 'run.sh')!);
+    await tree.finish(dest);
     expect(readdirSync(join(root, 'trees'))).toEqual(['key']);
     expect(readFileSync(join(dest, 'main.py'), 'utf8')).toBe(files['main.py']);
     // Plain files are links to the stored content; an executable is a copy of its own, 0755.
@@ -49,20 +49,41 @@ describe('TreeBuilder: a tree laid out as its contents arrive', () => {
     const manifest = manifestOf({ 'deep/er/x.py': 'X\n' });
     store(manifest[0]!.sha256, 'X\n');
     const dest = join(root, 'trees', 'key');
-    const tree = new TreeBuilder(dest, manifest, contentPath);
+    const tree = new TreeBuilder(join(root, 'trees'), manifest, contentPath);
     const placing = tree.start(() => false);
-    tree.arrived(manifest[0]!.sha256);
+    tree.arrived(manifest[0]!.sha256, manifest[0]!);
     await placing;
-    await tree.finish();
+    await tree.finish(dest);
     expect(readFileSync(join(dest, 'deep/er/x.py'), 'utf8')).toBe('X\n');
+  });
+
+  it('places an entry sent without a hash when its own content arrives, and refuses to finish while one is missing', async () => {
+    const manifest = manifestOf({ 'main.py': files['main.py'], 'lib/a.py': files['lib/a.py'], 'lib/b.py': files['lib/a.py'] });
+    const sha = manifest[1]!.sha256;
+    // lib/a.py and lib/b.py are sent unhashed: each is placed from the content it arrived with.
+    const sent = manifest.map((e) => (e.path.startsWith('lib/') ? { path: e.path, size: e.size, mode: e.mode } : e));
+    store(manifest[0]!.sha256, files['main.py']);
+    store(sha, files['lib/a.py']);
+    const dest = join(root, 'trees', 'key');
+    const tree = new TreeBuilder(join(root, 'trees'), sent, contentPath);
+    const placing = tree.start(() => true);
+    // Arrived before the folders were made: placed at finish.
+    tree.arrived(sha, sent[1]!);
+    await placing;
+    await expect(tree.finish(dest)).rejects.toThrow("'lib/b.py' has no content");
+    tree.arrived(sha, sent[2]!);
+    await tree.finish(dest);
+    expect(readdirSync(join(dest, 'lib')).sort()).toEqual(['a.py', 'b.py']);
+    expect(statSync(join(dest, 'lib/b.py')).ino).toBe(statSync(contentPath(sha)).ino);
+    expect(readFileSync(join(dest, 'main.py'), 'utf8')).toBe(files['main.py']);
   });
 
   it('fails at finish when a content never arrived, and abort leaves nothing behind', async () => {
     const manifest = manifestOf(files);
-    const tree = new TreeBuilder(join(root, 'trees', 'key'), manifest, contentPath);
+    const tree = new TreeBuilder(join(root, 'trees'), manifest, contentPath);
     const placing = tree.start(() => false);
     await placing;
-    await expect(tree.finish()).rejects.toThrow(/ENOENT/);
+    await expect(tree.finish(join(root, 'trees', 'key'))).rejects.toThrow(/ENOENT/);
     await tree.abort();
     expect(readdirSync(join(root, 'trees'))).toEqual([]);
   });
@@ -71,11 +92,11 @@ describe('TreeBuilder: a tree laid out as its contents arrive', () => {
     const manifest = manifestOf({ 'main.py': files['main.py'] });
     store(manifest[0]!.sha256, files['main.py']);
     const dest = join(root, 'trees', 'key');
-    const tree = new TreeBuilder(dest, manifest, contentPath);
+    const tree = new TreeBuilder(join(root, 'trees'), manifest, contentPath);
     await tree.start(() => true);
     mkdirSync(dest);
     writeFileSync(join(dest, 'main.py'), 'the other upload’s');
-    await tree.finish();
+    await tree.finish(dest);
     expect(readFileSync(join(dest, 'main.py'), 'utf8')).toBe('the other upload’s');
     expect(readdirSync(join(root, 'trees'))).toEqual(['key']);
   });

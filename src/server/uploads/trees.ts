@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, linkSync, mkdirSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ManifestEntry } from '../../protocol/types.js';
-
-const EXEC_MODE = 0o755;
+import type { ManifestEntry, UploadEntry } from '../../protocol/types.js';
+import { placeContent } from './place.js';
 
 /** Files laid out per turn of the event loop: synchronous links are ~15 µs, the async ones ~100 µs. */
 const LAYOUT_BATCH = 256;
@@ -17,7 +17,7 @@ const LAYOUT_BATCH = 256;
  */
 async function placeFiles(
   dest: string,
-  manifest: ManifestEntry[],
+  manifest: Pick<ManifestEntry, 'path'>[],
   files: ManifestEntry[],
   place: (f: ManifestEntry, file: string) => void,
   onFolders?: () => void,
@@ -46,10 +46,10 @@ async function placeFiles(
  * half-laid-out is ever used. A `dest` that already exists is the same tree.
  */
 export async function layOut(dest: string, manifest: ManifestEntry[], contentPath: (sha256: string) => string): Promise<void> {
-  const tree = new TreeBuilder(dest, manifest, contentPath);
+  const tree = new TreeBuilder(dirname(dest), manifest, contentPath);
   try {
     await tree.start(() => true);
-    await tree.finish();
+    await tree.finish(dest);
   } catch (err) {
     await tree.abort();
     throw err;
@@ -59,22 +59,27 @@ export async function layOut(dest: string, manifest: ManifestEntry[], contentPat
 /**
  * A tree laid out while its contents arrive (an upload's body): its folders first and the files
  * whose contents are here already, then each file as soon as its content is stored, so the
- * links overlap the body instead of following it. `finish` places what is left and renames
- * the hidden folder into place; `abort` removes it.
+ * links overlap the body instead of following it. An entry sent without a hash is placed when
+ * its own content arrives (`arrivedAt`). `finish` places what is left and renames the hidden
+ * folder into place (its name, the tree's key, may be known only then); `abort` removes it.
  */
 export class TreeBuilder {
   private readonly staging: string;
+  /** Files waiting for their content, by sha256; those sent without a hash, by path. */
   private readonly waiting = new Map<string, ManifestEntry[]>();
+  private readonly waitingAt = new Map<string, UploadEntry>();
+  /** Files whose content arrived before the folders were made, placed by finish. */
+  private readonly arrivedEarly: ManifestEntry[] = [];
   private started: Promise<unknown> = Promise.resolve();
   /** Whether the folders are made: a content that arrives before stays waiting (finish places it). */
   private folders = false;
 
   constructor(
-    private readonly dest: string,
-    private readonly manifest: ManifestEntry[],
+    parent: string,
+    private readonly manifest: UploadEntry[],
     private readonly contentPath: (sha256: string) => string,
   ) {
-    this.staging = join(dirname(dest), `.partial-${randomBytes(6).toString('hex')}`);
+    this.staging = join(parent, `.partial-${randomBytes(6).toString('hex')}`);
   }
 
   /**
@@ -85,32 +90,57 @@ export class TreeBuilder {
     mkdirSync(this.staging, { recursive: true, mode: 0o700 });
     const now: ManifestEntry[] = [];
     for (const f of this.manifest) {
-      if (here(f.sha256)) now.push(f);
-      else this.waiting.set(f.sha256, [...(this.waiting.get(f.sha256) ?? []), f]);
+      if (f.sha256 === undefined) this.waitingAt.set(f.path, f);
+      else if (here(f.sha256)) now.push(f as ManifestEntry);
+      else this.waiting.set(f.sha256, [...(this.waiting.get(f.sha256) ?? []), f as ManifestEntry]);
     }
     const placing = placeFiles(this.staging, this.manifest, now, (f, file) => this.placeOne(f, file), () => (this.folders = true)).then(() => undefined);
     this.started = placing.catch(() => {});
     return placing;
   }
 
-  /** The content `sha256` is stored: its files are placed now (or by finish, if the folders are still being made). */
-  arrived(sha256: string): void {
-    const files = this.waiting.get(sha256);
-    if (!files || !this.folders) return;
-    this.waiting.delete(sha256);
-    for (const f of files) this.placeOne(f, join(this.staging, f.path));
+  /**
+   * The content `sha256` arrived for `entry` (one sent without a hash: that entry alone). Returns
+   * the files to place from it now, taken off the waiting list: the caller places them (the
+   * writer thread, right after writing the content). None while the folders are still being
+   * made: finish places them.
+   */
+  claim(sha256: string, entry: UploadEntry): Placement[] {
+    let files: ManifestEntry[];
+    if (entry.sha256 === undefined) {
+      const f = this.waitingAt.get(entry.path);
+      if (!f) return [];
+      this.waitingAt.delete(entry.path);
+      files = [{ ...f, sha256 }];
+      if (!this.folders) {
+        this.arrivedEarly.push(files[0]!);
+        return [];
+      }
+    } else {
+      if (!this.folders) return [];
+      files = this.waiting.get(sha256) ?? [];
+      this.waiting.delete(sha256);
+    }
+    return files.map((f) => ({ file: join(this.staging, f.path), executable: (f.mode & 0o111) !== 0 }));
   }
 
-  async finish(): Promise<void> {
+  /** The content `sha256` is stored for `entry`: its files are placed now (or by finish). */
+  arrived(sha256: string, entry: UploadEntry): void {
+    for (const p of this.claim(sha256, entry)) placeContent(fs, this.contentPath(sha256), p.file, p.executable);
+  }
+
+  /** Places what is left and renames the tree to `dest`; one laid out there meanwhile by an upload of the same tree serves instead. */
+  async finish(dest: string): Promise<void> {
     await this.started;
-    const left = [...this.waiting.values()].flat();
+    if (this.waitingAt.size > 0) throw new Error(`the tree is not complete: '${[...this.waitingAt.keys()][0]}' has no content`);
+    const left = [...this.waiting.values()].flat().concat(this.arrivedEarly.splice(0));
     this.waiting.clear();
     for (let i = 0; i < left.length; i += LAYOUT_BATCH) {
       for (const f of left.slice(i, i + LAYOUT_BATCH)) this.placeOne(f, join(this.staging, f.path));
       await new Promise((resolve) => setImmediate(resolve));
     }
     await chmod(this.staging, 0o755);
-    await rename(this.staging, this.dest).catch(async (err: NodeJS.ErrnoException) => {
+    await rename(this.staging, dest).catch(async (err: NodeJS.ErrnoException) => {
       // Laid out meanwhile by an upload of the same tree: that one serves.
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
       await rm(this.staging, { recursive: true, force: true });
@@ -123,26 +153,14 @@ export class TreeBuilder {
   }
 
   private placeOne(f: ManifestEntry, file: string): void {
-    if (f.mode & 0o111) {
-      copyFileSync(this.contentPath(f.sha256), file);
-      chmodSync(file, EXEC_MODE);
-    } else {
-      linkOrCopy(this.contentPath(f.sha256), file);
-    }
+    placeContent(fs, this.contentPath(f.sha256), file, (f.mode & 0o111) !== 0);
   }
 }
 
-/**
- * A hard link, or a copy when the content already has as many links as the file system allows
- * (65,000 on ext4: an empty `__init__.py` is one content for every project).
- */
-function linkOrCopy(src: string, dest: string): void {
-  try {
-    linkSync(src, dest);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EMLINK') throw err;
-    copyFileSync(src, dest);
-  }
+/** A file of a tree to place from a content, and whether it is executable (a copy of its own). */
+export interface Placement {
+  file: string;
+  executable: boolean;
 }
 
 /**
@@ -154,7 +172,7 @@ function linkOrCopy(src: string, dest: string): void {
  */
 export async function linkWorkFolder(tree: string, dest: string, manifest: ManifestEntry[]): Promise<void> {
   await mkdir(dest, { recursive: true, mode: 0o755 });
-  await placeFiles(dest, manifest, manifest, (f, file) => linkOrCopy(join(tree, f.path), file));
+  await placeFiles(dest, manifest, manifest, (f, file) => placeContent(fs, join(tree, f.path), file, false));
 }
 
 /**

@@ -4,13 +4,13 @@ import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { KhdError } from '../../protocol/errors.js';
 import { pathProblem } from '../../protocol/paths.js';
-import type { CreateUploadRequest, ManifestEntry, UploadInfo, UploadLimits, UploadPurpose } from '../../protocol/types.js';
+import type { CreateUploadRequest, HashFirst, ManifestEntry, UploadEntry, UploadInfo, UploadLimits, UploadPurpose } from '../../protocol/types.js';
 import { UPLOAD_LIMITS } from '../config.js';
 import type { DataDir } from '../data-dir.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { UserRow } from '../store/accounts.js';
 import type { SessionStore } from '../store/sessions.js';
-import type { UploadRow, UploadStore } from '../store/uploads.js';
+import { readyFiles, type UploadRow, type UploadStore } from '../store/uploads.js';
 import type { BlobStore } from './blob-store.js';
 import { bodyBudget, receiveContents, tarBudget } from './extract.js';
 import { layOut, TreeBuilder, treeKey } from './trees.js';
@@ -20,7 +20,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 /**
  * Uploads: a manifest first; the server answers which contents it lacks for this user; the CLI
  * sends only those, as one gzipped tar checked against the manifest; the code is laid out
- * from the stored contents once every one of them is here.
+ * from the stored contents once every one of them is here. Entries may come without a hash
+ * (a cold hash cache): each is sent, and hashed here as it arrives, in one pass.
  */
 export class UploadService {
   /** Uploads whose body is being read now: the only ones rightly `extracting`. */
@@ -35,13 +36,24 @@ export class UploadService {
     private readonly limits: Record<UploadPurpose, UploadLimits> = UPLOAD_LIMITS,
   ) {}
 
-  async create(user: UserRow, req: CreateUploadRequest): Promise<UploadInfo> {
+  /**
+   * A new upload of `req`'s manifest, and the paths to send. An entry without a hash whose
+   * size one of the user's contents has may be that content: then no upload is made, and the
+   * answer names the entries to hash first (so a fresh clone of a project run before still
+   * sends only what the server lacks).
+   */
+  async create(user: UserRow, req: CreateUploadRequest): Promise<UploadInfo | HashFirst> {
     if (req.purpose === 'dataset' && !user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can push datasets');
     checkManifest(req, this.limits[req.purpose]);
+    const unhashed = req.files.filter((f) => f.sha256 === undefined);
+    if (unhashed.length > 0) {
+      const sizes = this.blobs.userSizes(user.id, unhashed.map((f) => f.size));
+      if (sizes.size > 0) return { hashFirst: unhashed.filter((f) => sizes.has(f.size)).map((f) => f.path) };
+    }
     const id = randomUUID();
     this.uploads.insert(id, user.id, req.purpose, req.files);
     const send = this.toSend(user, req.files);
-    if (send.length === 0) return { id, state: await this.complete(id, req.purpose, req.files), send };
+    if (send.length === 0) return { id, state: await this.complete(id, req.purpose, req.files as ManifestEntry[]), send };
     return { id, state: 'receiving', send };
   }
 
@@ -61,12 +73,12 @@ export class UploadService {
     return { id, state: 'ready', send: [] };
   }
 
-  /** One path per content the user has not sent before. */
-  private toSend(user: UserRow, files: ManifestEntry[]): string[] {
-    const missing = new Set(this.blobs.missing(user.id, files.map((f) => f.sha256)));
+  /** One path per content the user has not sent before, and every entry without a hash. */
+  private toSend(user: UserRow, files: UploadEntry[]): string[] {
+    const missing = new Set(this.blobs.missing(user.id, files.flatMap((f) => (f.sha256 === undefined ? [] : [f.sha256]))));
     const send: string[] = [];
     for (const f of files) {
-      if (missing.delete(f.sha256)) send.push(f.path);
+      if (f.sha256 === undefined || missing.delete(f.sha256)) send.push(f.path);
     }
     return send;
   }
@@ -84,46 +96,65 @@ export class UploadService {
     return gzip ? bodyBudget(tar) : tar;
   }
 
-  /** Receives the body of `upload` (the user's, as `get` found it). */
-  async receive(user: UserRow, upload: UploadRow, body: Readable, gzip: boolean): Promise<UploadInfo> {
-    const id = upload.id;
+  /**
+   * Receives the body of `upload` (the user's, as `get` found it). Entries sent without a hash
+   * get the one their content arrived with, kept even when the body fails (so a body sent
+   * again may leave them out); once ready, the answer gives those hashes in the manifest's order.
+   */
+  async receive(user: UserRow, fromStore: UploadRow, body: Readable, gzip: boolean): Promise<UploadInfo> {
+    const id = fromStore.id;
     // One body at a time: a second PUT while the first is being read is refused.
     if (!this.uploads.transition(id, 'receiving', 'extracting')) {
-      throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${upload.state}: start a new run`);
+      throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' is ${fromStore.state}: start a new run`);
     }
     this.extracting.add(id);
-    // A session's tree is laid out as its contents arrive (unless it is on disk already).
-    const key = upload.purpose === 'session' ? treeKey(upload.files) : undefined;
-    const tree = key && !existsSync(this.dataDir.tree(key)) ? new TreeBuilder(this.dataDir.tree(key), upload.files, (sha) => this.blobs.path(sha)) : undefined;
+    const unhashed = fromStore.files.filter((f) => f.sha256 === undefined);
+    // Those that arrived in an earlier body have their hash now.
+    const computed = new Map<string, string>(Object.entries(fromStore.arrived));
+    const upload = { ...fromStore, files: fromStore.files.map((f) => (f.sha256 === undefined && computed.has(f.path) ? { ...f, sha256: computed.get(f.path) } : f)) };
+    // A session's tree is laid out as its contents arrive (unless it is on disk already; its
+    // key is known only once every entry has its hash).
+    const known = upload.purpose === 'session' && unhashed.length === 0 ? treeKey(upload.files as ManifestEntry[]) : undefined;
+    const tree = upload.purpose === 'session' && !(known && existsSync(this.dataDir.tree(known))) ? new TreeBuilder(this.dataDir.treesRoot, upload.files, (sha) => this.blobs.path(sha)) : undefined;
     try {
       const wanted = contentsOf(upload.files);
       // Which of them are stored already (sent by someone), asked once instead of per content.
-      const stored = this.blobs.recordedAmong([...wanted.values()].map((f) => f.sha256));
+      const stored = this.blobs.recordedAmong([...wanted.values()].flatMap((f) => (f.sha256 === undefined ? [] : [f.sha256])));
       // Not awaited: the body is read from now on (its end or its loss must not go unheard).
       let laying: Promise<void> | undefined;
       if (tree) {
-        const lacking = new Set(this.blobs.missing(user.id, upload.files.map((f) => f.sha256)));
+        const lacking = new Set(this.blobs.missing(user.id, upload.files.flatMap((f) => (f.sha256 === undefined ? [] : [f.sha256]))));
         laying = tree.start((sha) => !lacking.has(sha));
         laying.catch(() => {});
       }
       const sink = {
         tmpFile: () => this.blobs.tmpFile(),
-        commit: async (tmp: string, sha: string, size: number) => {
+        commit: async (tmp: string, sha: string, size: number, entry: UploadEntry) => {
           await this.blobs.commit(tmp, sha, size, user.id);
-          tree?.arrived(sha);
+          if (entry.sha256 === undefined) computed.set(entry.path, sha);
+          tree?.arrived(sha, entry);
         },
-        store: async (data: Buffer, sha: string) => {
-          await this.blobs.store(data, sha, user.id, stored, true);
-          tree?.arrived(sha);
+        // The tree's files from a small content are placed by the writer thread, right after it
+        // writes the content (or here, when the content was stored already).
+        store: async (data: Buffer, sha: string, entry: UploadEntry) => {
+          await this.blobs.store(data, sha, user.id, stored, tree?.claim(sha, entry));
+          if (entry.sha256 === undefined) computed.set(entry.path, sha);
         },
       };
-      await receiveContents(body, gzip, wanted, sink, this.limits[upload.purpose]).finally(() => this.blobs.flush());
+      const arrivedBefore = computed.size;
+      await receiveContents(body, gzip, wanted, sink, this.limits[upload.purpose]).finally(() => {
+        this.blobs.flush();
+        if (computed.size > arrivedBefore) this.uploads.setArrived(id, Object.fromEntries(computed));
+      });
       await laying;
-      const send = this.toSend(user, upload.files);
+      const files = upload.files.map((f) => (f.sha256 === undefined ? { ...f, sha256: computed.get(f.path) } : f));
+      const send = this.toSend(user, files);
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
       }
-      return { id, state: await this.complete(id, upload.purpose, upload.files, 'extracting', tree), send: [] };
+      if (unhashed.length > 0) this.uploads.setFiles(id, files as ManifestEntry[]);
+      const state = await this.complete(id, upload.purpose, files as ManifestEntry[], 'extracting', tree);
+      return { id, state, send: [], ...(unhashed.length > 0 ? { hashes: unhashed.map((f) => computed.get(f.path)!) } : {}) };
     } catch (err) {
       // What arrived whole is kept; the same upload, or a new run, sends the rest.
       this.uploads.transition(id, 'extracting', 'receiving');
@@ -142,15 +173,15 @@ export class UploadService {
   private async complete(id: string, purpose: UploadPurpose, files: ManifestEntry[], from: UploadInfo['state'] = 'receiving', tree?: TreeBuilder): Promise<UploadInfo['state']> {
     if (purpose === 'session') {
       const key = treeKey(files);
+      const dest = this.dataDir.tree(key);
       // Recorded first, so a sweep of another upload of the same tree keeps it.
       this.uploads.setTree(id, key);
-      if (tree) await tree.finish();
-      else if (!existsSync(this.dataDir.tree(key))) await layOut(this.dataDir.tree(key), files, (sha) => this.blobs.path(sha));
+      if (tree) await tree.finish(dest);
+      else if (!existsSync(dest)) await layOut(dest, files, (sha) => this.blobs.path(sha));
     }
     if (!this.uploads.transition(id, from, 'ready')) throw new KhdError('KHD_UPLOAD_STATE', `upload '${id}' was cancelled`);
     return 'ready';
   }
-
 
   contentPath(sha256: string): string {
     return this.blobs.path(sha256);
@@ -178,7 +209,7 @@ export class UploadService {
     for (const upload of this.uploads.withTree()) {
       if (existsSync(this.dataDir.tree(upload.tree))) continue;
       try {
-        await layOut(this.dataDir.tree(upload.tree), this.uploads.get(upload.id)!.files, (sha) => this.blobs.path(sha));
+        await layOut(this.dataDir.tree(upload.tree), readyFiles(this.uploads.get(upload.id)!), (sha) => this.blobs.path(sha));
       } catch {
         // A content is gone too: a session from it fails with its reason; an unused upload is dropped.
         if (upload.state !== 'used') await forgetUpload(this.uploads, this.dataDir, upload.id);
@@ -198,13 +229,18 @@ export class UploadService {
   }
 }
 
-/** The contents an upload may carry, by path: any manifest path may carry its content, one per content is enough. */
-function contentsOf(files: ManifestEntry[]): Map<string, ManifestEntry> {
-  const wanted = new Map<string, ManifestEntry>();
+/**
+ * The contents an upload may carry, by path: any manifest path may carry its content, one per
+ * content is enough; every entry sent without a hash carries its own.
+ */
+function contentsOf(files: UploadEntry[]): Map<string, UploadEntry> {
+  const wanted = new Map<string, UploadEntry>();
   const seen = new Set<string>();
   for (const f of files) {
-    if (seen.has(f.sha256)) continue;
-    seen.add(f.sha256);
+    if (f.sha256 !== undefined) {
+      if (seen.has(f.sha256)) continue;
+      seen.add(f.sha256);
+    }
     wanted.set(f.path, f);
   }
   return wanted;
@@ -242,7 +278,7 @@ export function checkManifest(req: CreateUploadRequest, limits: UploadLimits): v
         twin === f.path ? `manifest lists '${f.path}' twice` : `'${twin}' and '${f.path}' differ only by case or Unicode normalisation: rename one`,
       );
     }
-    if (!SHA256_HEX.test(f.sha256)) throw new KhdError('KHD_UPLOAD_INVALID', `manifest entry '${f.path}' has no valid sha256`);
+    if (f.sha256 !== undefined && !SHA256_HEX.test(f.sha256)) throw new KhdError('KHD_UPLOAD_INVALID', `manifest entry '${f.path}' has no valid sha256`);
     if (f.size > limits.maxFileBytes) {
       throw new KhdError('KHD_PAYLOAD_TOO_LARGE', `'${f.path}' is ${f.size} bytes; the limit for one file is ${limits.maxFileBytes}`);
     }
