@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
 import { KhdError } from '../../protocol/errors.js';
 import { pathProblem, USTAR_MAX_SIZE } from '../../protocol/paths.js';
 import { formatSize } from '../../protocol/sizes.js';
 import type { UploadEntry, UploadLimits } from '../../protocol/types.js';
+import { type EntryReceiver, type TarEntry, TarReader } from './tar-reader.js';
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 /** Stored contents are 0644, so a tree can link them as ordinary files. */
@@ -45,12 +45,13 @@ export interface BlobSink {
 }
 
 /**
- * Reads a tar (plain or gzipped, as `gzip` says) of file contents, strictly: only regular files
- * (and folders), each named by one of the `wanted` paths and carrying exactly its size and
- * sha256 (an entry sent without a hash: its size, and its hash is computed here). The body and what it inflates to are counted as they stream, against what the wanted
- * contents could take. Each content is committed as soon as it is verified, so an upload cut off
- * midway keeps what arrived whole and the next run sends only the rest. Whether everything
- * needed arrived is the caller's check; nothing is laid out here.
+ * Reads a tar (plain or gzipped, as `gzip` says) of file contents, strictly (TarReader): only
+ * regular files (and folders), each named by one of the `wanted` paths and carrying exactly its
+ * size and sha256 (an entry sent without a hash: its size, and its hash is computed here). The
+ * body and what it inflates to are counted as they stream, against what the wanted contents
+ * could take. Each content is committed as soon as it is verified, so an upload cut off midway
+ * keeps what arrived whole and the next run sends only the rest. Whether everything needed
+ * arrived is the caller's check; nothing is laid out here.
  */
 export function receiveContents(
   body: Readable,
@@ -61,7 +62,8 @@ export function receiveContents(
 ): Promise<void> {
   const received = new Set<string>();
   const jobs: Promise<void>[] = [];
-  const abort = new AbortController();
+  /** Large contents being written: stopped on a failure, unless they arrived whole. */
+  const writing = new Set<LargeContent>();
   const window = new WriteWindow();
   let entries = 0;
   let failure: unknown;
@@ -70,7 +72,7 @@ export function receiveContents(
     const tarMax = tarBudget(wanted.values());
     const stages: Transform[] = [new ByteCap(gzip ? bodyBudget(tarMax) : tarMax, (n) => `the body is over ${formatSize(n)}, more than its files could take`)];
     if (gzip) stages.push(createGunzip(), new ByteCap(tarMax, (n) => `the body inflates to over ${formatSize(n)}, more than its files could take`));
-    // On the first problem: stop parsing, abort the writes in flight, and only then reject, so
+    // On the first problem: stop parsing, stop the writes in flight, and only then reject, so
     // no temporary file is written after the caller has been told. The rest of the body is
     // read and dropped (not destroyed), so the refusal can still be answered.
     const fail = (err: unknown) => {
@@ -79,32 +81,48 @@ export function receiveContents(
       body.unpipe();
       body.resume();
       for (const stage of stages) stage.destroy();
-      abort.abort();
+      parse.destroy();
+      for (const large of writing) large.stop();
       void Promise.allSettled(jobs).then(() => reject(failure));
     };
-    const parser = new Parser({
-      strict: true,
-      noResume: true,
-      // The tar arrives inflated already (and counted, below). The parser would still inflate a
-      // second gzip layer it finds inside: it may not grow, so the count stays a bound.
-      maxDecompressionRatio: 1,
-      brotli: false,
-      zstd: false,
-      onReadEntry: (entry: ReadEntry) => {
-        if (failure !== undefined) return entry.resume();
+    const reader = new TarReader((entry) => {
+      entries += 1;
+      if (entries > limits.maxFiles * 2 + 16) throw invalid(`more than ${limits.maxFiles} entries`);
+      const want = acceptEntry(entry, wanted, received, limits);
+      if (!want) return SKIP;
+      if (want.size > SMALL_CONTENT) {
+        const large = new LargeContent(want, sink, () => writing.delete(large));
+        writing.add(large);
+        jobs.push(large.done.catch(fail));
+        return large;
+      }
+      const small = () => new SmallContent(want, sink, window, (job) => jobs.push(job.catch(fail)));
+      const entering = window.enter(want.size);
+      return entering ? entering.then(small) : small();
+    });
+    const parse = new Writable({
+      // A chunk at a time, parsed as it comes; the next waits while a write holds the reader back.
+      write(chunk: Buffer, _encoding, done) {
+        if (failure !== undefined) return done();
         try {
-          entries += 1;
-          if (entries > limits.maxFiles * 2 + 16) throw invalid(`more than ${limits.maxFiles} entries`);
-          jobs.push(acceptEntry(entry, wanted, received, sink, limits, abort.signal, window).catch(fail));
+          const waiting = reader.feed(chunk);
+          if (waiting) waiting.then(() => done(), (err: unknown) => done(err as Error));
+          else done();
         } catch (err) {
-          entry.resume();
-          fail(err);
+          done(err as Error);
+        }
+      },
+      final(done) {
+        try {
+          reader.finish();
+          done();
+        } catch (err) {
+          done(err as Error);
         }
       },
     });
-    parser.on('warn', (_code: string, message: string | Error) => fail(message));
-    parser.on('error', fail);
-    parser.on('end', () => {
+    parse.on('error', fail);
+    parse.on('finish', () => {
       void Promise.all(jobs).then(() => {
         if (failure === undefined) resolve();
       });
@@ -118,7 +136,7 @@ export function receiveContents(
       stage.on('error', (err: Error) => fail(err instanceof KhdError ? err : invalid(`the body is not valid gzip (${err.message})`)));
       tar = tar.pipe(stage);
     }
-    tar.pipe(parser as unknown as NodeJS.WritableStream);
+    tar.pipe(parse);
   });
 }
 
@@ -140,33 +158,25 @@ class ByteCap extends Transform {
   }
 }
 
-function acceptEntry(
-  entry: ReadEntry,
-  wanted: Map<string, UploadEntry>,
-  received: Set<string>,
-  sink: BlobSink,
-  limits: UploadLimits,
-  signal: AbortSignal,
-  window: WriteWindow,
-): Promise<void> {
+/** A folder's entry: nothing to keep. */
+const SKIP: EntryReceiver = { data: () => undefined, end: () => undefined };
+
+/** The manifest entry a tar entry carries the content of; none for a folder. Throws for anything refused. */
+function acceptEntry(entry: TarEntry, wanted: Map<string, UploadEntry>, received: Set<string>, limits: UploadLimits): UploadEntry | undefined {
   const path = entry.path.replace(/\/$/, '');
   const problem = pathProblem(path, limits.maxDepth, limits.maxPathLength);
   if (problem) throw invalid(`entry '${path.slice(0, 200)}': ${problem}`);
-  if (entry.type === 'Directory') {
-    entry.resume();
-    return Promise.resolve();
-  }
+  if (entry.type === 'Directory') return undefined;
   if (!FILE_TYPES.has(entry.type)) throw invalid(`entry '${path}' is a ${entry.type}: only files and folders are accepted`);
   const want = wanted.get(path);
   if (!want) throw invalid(`entry '${path}' is not in the manifest, or its content was not asked for`);
   if (received.has(path)) throw invalid(`entry '${path}' appears twice`);
-  const paxSize = (entry.extended as { size?: number } | undefined)?.size;
-  if (paxSize !== undefined && paxSize <= USTAR_MAX_SIZE) {
+  if (entry.paxSize !== undefined && entry.paxSize <= USTAR_MAX_SIZE) {
     throw invalid(`entry '${path}' has a size in a PAX header as well as in its ustar header: an entry may have one size`);
   }
   if (entry.size !== want.size) throw invalid(`entry '${path}' is ${entry.size} bytes, the manifest says ${want.size}`);
   received.add(path);
-  return receiveOne(entry, want, sink, signal, window);
+  return want;
 }
 
 /** Contents up to this size are read into memory and written while the next ones arrive. */
@@ -184,12 +194,12 @@ class WriteWindow {
   private files = 0;
   private readonly waiting: (() => void)[] = [];
 
-  async enter(size: number): Promise<void> {
-    while (this.files >= WINDOW_FILES || (this.bytes > 0 && this.bytes + size > WINDOW_BYTES)) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    }
+  /** Takes a place for `size` bytes: at once (undefined), or once one is free (a promise). */
+  enter(size: number): Promise<void> | undefined {
+    if (this.full(size)) return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.enter(size));
     this.bytes += size;
     this.files += 1;
+    return undefined;
   }
 
   leave(size: number): void {
@@ -197,17 +207,10 @@ class WriteWindow {
     this.files -= 1;
     this.waiting.shift()?.();
   }
-}
 
-function receiveOne(entry: ReadEntry, want: UploadEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
-  return want.size <= SMALL_CONTENT ? receiveSmall(entry, want, sink, signal, window) : receiveLarge(entry, want, sink, signal);
-}
-
-/** Listens for the abort only while the entry is being read, so listeners do not pile up. */
-function onAbort(signal: AbortSignal, entry: ReadEntry, listener: () => void): void {
-  signal.addEventListener('abort', listener, { once: true });
-  entry.once('end', () => signal.removeEventListener('abort', listener));
-  entry.once('error', () => signal.removeEventListener('abort', listener));
+  private full(size: number): boolean {
+    return this.files >= WINDOW_FILES || (this.bytes > 0 && this.bytes + size > WINDOW_BYTES);
+  }
 }
 
 /** The content's hash is the manifest's; an entry sent without one takes what arrived. */
@@ -217,78 +220,91 @@ function checkDigest(want: UploadEntry, digest: string): void {
   }
 }
 
-/** Read whole, verified in memory, then written while the parser goes on to the next entry. */
-async function receiveSmall(entry: ReadEntry, want: UploadEntry, sink: BlobSink, signal: AbortSignal, window: WriteWindow): Promise<void> {
-  await window.enter(want.size);
-  try {
-    if (signal.aborted) {
-      entry.resume();
-      throw invalid('aborted');
-    }
-    const hash = createHash('sha256');
-    // The parser's own pieces, not copied: the writer copies them once, into its batch.
-    const chunks: Buffer[] = [];
-    let at = 0;
-    await new Promise<void>((resolve, reject) => {
-      let whole = false;
-      entry.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        at += chunk.length;
-        if (at > want.size) return reject(invalid(`'${want.path}' is longer than ${want.size} bytes`));
-        chunks.push(chunk);
-      });
-      entry.on('end', () => {
-        whole = true;
-        if (at === want.size) resolve();
-        else reject(invalid(`'${want.path}' ended after ${at} of its ${want.size} bytes`));
-      });
-      entry.on('error', reject);
-      onAbort(signal, entry, () => whole || reject(invalid('aborted')));
-    });
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, at);
-    const digest = hash.digest('hex');
-    checkDigest(want, digest);
-    await sink.store(data, digest, want);
-  } finally {
-    window.leave(want.size);
+/**
+ * A small content: its pieces are kept (views of the parser's chunks, not copied: the writer
+ * copies them once, into its batch) and hashed as they come; verified at its end, then written
+ * while the parser goes on to the next entry. Its place in the window is held until then.
+ */
+class SmallContent implements EntryReceiver {
+  private readonly hash = createHash('sha256');
+  private readonly pieces: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly want: UploadEntry,
+    private readonly sink: BlobSink,
+    private readonly window: WriteWindow,
+    private readonly job: (p: Promise<void>) => void,
+  ) {}
+
+  data(piece: Buffer): undefined {
+    this.hash.update(piece);
+    this.pieces.push(piece);
+    this.bytes += piece.length;
+    return undefined;
+  }
+
+  end(): void {
+    const data = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.bytes);
+    const digest = this.hash.digest('hex');
+    const storing = (async () => {
+      checkDigest(this.want, digest);
+      await this.sink.store(data, digest, this.want);
+    })();
+    this.job(storing.finally(() => this.window.leave(this.want.size)));
   }
 }
 
-/** Streamed to a temporary file as it arrives; the parser waits for the disk. */
-async function receiveLarge(entry: ReadEntry, want: UploadEntry, sink: BlobSink, signal: AbortSignal): Promise<void> {
-  const tmp = sink.tmpFile();
-  const hash = createHash('sha256');
-  // A deep write queue: the parser goes on reading while earlier chunks reach the disk.
-  const out = createWriteStream(tmp, { flags: 'wx', mode: CONTENT_MODE, highWaterMark: LARGE_WRITE_QUEUE });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      entry.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        if (!out.write(chunk)) {
-          entry.pause();
-          out.once('drain', () => entry.resume());
-        }
-      });
-      let whole = false;
-      entry.on('end', () => {
-        whole = true;
-        out.end();
-      });
-      entry.on('error', reject);
-      out.on('error', reject);
-      out.on('finish', resolve);
-      // A content that arrived whole is still verified and kept when a later one fails.
-      onAbort(signal, entry, () => {
-        if (whole) return;
-        out.destroy();
-        reject(invalid('aborted'));
-      });
+/** A large content: streamed to a temporary file as it arrives (the parser waits for the disk), verified, then committed. */
+class LargeContent implements EntryReceiver {
+  readonly done: Promise<void>;
+  private readonly hash = createHash('sha256');
+  private readonly tmp: string;
+  private readonly out: WriteStream;
+  private whole = false;
+  private settle!: { resolve: () => void; reject: (err: unknown) => void };
+
+  constructor(
+    private readonly want: UploadEntry,
+    private readonly sink: BlobSink,
+    private readonly forget: () => void,
+  ) {
+    this.tmp = sink.tmpFile();
+    // A deep write queue: the parser goes on reading while earlier chunks reach the disk.
+    this.out = createWriteStream(this.tmp, { flags: 'wx', mode: CONTENT_MODE, highWaterMark: LARGE_WRITE_QUEUE });
+    const written = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+      this.out.on('error', reject);
+      this.out.on('finish', resolve);
     });
-    const digest = hash.digest('hex');
-    checkDigest(want, digest);
-    await sink.commit(tmp, digest, want.size, want);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    this.done = written
+      .then(async () => {
+        const digest = this.hash.digest('hex');
+        checkDigest(this.want, digest);
+        await this.sink.commit(this.tmp, digest, this.want.size, this.want);
+      })
+      .catch(async (err: unknown) => {
+        await rm(this.tmp, { force: true });
+        throw err;
+      })
+      .finally(() => this.forget());
+  }
+
+  data(piece: Buffer): Promise<void> | undefined {
+    this.hash.update(piece);
+    if (this.out.write(piece)) return undefined;
+    return new Promise<void>((resolve) => this.out.once('drain', resolve));
+  }
+
+  end(): void {
+    this.whole = true;
+    this.out.end();
+  }
+
+  /** Another entry failed: a content that arrived whole is still verified and kept; one cut short is dropped. */
+  stop(): void {
+    if (this.whole) return;
+    this.out.destroy();
+    this.settle.reject(invalid('aborted'));
   }
 }
