@@ -64,21 +64,30 @@ const ARENA_BYTES = 1024 * 1024;
 const SPARE_ARENAS = 8;
 
 /**
- * Writes small contents on a thread of their own: creating a file costs ~80–100 µs of system
- * time here, 0.5 s of the server's main thread for a 5,000-file upload, during which no other
- * request was answered. The main thread parses and verifies; this thread only writes what was
- * verified. Started on first use; it never holds the process open.
+ * Threads writing at once. Creating a file costs ~30 µs here, and 250 µs or more for minutes
+ * after mass deletions (ext4 looking for free inodes); two threads wrote 5,000 files in 0.87 s
+ * where one took 1.46 s then, and 0.27 s against 0.40 s otherwise.
+ */
+const THREADS = 2;
+
+/**
+ * Writes small contents on threads of their own: creating 5,000 files was 0.5 s of the server's
+ * main thread, during which no other request was answered. The main thread parses and
+ * verifies; these threads only write what was verified (a batch each in turn). Started on first
+ * use; they never hold the process open.
  */
 export class BlobWriter {
-  private worker: Worker | undefined;
+  private readonly workers: (Worker | undefined)[] = new Array(THREADS).fill(undefined);
+  private turn = 0;
   private nextId = 0;
   private queued: Job[] = [];
   private arena = new ArrayBuffer(0);
-  /** Arenas the thread gave back, to fill again. */
+  /** Arenas the threads gave back, to fill again. */
   private readonly spare: ArrayBuffer[] = [];
   private used = 0;
   private flushing = false;
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  /** Each write's promise, and the thread it went to. */
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void; thread: number }>();
 
   /**
    * Writes `data` as a new file at `dest` (through `tmp` when one is there already), then places
@@ -95,15 +104,16 @@ export class BlobWriter {
     const id = ++this.nextId;
     this.queued.push({ id, tmp, dest, placed, at: this.used, length: data.length });
     this.used += data.length;
+    const thread = this.turn;
     if (this.queued.length >= BATCH_FILES) this.flush();
     else if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => this.flush());
     }
-    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject, thread }));
   }
 
-  /** Posts the queued jobs with their arena, handed over whole; the next write starts a new one. */
+  /** Posts the queued jobs with their arena, handed over whole, to the next thread in turn; the next write starts a new batch. */
   private flush(): void {
     this.flushing = false;
     if (this.queued.length === 0) return;
@@ -112,11 +122,14 @@ export class BlobWriter {
     this.queued = [];
     this.arena = new ArrayBuffer(0);
     this.used = 0;
-    this.started().postMessage({ arena, jobs }, [arena]);
+    const thread = this.turn;
+    this.turn = (this.turn + 1) % THREADS;
+    this.started(thread).postMessage({ arena, jobs }, [arena]);
   }
 
-  private started(): Worker {
-    if (this.worker) return this.worker;
+  private started(thread: number): Worker {
+    const running = this.workers[thread];
+    if (running) return running;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
     worker.on('message', ({ answers, arena }: { answers: { id: number; error?: string }[]; arena: ArrayBuffer }) => {
@@ -128,25 +141,31 @@ export class BlobWriter {
         else w?.reject(new Error(`storing a content failed: ${a.error}`));
       }
     });
-    // A worker that dies fails what it held; the next write starts a new one.
-    worker.on('error', (err) => this.fail(worker, err));
-    worker.on('exit', (code) => this.fail(worker, new Error(`the content writer stopped (exit code ${code})`)));
-    this.worker = worker;
+    // A thread that dies fails what it held; the next batch for it starts a new one.
+    worker.on('error', (err) => this.fail(thread, worker, err));
+    worker.on('exit', (code) => this.fail(thread, worker, new Error(`the content writer stopped (exit code ${code})`)));
+    this.workers[thread] = worker;
     return worker;
   }
 
-  private fail(worker: Worker, err: Error): void {
-    if (this.worker !== worker) return;
-    this.worker = undefined;
-    for (const w of this.waiting.values()) w.reject(err);
-    this.waiting.clear();
+  private fail(thread: number, worker: Worker, err: Error): void {
+    if (this.workers[thread] !== worker) return;
+    this.workers[thread] = undefined;
+    for (const [id, w] of this.waiting) {
+      if (w.thread !== thread) continue;
+      this.waiting.delete(id);
+      w.reject(err);
+    }
   }
 
-  /** Stops the worker; writes still queued in it fail (their uploads are refused, nothing recorded). */
+  /** Stops the threads; writes still queued in them fail (their uploads are refused, nothing recorded). */
   async close(): Promise<void> {
-    const worker = this.worker;
-    if (!worker) return;
-    this.fail(worker, new Error('the server is closing'));
-    await worker.terminate();
+    await Promise.all(
+      this.workers.map(async (worker, thread) => {
+        if (!worker) return;
+        this.fail(thread, worker, new Error('the server is closing'));
+        await worker.terminate();
+      }),
+    );
   }
 }

@@ -59,6 +59,19 @@ describe('receiveContents and layOut', () => {
     expect(readdirSync(root).sort()).toEqual(['blobs', 'dest', 'tmp']);
   });
 
+  it('receives a large content that arrives in one piece, more than its write queue holds, and files sent without a hash', async () => {
+    // 20 MB in one chunk: the file's write queue is over its limit when the entry ends, and the
+    // reader must wait for it to drain before ending the file (ended first, it never drained).
+    const big = randomBytes(20 * 1024 * 1024).toString('latin1');
+    const manifest = manifestOf({ ...files, 'weights.bin': big }).map((e) => (e.path === 'main.py' ? { path: e.path, size: e.size, mode: e.mode } : e));
+    const hashes = new Map<string, string>();
+    const noting: BlobSink = { ...sink, store: async (data, sha, entry) => (hashes.set(entry.path, sha), sink.store(data, sha, entry)) };
+    await receiveContents(Readable.from([craftTar([...honest, { path: 'weights.bin', body: big }])]), false, wantedOf(manifest as ManifestEntry[]), noting, UPLOAD_LIMITS.session);
+    expect(stored()).toEqual(manifestOf({ ...files, 'weights.bin': big }).map((e) => e.sha256).sort());
+    // main.py came without a hash: it is stored under the one its bytes have.
+    expect(hashes.get('main.py')).toBe(manifestOf(files)[0]!.sha256);
+  });
+
   it('keeps the contents that arrived whole when the rest never comes (the next run sends only the rest)', async () => {
     await receive(gz(craftTar([honest[0]!])));
     expect(stored()).toEqual([manifestOf({ 'main.py': files['main.py'] })[0]!.sha256]);

@@ -293,7 +293,14 @@ class LargeContent implements EntryReceiver {
   data(piece: Buffer): Promise<void> | undefined {
     this.hash.update(piece);
     if (this.out.write(piece)) return undefined;
-    return new Promise<void>((resolve) => this.out.once('drain', resolve));
+    // Drained, or stopped (a failure elsewhere: nothing more is read then anyway).
+    return new Promise<void>((resolve) => {
+      const go = () => {
+        this.out.off('drain', go).off('close', go);
+        resolve();
+      };
+      this.out.on('drain', go).on('close', go);
+    });
   }
 
   end(): void {

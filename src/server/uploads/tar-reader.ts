@@ -95,9 +95,15 @@ export class TarReader {
       at += n;
       this.left -= n;
       if (this.state === 'pax') this.pax.push(Buffer.from(piece));
+      // A receiver that asks to wait gets its entry's end only after the wait.
       const wait = this.state === 'data' && n > 0 ? this.receiver!.data(piece) : undefined;
+      if (wait) {
+        return wait.then(() => {
+          if (this.left === 0) this.entryDone();
+          return this.feed(chunk.subarray(at));
+        });
+      }
       if (this.left === 0) this.entryDone();
-      if (wait) return wait.then(() => this.feed(chunk.subarray(at)));
     }
     return undefined;
   }
