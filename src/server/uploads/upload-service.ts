@@ -141,11 +141,7 @@ export class UploadService {
           if (entry.sha256 === undefined) computed.set(entry.path, sha);
         },
       };
-      const arrivedBefore = computed.size;
-      await receiveContents(body, gzip, wanted, sink, this.limits[upload.purpose]).finally(() => {
-        this.blobs.flush();
-        if (computed.size > arrivedBefore) this.uploads.setArrived(id, Object.fromEntries(computed));
-      });
+      await receiveContents(body, gzip, wanted, sink, this.limits[upload.purpose]).finally(() => this.blobs.flush());
       await laying;
       const files = upload.files.map((f) => (f.sha256 === undefined ? { ...f, sha256: computed.get(f.path) } : f));
       const send = this.toSend(user, files);
@@ -156,7 +152,8 @@ export class UploadService {
       const state = await this.complete(id, upload.purpose, files as ManifestEntry[], 'extracting', tree);
       return { id, state, send: [], ...(unhashed.length > 0 ? { hashes: unhashed.map((f) => computed.get(f.path)!) } : {}) };
     } catch (err) {
-      // What arrived whole is kept; the same upload, or a new run, sends the rest.
+      // What arrived whole is kept (with the hashes of those sent unhashed); the same upload, or a new run, sends the rest.
+      if (computed.size > Object.keys(fromStore.arrived).length) this.uploads.setArrived(id, Object.fromEntries(computed));
       this.uploads.transition(id, 'extracting', 'receiving');
       await tree?.abort();
       throw err;
