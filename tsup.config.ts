@@ -14,8 +14,9 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   define: { __KHD_VERSION__: JSON.stringify(version) },
-  // Bundled: resolving and loading commander's CommonJS files costs more than parsing it inline.
-  noExternal: ['commander'],
+  // Bundled: resolving and loading CommonJS files (commander; bytes and ms, which every command's
+  // option parsers load) costs more than parsing them inline.
+  noExternal: ['commander', 'bytes', 'ms'],
   // Bundled CommonJS calls require() for Node's built-ins; give the ESM chunks one.
   banner: { js: "import { createRequire as __khdCreateRequire } from 'node:module'; const require = __khdCreateRequire(import.meta.url);" },
 });
