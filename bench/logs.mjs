@@ -123,9 +123,9 @@ async function fanOut(work, followers, rate, seconds) {
   }
 }
 
-/** A finished session with a log of `lines` lines. */
+/** A finished session with a log of `lines` lines (its project beside the server's folder, not in it: a live database changes as it is sent). */
 async function longLog(env, work, lines) {
-  const started = await run(process.execPath, [KHD, 'run', '-i'], { env, cwd: projectWith(join(work, 'long'), `for i in range(${lines}):\n    print('line', i)\n`) });
+  const started = await run(process.execPath, [KHD, 'run', '-i'], { env, cwd: projectWith(join(work, 'long-project'), `for i in range(${lines}):\n    print('line', i)\n`) });
   return /Session (\S+) is started/.exec(started.stdout)[1];
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTree } from '../../test/helpers/tree.js';
 import { HashCache, RACY_WINDOW_NS } from './hash-cache.js';
-import { buildManifest } from './manifest.js';
+import { entriesFromCache, hashEntries } from './manifest.js';
 import { scanProject } from './scan.js';
 
 let dir: string;
@@ -25,7 +25,8 @@ async function manifestRun() {
   const cache = new HashCache(join(dir, 'cache.json'), tree.root, later);
   const scan = await scanProject(tree.root, { useIgnoreRules: true });
   let progress = { cached: 0, hashed: 0, hashedBytes: 0 };
-  const manifest = await buildManifest(tree.root, scan.included, cache, (p) => (progress = { ...p }));
+  const manifest = entriesFromCache(scan.included, cache);
+  await hashEntries(tree.root, scan.included, manifest, cache, (p) => (progress = { ...p }));
   await cache.save();
   return { manifest, progress };
 }

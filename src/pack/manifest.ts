@@ -200,19 +200,3 @@ export async function hashEntries(
     await worker?.close();
   }
 }
-
-/**
- * Hashes every included file, through the hash cache when one is given. The manifest keeps the
- * scan's order.
- */
-export async function buildManifest(
-  root: string,
-  files: IncludedFile[],
-  cache?: HashCache,
-  onFile?: (p: ManifestProgress) => void,
-  kept?: ReadCache,
-): Promise<ManifestEntry[]> {
-  const entries = entriesFromCache(files, cache, kept);
-  await hashEntries(root, files, entries, cache, onFile, kept);
-  return entries as ManifestEntry[];
-}

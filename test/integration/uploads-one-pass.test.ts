@@ -97,16 +97,17 @@ describe('a first upload in one pass', () => {
     ]);
     expect(planOf(cloned!.stderr)).toBe('4 files, 390.7 KB: all already on the server, nothing to send');
 
-    // A new project: only the file whose size choi has is hashed first (and found); the other goes unhashed.
-    const next = newProject({ 'main.py': SHOW_PY, 'new.txt': 'a file of a size choi never sent' });
+    // A new project: the files whose size choi has are hashed first (main.py is found; four.txt,
+    // new bytes of a known size, is sent by its hash); the other goes unhashed.
+    const next = newProject({ 'main.py': SHOW_PY, 'new.txt': 'a file of a size choi never sent', 'four.txt': 'diff' });
     let sent: Awaited<ReturnType<Participant['khd']>> | undefined;
     expect(await uploadRequests(async () => (sent = await choi.khd(['run', '-i'], { cwd: next })))).toEqual([
       'POST /api/v1/uploads',
       'POST /api/v1/uploads',
       'PUT /api/v1/uploads/ID',
     ]);
-    expect(planOf(sent!.stderr)).toBe('2 files, 109 B: 1 file (32 B) to send, the rest already on the server');
-    expect(sent!.stdout).toContain('main.py 77\nnew.txt 32\n');
+    expect(planOf(sent!.stderr)).toBe('3 files, 113 B: 2 files (36 B) to send, the rest already on the server');
+    expect(sent!.stdout).toContain('four.txt 4\nmain.py 77\nnew.txt 32\n');
   });
 
   it('answers with the files to hash first when a size is one of the user’s, and makes no upload', async () => {

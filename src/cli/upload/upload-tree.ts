@@ -71,7 +71,6 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
       ctx.io.err('\ncancelled: the upload was dropped on the server and no session was left behind\n');
     })());
   const release = ctx.onInterrupt(cancel);
-  const byPath = new Map(entries.map((m) => [m.path, m]));
   let packError: Error | undefined;
 
   const bytes = entries.reduce((s, m) => s + m.size, 0);
@@ -99,6 +98,8 @@ export async function uploadTree(ctx: Context, api: Api, opts: UploadTreeOptions
     current = upload.id;
     // Ctrl-C while the manifest was on its way: this upload too is dropped.
     if (controller.signal.aborted) await api.calls.cancelUpload(upload.id).catch(() => {});
+    // The entries as they are now: those hashed first since are sent by their hash (and from memory).
+    const byPath = new Map(entries.map((m) => [m.path, m]));
     const send = upload.send.map((p) => byPath.get(p)!);
     if (n === 1) {
       opts.progress.plan({ files: entries.length, bytes, sendFiles: send.length, sendBytes: send.reduce((s, m) => s + m.size, 0) });
