@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { LogStream } from '../../protocol/types.js';
@@ -7,7 +8,8 @@ import { make, run, workFolders } from '../../../test/helpers/executor.js';
 import { HAS_SLURM, startTestCluster, type TestCluster } from '../../../test/helpers/slurm.js';
 import { executorUids } from '../../../test/helpers/uids.js';
 import type { ExecSpec } from './executor.js';
-import { SlurmExecutor, type SlurmOptions } from './slurm-executor.js';
+import { SETPRIV } from './launch.js';
+import { jobScript, SlurmExecutor, type SlurmOptions } from './slurm-executor.js';
 import { UidPool } from './uids.js';
 
 // Sessions as Slurm jobs on a one-machine cluster of the test's own: the same sandboxed launch,
@@ -142,5 +144,33 @@ describe.runIf(HAS_SLURM && process.getuid?.() === 0)('SlurmExecutor', () => {
     const id = jobs.find((j) => j.includes('khd:kim/None/1'))!.split(' ')[0]!;
     execFileSync('scancel', [id], { env: { ...process.env, ...cluster.env } });
     expect(await execution.result).toMatchObject({ stopped: false, limit: 'cancelled in Slurm (scancel, by an administrator)' });
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('the job script', () => {
+  it('passes a stop that comes before the session’s processes exist on to them once they do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'khd-job-script-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const started = join(dir, 'started');
+    const uid = executorUids(430, 1).first;
+    const code = 'import time\nprint("up", flush=True)\ntime.sleep(120)\n';
+    // The launch says it has begun, then takes a moment before anything runs as the session's
+    // uid, as a sandbox being set up does. The stop comes in that moment.
+    const launch = {
+      command: '/bin/sh',
+      args: ['-c', `touch ${started}; sleep 1; exec ${SETPRIV} --reuid=${uid} --regid=${uid} --clear-groups /usr/bin/python3 -c '${code}'`],
+      env: {},
+      uid,
+      release: async () => {},
+    };
+    const job = spawn('/bin/sh', ['-c', jobScript(launch, dir)], { cwd: '/', env: { PATH: process.env.PATH, SLURM_JOB_ID: '7' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    job.stdout.on('data', (c: Buffer) => (out += c));
+    const ended = new Promise<number | null>((resolve) => job.on('exit', (status) => resolve(status)));
+    await expect.poll(() => existsSync(started)).toBe(true);
+    job.kill('SIGTERM');
+    // Lost, the stop would leave the code sleeping its 120 s (until the KILL, in a real job).
+    expect(await ended).toBe(143);
+    expect(readFileSync(join(dir, '7.exit'), 'utf8')).toBe('143\n');
   });
 });

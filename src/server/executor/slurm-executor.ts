@@ -205,32 +205,8 @@ export class SlurmExecutor implements Executor {
     return join(this.o.jobsDir, `${jobId}.${kind}`);
   }
 
-  /**
-   * The job script, given to sbatch on stdin (slurmctld keeps it): the identity files as
-   * here-documents on fds 3 and 4, the launch in a cleared environment, and its exit status
-   * written beside the output, for a server that comes back after Slurm has forgotten the job.
-   * A stop (scancel --batch: TERM to this shell alone) is passed on as the local executor passes
-   * it: TERM to the session's own processes (its uid's), never to bubblewrap, whose death would
-   * SIGKILL the code (--die-with-parent) before it could save anything.
-   */
   private script(launch: Launch): string {
-    const lines = ['#!/bin/sh'];
-    const uid = launch.uid;
-    // Without a uid of the session's own, its processes cannot be told from bubblewrap: a stop ends the job.
-    lines.push(uid === undefined ? `trap 'kill -TERM "$child"' TERM` : `trap '${SETPRIV} --reuid=${uid} --regid=${uid} --clear-groups /bin/sh -c "kill -TERM -1"' TERM`);
-    if (launch.identity) {
-      const end = `KHD_${randomBytes(8).toString('hex')}`;
-      lines.push(`exec 3<<'${end}' 4<<'${end}'`, launch.identity.passwd.replace(/\n$/, ''), end, launch.identity.group.replace(/\n$/, ''), end);
-    }
-    // The GPUs are the ones Slurm gave the job, in its own CUDA_VISIBLE_DEVICES.
-    const env = Object.entries(launch.env)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => (k === 'CUDA_VISIBLE_DEVICES' && v ? `${k}="$CUDA_VISIBLE_DEVICES"` : `${k}=${quote(v!)}`));
-    lines.push(`env -i ${env.join(' ')} ${[launch.command, ...launch.args].map(quote).join(' ')} < /dev/null &`);
-    // A trapped TERM interrupts `wait`: wait again until the launch has ended.
-    lines.push('child=$!', 'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done');
-    lines.push(`echo "$code" > ${quote(this.o.jobsDir)}/"$SLURM_JOB_ID.exit"`, 'exit "$code"');
-    return `${lines.join('\n')}\n`;
+    return jobScript(launch, this.o.jobsDir);
   }
 
   private sbatchArgs(spec: ExecSpec): string[] {
@@ -275,4 +251,45 @@ export class SlurmExecutor implements Executor {
   private async cancel(jobId: string, signal: 'TERM' | 'KILL'): Promise<void> {
     await this.slurm('scancel', ['--signal', signal, signal === 'TERM' ? '--batch' : '--full', jobId]).catch(() => {});
   }
+}
+
+/**
+ * The job script, given to sbatch on stdin (slurmctld keeps it): the identity files as
+ * here-documents on fds 3 and 4, the launch in a cleared environment, and its exit status
+ * written beside the output, for a server that comes back after Slurm has forgotten the job.
+ * A stop (scancel --batch: TERM to this shell alone) is passed on as the local executor passes
+ * it: TERM to the session's own processes (its uid's), never to bubblewrap, whose death would
+ * SIGKILL the code (--die-with-parent) before it could save anything. A stop that comes while
+ * the launch is still setting the sandbox up, before any process of the session's uid exists,
+ * is sent again every 0.1 s until one gets it (it was lost before: the code ran on until the
+ * KILL at the end of the grace period).
+ */
+export function jobScript(launch: Launch, jobsDir: string): string {
+  const lines = ['#!/bin/sh'];
+  const uid = launch.uid;
+  // Without a uid of the session's own, its processes cannot be told from bubblewrap: a stop ends the job.
+  // (kill(-1) succeeds here even when nothing of the uid runs: pgrep says whether something does.)
+  const term = uid === undefined ? 'kill -TERM "$child"' : `{ pgrep -U ${uid} >/dev/null && ${SETPRIV} --reuid=${uid} --regid=${uid} --clear-groups /bin/sh -c "kill -TERM -1"; }`;
+  lines.push('stop=', "trap 'stop=1' TERM");
+  if (launch.identity) {
+    const end = `KHD_${randomBytes(8).toString('hex')}`;
+    lines.push(`exec 3<<'${end}' 4<<'${end}'`, launch.identity.passwd.replace(/\n$/, ''), end, launch.identity.group.replace(/\n$/, ''), end);
+  }
+  // The GPUs are the ones Slurm gave the job, in its own CUDA_VISIBLE_DEVICES.
+  const env = Object.entries(launch.env)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => (k === 'CUDA_VISIBLE_DEVICES' && v ? `${k}="$CUDA_VISIBLE_DEVICES"` : `${k}=${quote(v!)}`));
+  lines.push(`env -i ${env.join(' ')} ${[launch.command, ...launch.args].map(quote).join(' ')} < /dev/null &`);
+  // A trapped TERM interrupts `wait`: the stop is passed on (again, until something of the
+  // session's got it), then wait again until the launch has ended.
+  lines.push(
+    'child=$!',
+    'while :; do',
+    `  if [ -n "$stop" ]; then stop=; until ${term} || ! kill -0 "$child" 2>/dev/null; do sleep 0.1; done; fi`,
+    '  wait "$child"; code=$?',
+    '  kill -0 "$child" 2>/dev/null || break',
+    'done',
+  );
+  lines.push(`echo "$code" > ${quote(jobsDir)}/"$SLURM_JOB_ID.exit"`, 'exit "$code"');
+  return `${lines.join('\n')}\n`;
 }
