@@ -60,7 +60,7 @@ export async function layOut(dest: string, manifest: ManifestEntry[], contentPat
  * A tree laid out while its contents arrive (an upload's body): its folders first and the files
  * whose contents are here already, then each file as soon as its content is stored, so the
  * links overlap the body instead of following it. An entry sent without a hash is placed when
- * its own content arrives (`arrivedAt`). `finish` places what is left and renames the hidden
+ * its own content arrives (`claim`, `arrived`). `finish` places what is left and renames the hidden
  * folder into place (its name, the tree's key, may be known only then); `abort` removes it.
  */
 export class TreeBuilder {
