@@ -3,6 +3,7 @@ import { type BigIntStats, closeSync, constants, fstatSync, openSync, readFileSy
 import { open } from 'node:fs/promises';
 import pMap from 'p-map';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import type { ManifestEntry, UploadEntry } from '../protocol/types.js';
 import { isRacy, type FileStamp, type HashCache } from './hash-cache.js';
 import type { HashWorker } from './hash-worker.js';
@@ -184,7 +185,7 @@ export async function hashEntries(
         if (f.size <= SMALL_FILE) {
           if (++smallInTurn >= SMALL_BATCH) {
             smallInTurn = 0;
-            await new Promise((resolve) => setImmediate(resolve));
+            await setImmediate();
           }
           entry = hashSmall(root, f, cache, kept);
         }

@@ -4,11 +4,20 @@ import * as fs from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import type { ManifestEntry, UploadEntry } from '../../protocol/types.js';
 import { placeContent } from './place.js';
 
 /** Files laid out per turn of the event loop: synchronous links are ~15 µs, the async ones ~100 µs. */
 const LAYOUT_BATCH = 256;
+
+/** `work` on each item with synchronous calls, a batch per turn of the event loop, so the server keeps answering. */
+async function inBatches<T>(items: T[], work: (item: T) => void): Promise<void> {
+  for (let i = 0; i < items.length; i += LAYOUT_BATCH) {
+    for (const item of items.slice(i, i + LAYOUT_BATCH)) work(item);
+    await setImmediate();
+  }
+}
 
 /**
  * Makes the folders the manifest's files need under `dest` (the paths' ancestors, parents
@@ -27,15 +36,9 @@ async function placeFiles(
     for (let d = dirname(f.path); d !== '.' && !dirs.has(d); d = dirname(d)) dirs.add(d);
   }
   const made = [...dirs].sort().map((d) => join(dest, d));
-  for (let i = 0; i < made.length; i += LAYOUT_BATCH) {
-    for (const dir of made.slice(i, i + LAYOUT_BATCH)) mkdirSync(dir, { recursive: true, mode: 0o755 });
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await inBatches(made, (dir) => mkdirSync(dir, { recursive: true, mode: 0o755 }));
   onFolders?.();
-  for (let i = 0; i < files.length; i += LAYOUT_BATCH) {
-    for (const f of files.slice(i, i + LAYOUT_BATCH)) place(f, join(dest, f.path));
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await inBatches(files, (f) => place(f, join(dest, f.path)));
   return made;
 }
 
@@ -135,10 +138,7 @@ export class TreeBuilder {
     if (this.waitingAt.size > 0) throw new Error(`the tree is not complete: '${[...this.waitingAt.keys()][0]}' has no content`);
     const left = [...this.waiting.values()].flat().concat(this.arrivedEarly.splice(0));
     this.waiting.clear();
-    for (let i = 0; i < left.length; i += LAYOUT_BATCH) {
-      for (const f of left.slice(i, i + LAYOUT_BATCH)) this.placeOne(f, join(this.staging, f.path));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await inBatches(left, (f) => this.placeOne(f, join(this.staging, f.path)));
     await chmod(this.staging, 0o755);
     await rename(this.staging, dest).catch(async (err: NodeJS.ErrnoException) => {
       // Laid out meanwhile by an upload of the same tree: that one serves.

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import { KhdError } from '../../protocol/errors.js';
 import { pathProblem } from '../../protocol/paths.js';
 import type { CreateUploadRequest, HashFirst, ManifestEntry, UploadEntry, UploadInfo, UploadLimits, UploadPurpose } from '../../protocol/types.js';
@@ -17,8 +18,6 @@ import { layOut, TreeBuilder, treeKey } from './trees.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** Lets the event loop answer other requests between two pieces of an upload's work. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Uploads: a manifest first; the server answers which contents it lacks for this user; the CLI
@@ -49,7 +48,7 @@ export class UploadService {
     if (req.purpose === 'dataset' && !user.admin) throw new KhdError('KHD_FORBIDDEN', 'only an admin can push datasets');
     checkManifest(req, this.limits[req.purpose]);
     // Checking 5,000 paths is ~20 ms, and so is recording them: other requests get a turn between.
-    await nextTurn();
+    await setImmediate();
     const unhashed = req.files.filter((f) => f.sha256 === undefined);
     if (unhashed.length > 0) {
       const sizes = this.blobs.userSizes(user.id, unhashed.map((f) => f.size));
@@ -153,9 +152,9 @@ export class UploadService {
       if (send.length > 0) {
         throw new KhdError('KHD_UPLOAD_INVALID', `upload incomplete: ${send.length} file(s) never arrived (${send.slice(0, 5).join(', ')}): run again to send them`);
       }
-      await nextTurn();
+      await setImmediate();
       if (unhashed.length > 0) this.uploads.setFiles(id, files as ManifestEntry[]);
-      await nextTurn();
+      await setImmediate();
       const state = await this.complete(id, upload.purpose, files as ManifestEntry[], 'extracting', tree);
       return { id, state, send: [], ...(unhashed.length > 0 ? { hashes: unhashed.map((f) => computed.get(f.path)!) } : {}) };
     } catch (err) {
