@@ -10,8 +10,7 @@ import type { AccountStore, UserRow } from '../store/accounts.js';
 import type { DatasetStore } from '../store/datasets.js';
 import type { NewSession, SessionEnd, SessionRow, SessionStore } from '../store/sessions.js';
 import type { SubmitStore } from '../store/submits.js';
-import { readyFiles, type UploadStore } from '../store/uploads.js';
-import { copyTree, linkWorkFolder } from '../uploads/trees.js';
+import type { UploadStore } from '../store/uploads.js';
 import { forgetUpload } from '../uploads/upload-service.js';
 import { checkpointFolders, CheckpointSizes, listCheckpoints } from './checkpoints.js';
 import { forkOf } from './fork.js';
@@ -21,6 +20,7 @@ import { inEnvironment } from './in-environment.js';
 import { followRun, sessionEnd } from './session-run.js';
 import { LaunchPlans, type LaunchPlan } from './launch-plans.js';
 import { SessionGuard } from './session-guard.js';
+import { layOutWorkFolder } from './work-folder.js';
 import { admittedGpus, overTeamLimit, teamGpus } from './team-gpus.js';
 import type { SessionEvents } from './session-events.js';
 
@@ -198,14 +198,7 @@ export class SessionService {
     let tree: string;
     try {
       await this.d.logs.open(s.id);
-      const upload = this.d.uploads.get(s.uploadId);
-      if (!upload?.tree) throw new Error(`upload ${s.uploadId} has no laid-out tree`);
-      tree = this.d.dataDir.tree(upload.tree);
-      // Fresh, also for a session queued before a restart whose folder was already laid out.
-      await rm(work, { recursive: true, force: true });
-      // Links when the session runs as its own uid (it cannot write into them); else a copy.
-      if (this.d.executor.ownUids) await linkWorkFolder(this.d.dataDir.tree(upload.tree), work, readyFiles(upload));
-      else await copyTree(this.d.dataDir.tree(upload.tree), work);
+      tree = await layOutWorkFolder(this.d.uploads, this.d.dataDir, s.uploadId, work, this.d.executor.ownUids);
       plan = await this.plan(s);
     } catch (err) {
       this.d.executor.admission.release(gpuIds);
